@@ -1,0 +1,3 @@
+from gitfleet.entry import main
+
+main()

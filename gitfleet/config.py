@@ -1,0 +1,249 @@
+"""``gitfleet.toml``: read, validated, with errors that name the file, key and what is allowed.
+
+The file sits at the repository root, is committed, and so is the same in every worktree.
+Every section is optional; a repository without the file gets the defaults (no series).
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+from gitfleet.errors import ConfigError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on 3.10 only
+    import tomli as tomllib
+
+CONFIG_NAME = "gitfleet.toml"
+_PREFIX_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Series:
+    """One sequence of ids, e.g. prefix ``SP`` and width 3 give ``SP-152``."""
+
+    name: str
+    prefix: str
+    width: int = 1
+    paths: tuple[str, ...] = ()  # globs of files whose *name* holds the id they claim
+    front_matter: str | None = None  # a front-matter key whose value is the claimed id
+
+    def format(self, number: int) -> str:
+        return f"{self.prefix}-{number:0{self.width}d}"
+
+    @property
+    def id_pattern(self) -> re.Pattern[str]:
+        """Matches an id of this series as a whole word; group 1 is the number."""
+        return re.compile(rf"(?<![A-Za-z0-9_]){re.escape(self.prefix)}-(\d+)(?![0-9])")
+
+
+@dataclass(frozen=True)
+class Agent:
+    """An agent preset: argv template and how it takes the prompt."""
+
+    name: str
+    argv: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Config:
+    path: Path | None
+    target: str | None = None  # None: the remote's default branch, else "main"
+    remote: str = "origin"
+    series: Mapping[str, Series] = field(default_factory=dict)
+    guarded: tuple[str, ...] = ()
+    push_rebase: bool = True
+    land_check: str | None = None
+    ledger_backend: str = "local"
+    lease_timeout: float = 600.0
+    daemon_idle: float = 60.0
+    worktree_root: str | None = None  # None: a sibling folder "<repo>.gitfleet"
+    copy_files: tuple[str, ...] = ()
+    setup: str | None = None
+    ports: tuple[str, ...] = ()  # names of ports to allocate per agent, e.g. ("PORT",)
+    agents: Mapping[str, Agent] = field(default_factory=dict)
+
+    def series_for(self, name: str) -> Series:
+        for series in self.series.values():
+            if name in (series.name, series.prefix):
+                return series
+        known = ", ".join(sorted(self.series)) or "none configured"
+        raise ConfigError(
+            f"unknown series {name!r} (known: {known}); add a [series.{name}] table to "
+            f"{self.path or CONFIG_NAME} or run `gitfleet init --series {name}`"
+        )
+
+    def series_of_id(self, ident: str) -> tuple[Series, int]:
+        """Split ``SP-152`` into its series and number, or raise a ConfigError."""
+        prefix, sep, digits = ident.rpartition("-")
+        if sep and digits.isdigit():
+            for series in self.series.values():
+                if series.prefix == prefix:
+                    return series, int(digits)
+        raise ConfigError(f"{ident!r} is not an id of a configured series (like SP-152)")
+
+
+class _Reader:
+    """Typed access to one TOML table that reports the dotted key on every error."""
+
+    def __init__(self, path: Path, table: Mapping[str, Any], where: str) -> None:
+        self.path, self.table, self.where = path, table, where
+        self.seen: set[str] = set()
+
+    def _fail(self, key: str, allowed: str) -> ConfigError:
+        name = f"{self.where}.{key}" if self.where else key
+        got = self.table.get(key)
+        return ConfigError(f"{self.path}: [{name}] is {got!r}; expected {allowed}")
+
+    def get(self, key: str, kind: type[T], default: T, allowed: str) -> T:
+        self.seen.add(key)
+        if key not in self.table:
+            return default
+        value = self.table[key]
+        if kind is float and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+        if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+            raise self._fail(key, allowed)
+        return value  # type: ignore[no-any-return]
+
+    def opt_str(self, key: str, allowed: str = "a string") -> str | None:
+        self.seen.add(key)
+        value = self.table.get(key)
+        if value is not None and not isinstance(value, str):
+            raise self._fail(key, allowed)
+        return value
+
+    def strings(self, key: str, allowed: str = "a list of strings") -> tuple[str, ...]:
+        self.seen.add(key)
+        value = self.table.get(key, [])
+        if isinstance(value, str):
+            value = [value]
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise self._fail(key, allowed)
+        return tuple(value)
+
+    def sub(self, key: str) -> _Reader:
+        self.seen.add(key)
+        value = self.table.get(key, {})
+        if not isinstance(value, dict):
+            raise self._fail(key, "a table")
+        return _Reader(self.path, value, f"{self.where}.{key}" if self.where else key)
+
+    def done(self, known: str) -> None:
+        extra = sorted(set(self.table) - self.seen)
+        if extra:
+            where = f"[{self.where}]" if self.where else "the top level"
+            raise ConfigError(
+                f"{self.path}: unknown key {extra[0]!r} in {where}; allowed keys: {known}"
+            )
+
+
+def _series(path: Path, name: str, reader: _Reader) -> Series:
+    prefix = reader.get("prefix", str, name, "a string of letters, digits or _")
+    if not _PREFIX_RE.match(prefix):
+        raise ConfigError(
+            f"{path}: [series.{name}.prefix] is {prefix!r}; expected letters, digits or _, "
+            "starting with a letter (ids look like PREFIX-123)"
+        )
+    width = reader.get("width", int, 1, "an integer from 1 to 12")
+    if not 1 <= width <= 12:
+        raise ConfigError(f"{path}: [series.{name}.width] is {width}; expected 1 to 12")
+    paths = reader.strings("paths", "a list of glob strings such as [\"articles/*.md\"]")
+    front = reader.opt_str("front_matter", "a front-matter key such as \"ticketId\"")
+    reader.done("prefix, width, paths, front_matter")
+    if not paths:
+        raise ConfigError(
+            f"{path}: [series.{name}] needs `paths`: the globs of files that claim its ids, "
+            'such as paths = ["articles/*.md"]'
+        )
+    return Series(name, prefix, width, paths, front)
+
+
+def parse(path: Path, text: str) -> Config:
+    """Validate the text of a config file; every error names file and key."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    top = _Reader(path, data, "")
+    fleet = top.sub("fleet")
+    target = fleet.opt_str("target", "a branch name such as \"main\"")
+    remote = fleet.get("remote", str, "origin", "a remote name such as \"origin\"")
+    worktree_root = fleet.opt_str("worktrees", "a folder path")
+    fleet.done("target, remote, worktrees")
+
+    series_table = top.sub("series")
+    series: dict[str, Series] = {}
+    for name in list(series_table.table):
+        series[name] = _series(path, name, series_table.sub(name))
+    prefixes = [s.prefix for s in series.values()]
+    if len(set(prefixes)) != len(prefixes):
+        raise ConfigError(f"{path}: two [series.*] tables share a prefix: {sorted(prefixes)}")
+
+    guarded = top.sub("guarded")
+    guarded_paths = guarded.strings("paths", "a list of file paths or globs")
+    guarded.done("paths")
+
+    push = top.sub("push")
+    push_rebase = push.get("rebase", bool, True, "true or false")
+    push.done("rebase")
+
+    land = top.sub("land")
+    land_check = land.opt_str("check", "a shell command such as \"make test\"")
+    land.done("check")
+
+    ledger = top.sub("ledger")
+    backend = ledger.get("backend", str, "local", '"local" or "remote"')
+    if backend not in ("local", "remote"):
+        raise ConfigError(f'{path}: [ledger.backend] is {backend!r}; expected "local" or "remote"')
+    ledger.done("backend")
+
+    daemon = top.sub("daemon")
+    lease_timeout = daemon.get("lease_timeout", float, 600.0, "seconds, a number")
+    idle = daemon.get("idle_exit", float, 60.0, "seconds, a number")
+    daemon.done("lease_timeout, idle_exit")
+    if lease_timeout <= 0 or idle <= 0:
+        raise ConfigError(f"{path}: [daemon] timeouts must be positive numbers of seconds")
+
+    spawn = top.sub("spawn")
+    copy_files = spawn.strings("copy", "a list of untracked files to copy, such as [\".env\"]")
+    setup = spawn.opt_str("setup", "a shell command run in each new worktree")
+    ports = spawn.strings("ports", "a list of environment variable names, such as [\"PORT\"]")
+    spawn.done("copy, setup, ports")
+
+    agents_table = top.sub("agents")
+    agents: dict[str, Agent] = {}
+    for name in list(agents_table.table):
+        reader = agents_table.sub(name)
+        argv = reader.strings("argv", 'a list of strings such as ["my-agent", "--prompt", "{prompt}"]')
+        reader.done("argv")
+        if not argv:
+            raise ConfigError(f"{path}: [agents.{name}.argv] must not be empty")
+        agents[name] = Agent(name, argv)
+
+    top.done("fleet, series, guarded, push, land, ledger, daemon, spawn, agents")
+    return Config(
+        path=path, target=target, remote=remote, series=series, guarded=guarded_paths,
+        push_rebase=push_rebase, land_check=land_check, ledger_backend=backend,
+        lease_timeout=lease_timeout, daemon_idle=idle, worktree_root=worktree_root,
+        copy_files=copy_files, setup=setup, ports=ports, agents=agents,
+    )
+
+
+def load(root: Path) -> Config:
+    """Read ``root/gitfleet.toml``, or the defaults when the file does not exist."""
+    path = root / CONFIG_NAME
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return Config(path=None)
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read: {exc}") from None
+    return parse(path, text)

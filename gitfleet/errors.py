@@ -1,0 +1,101 @@
+"""The one exception family and the error boundary that maps it to exit codes.
+
+Every expected failure raises a :class:`GitfleetError` whose message says what happened
+and what to run next. The boundary (:func:`boundary`) prints it and exits 1 (refusal) or 2
+(bad usage); Ctrl-C exits 130; anything else is a bug: exit 3, traceback in a log file.
+Kept free of heavy imports: the hooks run through this module on every commit.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+from collections.abc import Callable
+from typing import NoReturn
+
+EXIT_REFUSED = 1
+EXIT_USAGE = 2
+EXIT_BUG = 3
+EXIT_INTERRUPTED = 130
+
+
+class GitfleetError(Exception):
+    """An expected failure; the message is for a person and names the next step."""
+
+    exit_code = EXIT_REFUSED
+
+
+class UsageError(GitfleetError):
+    """The command line or the configuration asked for something that cannot work."""
+
+    exit_code = EXIT_USAGE
+
+
+class ConfigError(UsageError):
+    """``gitfleet.toml`` is missing a key, has a wrong type, or names something unknown."""
+
+
+class NotARepoError(UsageError):
+    """The folder is not a git work tree gitfleet can use."""
+
+
+class LedgerError(GitfleetError):
+    """The ledger refused an operation or could not be read."""
+
+
+class Refusal(GitfleetError):
+    """A hook or gate refused a commit, a push or a landing."""
+
+
+class GitError(GitfleetError):
+    """A git command failed; carries everything needed to see why."""
+
+    def __init__(self, argv: list[str], returncode: int, stdout: str, stderr: str) -> None:
+        self.argv = argv
+        self.returncode = returncode
+        self.stdout = stdout
+        self.stderr = stderr
+        super().__init__(str(self))
+
+    def __str__(self) -> str:
+        parts = [f"command failed (exit {self.returncode}): {' '.join(self.argv)}"]
+        if self.stdout.strip():
+            parts.append("stdout:\n    " + self.stdout.strip().replace("\n", "\n    "))
+        if self.stderr.strip():
+            parts.append("stderr:\n    " + self.stderr.strip().replace("\n", "\n    "))
+        return "\n".join(parts)
+
+
+def _crash_log_path() -> str:
+    base = os.environ.get("GITFLEET_LOG_DIR") or tempfile.gettempdir()
+    return os.path.join(base, f"gitfleet-crash-{os.getuid()}.log")
+
+
+def boundary(run: Callable[[], int | None]) -> NoReturn:
+    """Run ``run`` and exit with the code its outcome maps to."""
+    try:
+        code = run() or 0
+    except GitfleetError as exc:
+        print(f"gitfleet: {exc}", file=sys.stderr)
+        code = exc.exit_code
+    except KeyboardInterrupt:
+        print("gitfleet: interrupted", file=sys.stderr)
+        code = EXIT_INTERRUPTED
+    except BrokenPipeError:
+        # stdout closed early (`gitfleet ids list | head`): not an error worth a trace.
+        code = 0
+    except Exception:  # the boundary: anything else is a bug in gitfleet
+        import traceback
+
+        path = _crash_log_path()
+        with open(path, "a", encoding="utf-8") as log:
+            log.write(traceback.format_exc())
+        print(
+            f"gitfleet: internal error (a bug): {sys.exc_info()[1]!r}\n"
+            f"  the traceback is in {path}; please report it",
+            file=sys.stderr,
+        )
+        code = EXIT_BUG
+    sys.stdout.flush()
+    sys.exit(code)
