@@ -111,7 +111,7 @@ class _Reader:
             value = float(value)
         if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
             raise self._fail(key, allowed)
-        return value  # type: ignore[no-any-return]
+        return value
 
     def opt_str(self, key: str, allowed: str = "a string") -> str | None:
         self.seen.add(key)
@@ -155,8 +155,8 @@ def _series(path: Path, name: str, reader: _Reader) -> Series:
     width = reader.get("width", int, 1, "an integer from 1 to 12")
     if not 1 <= width <= 12:
         raise ConfigError(f"{path}: [series.{name}.width] is {width}; expected 1 to 12")
-    paths = reader.strings("paths", "a list of glob strings such as [\"articles/*.md\"]")
-    front = reader.opt_str("front_matter", "a front-matter key such as \"ticketId\"")
+    paths = reader.strings("paths", 'a list of glob strings such as ["articles/*.md"]')
+    front = reader.opt_str("front_matter", 'a front-matter key such as "ticketId"')
     reader.done("prefix, width, paths, front_matter")
     if not paths:
         raise ConfigError(
@@ -174,8 +174,8 @@ def parse(path: Path, text: str) -> Config:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from None
     top = _Reader(path, data, "")
     fleet = top.sub("fleet")
-    target = fleet.opt_str("target", "a branch name such as \"main\"")
-    remote = fleet.get("remote", str, "origin", "a remote name such as \"origin\"")
+    target = fleet.opt_str("target", 'a branch name such as "main"')
+    remote = fleet.get("remote", str, "origin", 'a remote name such as "origin"')
     worktree_root = fleet.opt_str("worktrees", "a folder path")
     fleet.done("target, remote, worktrees")
 
@@ -196,7 +196,7 @@ def parse(path: Path, text: str) -> Config:
     push.done("rebase")
 
     land = top.sub("land")
-    land_check = land.opt_str("check", "a shell command such as \"make test\"")
+    land_check = land.opt_str("check", 'a shell command such as "make test"')
     land.done("check")
 
     ledger = top.sub("ledger")
@@ -213,16 +213,18 @@ def parse(path: Path, text: str) -> Config:
         raise ConfigError(f"{path}: [daemon] timeouts must be positive numbers of seconds")
 
     spawn = top.sub("spawn")
-    copy_files = spawn.strings("copy", "a list of untracked files to copy, such as [\".env\"]")
+    copy_files = spawn.strings("copy", 'a list of untracked files to copy, such as [".env"]')
     setup = spawn.opt_str("setup", "a shell command run in each new worktree")
-    ports = spawn.strings("ports", "a list of environment variable names, such as [\"PORT\"]")
+    ports = spawn.strings("ports", 'a list of environment variable names, such as ["PORT"]')
     spawn.done("copy, setup, ports")
 
     agents_table = top.sub("agents")
     agents: dict[str, Agent] = {}
     for name in list(agents_table.table):
         reader = agents_table.sub(name)
-        argv = reader.strings("argv", 'a list of strings such as ["my-agent", "--prompt", "{prompt}"]')
+        argv = reader.strings(
+            "argv", 'a list of strings such as ["my-agent", "--prompt", "{prompt}"]'
+        )
         reader.done("argv")
         if not argv:
             raise ConfigError(f"{path}: [agents.{name}.argv] must not be empty")
@@ -230,10 +232,21 @@ def parse(path: Path, text: str) -> Config:
 
     top.done("fleet, series, guarded, push, land, ledger, daemon, spawn, agents")
     return Config(
-        path=path, target=target, remote=remote, series=series, guarded=guarded_paths,
-        push_rebase=push_rebase, land_check=land_check, ledger_backend=backend,
-        lease_timeout=lease_timeout, daemon_idle=idle, worktree_root=worktree_root,
-        copy_files=copy_files, setup=setup, ports=ports, agents=agents,
+        path=path,
+        target=target,
+        remote=remote,
+        series=series,
+        guarded=guarded_paths,
+        push_rebase=push_rebase,
+        land_check=land_check,
+        ledger_backend=backend,
+        lease_timeout=lease_timeout,
+        daemon_idle=idle,
+        worktree_root=worktree_root,
+        copy_files=copy_files,
+        setup=setup,
+        ports=ports,
+        agents=agents,
     )
 
 

@@ -126,35 +126,51 @@ def discover(cwd: str | os.PathLike[str] | None = None, *, keep_git_env: bool = 
     """Find the repository around ``cwd`` or raise a NotARepoError that says what to do.
 
     ``keep_git_env`` is for hooks: there ``GIT_DIR`` and friends describe the repository
-    being committed to and must be honoured.
+    being committed to and must be honoured. One git call on the common path: hooks run
+    this on every commit.
     """
     where = Path(cwd) if cwd is not None else Path.cwd()
     env = None if keep_git_env else no_git_env()
     probe = run(
-        ["rev-parse", "--path-format=absolute", "--is-bare-repository", "--git-dir", "--git-common-dir"],
+        ["rev-parse", "--path-format=absolute", "--git-dir", "--git-common-dir", "--show-toplevel"],
         where,
         env=env,
         check=False,
     )
     if probe.returncode != 0:
-        raise NotARepoError(
+        raise _why_not_a_worktree(where, env)
+    git_dir, common_dir, toplevel = probe.stdout.splitlines()[:3]
+    return Repo(
+        Path(toplevel), Path(git_dir), Path(common_dir), _head_ref(Path(git_dir), where, env)
+    )
+
+
+def _head_ref(git_dir: Path, where: Path, env: Mapping[str, str] | None) -> str | None:
+    # HEAD is a plain file ("ref: refs/heads/x" or an oid) in every repository format git
+    # 2.39 writes; reading it saves a subprocess on the hook path.
+    try:
+        head = (git_dir / "HEAD").read_text(encoding="utf-8").strip()
+    except OSError:
+        proc = run(["symbolic-ref", "-q", "HEAD"], where, env=env, check=False)
+        return proc.stdout.strip() if proc.returncode == 0 else None
+    return head[len("ref:") :].strip() if head.startswith("ref:") else None
+
+
+def _why_not_a_worktree(where: Path, env: Mapping[str, str] | None) -> NotARepoError:
+    bare = run(["rev-parse", "--is-bare-repository"], where, env=env, check=False)
+    if bare.returncode != 0:
+        return NotARepoError(
             f"{where} is not inside a git repository.\n"
             "  gitfleet works in a git checkout: `cd` into one, or run `git init` and commit first."
         )
-    bare, git_dir, common_dir = probe.stdout.splitlines()[:3]
-    if bare == "true":
-        raise NotARepoError(
+    if bare.stdout.strip() == "true":
+        return NotARepoError(
             f"{where} is a bare repository; gitfleet needs a worktree.\n"
             "  clone it (`git clone <url>`) or add one (`git worktree add <path>`), then run there."
         )
-    top = run(["rev-parse", "--show-toplevel"], where, env=env, check=False)
-    if top.returncode != 0:
-        raise NotARepoError(
-            f"{where} is inside the git dir, not in a worktree; `cd` to the checkout's root."
-        )
-    head = run(["symbolic-ref", "-q", "HEAD"], where, env=env, check=False)
-    head_ref = head.stdout.strip() if head.returncode == 0 else None
-    return Repo(Path(top.stdout.strip()), Path(git_dir), Path(common_dir), head_ref)
+    return NotARepoError(
+        f"{where} is inside the git dir, not a worktree; `cd` to the checkout's root."
+    )
 
 
 def require_commits(repo: Repo) -> None:

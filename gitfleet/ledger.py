@@ -69,7 +69,11 @@ class Record:
             raise ValueError("missing or invalid op/series/n")
         owner = data.get("owner")
         ident = data.get("id", "")
-        note = {k: v for k, v in data.items() if k not in ("v", "op", "series", "n", "id", "owner", "ts")}
+        note = {
+            k: v
+            for k, v in data.items()
+            if k not in ("v", "op", "series", "n", "id", "owner", "ts")
+        }
         return cls(op, series, number, ident, owner, float(data.get("ts", 0.0)), note)
 
 
@@ -88,9 +92,14 @@ class IdState:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "id": self.id, "series": self.series, "number": self.number, "owner": self.owner,
-            "status": self.status, "allocated_at": self.allocated_at,
-            "updated_at": self.updated_at, **self.note,
+            "id": self.id,
+            "series": self.series,
+            "number": self.number,
+            "owner": self.owner,
+            "status": self.status,
+            "allocated_at": self.allocated_at,
+            "updated_at": self.updated_at,
+            **self.note,
         }
 
 
@@ -103,8 +112,16 @@ def fold(records: Iterable[Record]) -> dict[str, IdState]:
         state = states.get(rec.id)
         if rec.op == "allocated":
             if state is None:
-                states[rec.id] = IdState(rec.id, rec.series, rec.number, rec.owner, "allocated",
-                                         rec.ts, rec.ts, dict(rec.note))
+                states[rec.id] = IdState(
+                    rec.id,
+                    rec.series,
+                    rec.number,
+                    rec.owner,
+                    "allocated",
+                    rec.ts,
+                    rec.ts,
+                    dict(rec.note),
+                )
             continue
         if state is None:
             continue  # a transition for an id this ledger never issued: ignore, keep going
@@ -214,7 +231,12 @@ class Ledger:
         return fold(self.backend.read())
 
     def allocate(
-        self, series: Series, count: int, owner: str, seed: Callable[[], int], note: dict[str, Any] | None = None
+        self,
+        series: Series,
+        count: int,
+        owner: str,
+        seed: Callable[[], int],
+        note: dict[str, Any] | None = None,
     ) -> list[str]:
         """Issue ``count`` contiguous new ids of ``series`` to ``owner`` in one transaction.
 
@@ -235,14 +257,23 @@ class Ledger:
                 new.append(Record("seeded", series.name, top, ts=now))
             extra = dict(note or {})
             for number in range(top + 1, top + 1 + count):
-                new.append(Record("allocated", series.name, number, series.format(number), owner, now, extra))
+                new.append(
+                    Record(
+                        "allocated", series.name, number, series.format(number), owner, now, extra
+                    )
+                )
             return new
 
         return [rec.id for rec in self.backend.transact(txn) if rec.op == "allocated"]
 
     def transition(
-        self, ids: Sequence[str], op: str, *, owner_check: str | None = None,
-        note: dict[str, Any] | None = None, force: bool = False,
+        self,
+        ids: Sequence[str],
+        op: str,
+        *,
+        owner_check: str | None = None,
+        note: dict[str, Any] | None = None,
+        force: bool = False,
     ) -> list[str]:
         """Move ``ids`` to ``op``; refuse impossible moves unless ``force``. Returns those moved."""
         if op not in _NEXT:
@@ -267,7 +298,11 @@ class Ledger:
                     continue
                 if op not in _NEXT[state.status] and not force:
                     raise LedgerError(f"{ident} is {state.status}; it cannot become {op}")
-                new.append(Record(op, state.series, state.number, ident, state.owner, now, dict(note or {})))
+                new.append(
+                    Record(
+                        op, state.series, state.number, ident, state.owner, now, dict(note or {})
+                    )
+                )
             return new
 
         return [rec.id for rec in self.backend.transact(txn)]

@@ -19,7 +19,9 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture(autouse=True)
-def hermetic(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+def hermetic(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[None]:
     home = tmp_path_factory.mktemp("home")
     monkeypatch.setenv("HOME", str(home))
     monkeypatch.setenv("XDG_CONFIG_HOME", str(home / ".config"))
@@ -38,7 +40,9 @@ def hermetic(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.Monke
     for var in ("GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE", "GIT_COMMON_DIR"):
         monkeypatch.delenv(var, raising=False)
     (home / "run").mkdir(mode=0o700)
-    (home / ".gitconfig").write_text("[init]\n\tdefaultBranch = main\n[protocol \"file\"]\n\tallow = always\n")
+    (home / ".gitconfig").write_text(
+        '[init]\n\tdefaultBranch = main\n[protocol "file"]\n\tallow = always\n'
+    )
     # Make the installed console scripts (gitfleet, git-remote-gitfleet) resolvable by git.
     bindir = str(Path(sys.executable).parent)
     monkeypatch.setenv("PATH", bindir + os.pathsep + os.environ.get("PATH", ""))
@@ -49,17 +53,29 @@ def git(cwd: Path, *args: str, check: bool = True) -> subprocess.CompletedProces
     """Run real git in ``cwd`` for a test; fails loudly with both streams."""
     proc = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True)
     if check and proc.returncode != 0:
-        raise AssertionError(f"git {' '.join(args)} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
+        raise AssertionError(
+            f"git {' '.join(args)} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}"
+        )
     return proc
 
 
-def gitfleet(cwd: Path, *args: str, check: bool = True, input: str | None = None,
-             env: dict[str, str] | None = None, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+def gitfleet(
+    cwd: Path,
+    *args: str,
+    check: bool = True,
+    input: str | None = None,
+    env: dict[str, str] | None = None,
+    timeout: float = 120,
+) -> subprocess.CompletedProcess[str]:
     """Run the installed ``gitfleet`` console script as a user would."""
     proc = subprocess.run(
         [str(Path(sys.executable).parent / "gitfleet"), *args],
-        cwd=cwd, capture_output=True, text=True, input=input,
-        env=None if env is None else {**os.environ, **env}, timeout=timeout,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        input=input,
+        env=None if env is None else {**os.environ, **env},
+        timeout=timeout,
     )
     if check and proc.returncode != 0:
         raise AssertionError(
@@ -117,7 +133,7 @@ paths = ["scripts/article-counter.json"]
 
 @pytest.fixture
 def story_repo(tmp_path: Path, remote: Path) -> Path:
-    """The story's repository: SP-001..SP-151, the counter file, a config, pushed to a bare remote."""
+    """The story's repo: SP-001..SP-151, the counter file, a config, pushed to a bare remote."""
     path = tmp_path / "story"
     path.mkdir()
     git(path, "init", "-q", "-b", "main")

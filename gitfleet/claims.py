@@ -1,0 +1,170 @@
+"""Which files claim which ids.
+
+A file *claims* an id of a series when its path matches one of the series' globs and either
+its file name holds the id (``articles/SP-152.md``) or its front matter sets the series'
+key (``ticketId: SP-152``). An id mentioned anywhere else, in prose or code, is only a
+reference and claims nothing. Reads go through git (the index or a tree), never the
+working tree, so what is checked is exactly what is committed.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+
+from gitfleet.config import Config, Series
+from gitfleet.git import Repo, run, split_z
+
+_FRONT_MATTER_MAX = 8192  # front matter lives at the top; never scan a whole large file
+
+
+@lru_cache(maxsize=256)
+def glob_regex(pattern: str) -> re.Pattern[str]:
+    """Translate a path glob: ``*`` and ``?`` stay in one folder, ``**`` spans folders."""
+    out, i = [], 0
+    while i < len(pattern):
+        if pattern.startswith("**/", i):
+            out.append("(?:.*/)?")
+            i += 3
+        elif pattern.startswith("**", i):
+            out.append(".*")
+            i += 2
+        elif pattern[i] == "*":
+            out.append("[^/]*")
+            i += 1
+        elif pattern[i] == "?":
+            out.append("[^/]")
+            i += 1
+        else:
+            out.append(re.escape(pattern[i]))
+            i += 1
+    return re.compile("".join(out) + r"\Z")
+
+
+def matches(path: str, globs: Iterable[str]) -> bool:
+    return any(glob_regex(g).match(path) for g in globs)
+
+
+@dataclass(frozen=True)
+class Entry:
+    path: str
+    oid: str
+
+
+def name_claims(series: Series, path: str) -> set[str]:
+    """Ids claimed by the file name alone (normalised to the series' width)."""
+    name = path.rsplit("/", 1)[-1]
+    return {series.format(int(m.group(1))) for m in series.id_pattern.finditer(name)}
+
+
+def front_matter_value(text: str, key: str) -> str | None:
+    """The value of ``key`` in a leading ``---`` YAML-style block, or None."""
+    if not text.startswith("---"):
+        return None
+    lines = text.splitlines()
+    if not lines or lines[0].strip() != "---":
+        return None
+    for line in lines[1:]:
+        if line.strip() in ("---", "..."):
+            return None
+        name, sep, value = line.partition(":")
+        if sep and name.strip() == key:
+            return value.strip().strip("'\"").strip()
+    return None
+
+
+def content_claims(series: Series, text: str) -> set[str]:
+    if series.front_matter is None:
+        return set()
+    value = front_matter_value(text, series.front_matter)
+    if value is None:
+        return set()
+    match = series.id_pattern.fullmatch(value)
+    return {series.format(int(match.group(1)))} if match else set()
+
+
+def _read_blobs(repo: Repo, oids: Sequence[str]) -> dict[str, str]:
+    """Read many blobs in one ``git cat-file --batch`` call (first bytes of each)."""
+    if not oids:
+        return {}
+    proc = repo.git("cat-file", "--batch", input="".join(f"{oid}\n" for oid in oids))
+    raw = proc.stdout.encode("utf-8", "surrogateescape")
+    blobs: dict[str, str] = {}
+    pos = 0
+    for oid in oids:
+        header_end = raw.index(b"\n", pos)
+        header = raw[pos:header_end].split()
+        if len(header) < 3:  # "<oid> missing"
+            pos = header_end + 1
+            continue
+        size = int(header[2])
+        body = raw[header_end + 1 : header_end + 1 + min(size, _FRONT_MATTER_MAX)]
+        blobs[oid] = body.decode("utf-8", "replace")
+        pos = header_end + 1 + size + 1
+    return blobs
+
+
+def claims_of_entries(repo: Repo, cfg: Config, entries: Iterable[Entry]) -> dict[str, list[str]]:
+    """id -> sorted paths claiming it, among ``entries``."""
+    found: dict[str, set[str]] = {}
+    need_content: list[tuple[Series, Entry]] = []
+    for entry in entries:
+        for series in cfg.series.values():
+            if not matches(entry.path, series.paths):
+                continue
+            for ident in name_claims(series, entry.path):
+                found.setdefault(ident, set()).add(entry.path)
+            if series.front_matter:
+                need_content.append((series, entry))
+    blobs = _read_blobs(repo, sorted({e.oid for _, e in need_content}))
+    for series, entry in need_content:
+        for ident in content_claims(series, blobs.get(entry.oid, "")):
+            found.setdefault(ident, set()).add(entry.path)
+    return {ident: sorted(paths) for ident, paths in found.items()}
+
+
+def tree_entries(repo: Repo, treeish: str) -> list[Entry]:
+    """Every blob of a tree-ish, recursively."""
+    text = repo.git("ls-tree", "-r", "-z", "--full-tree", treeish).stdout
+    entries = []
+    for record in split_z(text):
+        meta, _, path = record.partition("\t")
+        _mode, kind, oid = meta.split()
+        if kind == "blob":
+            entries.append(Entry(path, oid))
+    return entries
+
+
+def index_entries(cwd: str, env: dict[str, str] | None = None) -> list[Entry]:
+    """Every stage-0 entry of the index git is committing (honours GIT_INDEX_FILE)."""
+    text = run(["ls-files", "-s", "-z"], cwd, env=env).stdout
+    entries = []
+    for record in split_z(text):
+        meta, _, path = record.partition("\t")
+        _mode, oid, stage = meta.split()
+        if stage == "0":
+            entries.append(Entry(path, oid))
+    return entries
+
+
+def claims_in_tree(repo: Repo, cfg: Config, treeish: str) -> dict[str, list[str]]:
+    """id -> paths claiming it in ``treeish`` (a commit, branch or tree)."""
+    return claims_of_entries(repo, cfg, _claim_candidates(cfg, tree_entries(repo, treeish)))
+
+
+def _claim_candidates(cfg: Config, entries: Iterable[Entry]) -> list[Entry]:
+    globs = [g for s in cfg.series.values() for g in s.paths]
+    return [e for e in entries if matches(e.path, globs)]
+
+
+def highest_claimed(repo: Repo, cfg: Config, series: Series, treeishes: Sequence[str]) -> int:
+    """The highest number of ``series`` claimed in any of ``treeishes`` (0 when none)."""
+    top = 0
+    for treeish in treeishes:
+        for ident in claims_in_tree(repo, cfg, treeish):
+            prefix, _, digits = ident.rpartition("-")
+            if prefix == series.prefix:
+                top = max(top, int(digits))
+    return top

@@ -1,0 +1,185 @@
+"""The id check: what the pre-commit hook (and the pre-push side) refuse, and why.
+
+A commit is refused when a file it adds or changes claims an id that is not allocated, is
+allocated to another branch, was released, or is claimed by another file of the resulting
+tree; or when it changes a guarded file. Ids the parent commit already claimed are old
+work being edited and need no allocation. This module is on every commit's path: it imports
+only the standard library and the small core modules, never click or pygit2.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+from gitfleet import claims, config
+from gitfleet.claims import Entry
+from gitfleet.config import Config
+from gitfleet.errors import Refusal
+from gitfleet.git import Repo, discover, run
+
+EMPTY_TREE = "4b825dc642cb6eb9a060e54bf8d69288fbee4904"  # git's well-known empty tree
+ZERO_OID = "0" * 40
+
+
+@dataclass(frozen=True)
+class Change:
+    path: str
+    old_oid: str  # ZERO_OID when added
+    new_oid: str  # ZERO_OID when deleted
+
+
+def parse_raw_diff(text: str) -> list[Change]:
+    """Parse ``git diff-* --raw -z --no-renames`` output."""
+    fields = text.split("\0")
+    changes, i = [], 0
+    while i + 1 < len(fields) and fields[i].startswith(":"):
+        meta = fields[i][1:].split()
+        changes.append(Change(fields[i + 1], meta[2], meta[3]))
+        i += 2
+    return changes
+
+
+def _ids_of_series_prefix(ident: str) -> str:
+    return ident.rpartition("-")[0]
+
+
+def problems(
+    repo: Repo,
+    cfg: Config,
+    changes: Iterable[Change],
+    after: Mapping[str, list[str]],
+    before_ids: set[str],
+    owner: str | None,
+    exempt_owner: set[str] = frozenset(),  # type: ignore[assignment]
+) -> list[str]:
+    """Every refusal for ``changes``; ``after`` = id -> paths in the resulting tree."""
+    changes = list(changes)
+    found: list[str] = []
+    for change in changes:
+        if claims.matches(change.path, cfg.guarded):
+            found.append(
+                f"{change.path} is guarded: the ledger owns its content; agents must not edit it\n"
+                f"    undo it with `git restore --staged --worktree -- {change.path}`; "
+                "take ids with `gitfleet ids allocate SERIES`"
+            )
+    changed_paths = {c.path for c in changes if c.new_oid != ZERO_OID}
+    new_ids = sorted(ident for ident, paths in after.items() if changed_paths.intersection(paths))
+    if not new_ids:
+        return found
+    states = None
+    for ident in new_ids:
+        paths = after[ident]
+        if len(paths) > 1:
+            found.append(
+                f"{ident} is claimed by {len(paths)} files: {', '.join(paths)}.\n"
+                f"    each id belongs to one file; allocate a fresh one with "
+                f"`gitfleet ids allocate {_ids_of_series_prefix(ident)}` and rename one of them"
+            )
+        if ident in before_ids:
+            continue  # already claimed before this commit: editing old work
+        if states is None:
+            from gitfleet.ids import open_ledger
+
+            states = open_ledger(repo, cfg).states()
+        state = states.get(ident)
+        where = ", ".join(p for p in paths if p in changed_paths)
+        prefix = _ids_of_series_prefix(ident)
+        if state is None:
+            found.append(
+                f"{ident} (claimed by {where}) was never allocated; ids come from the ledger.\n"
+                f"    run `gitfleet ids allocate {prefix}` and use the id it prints"
+            )
+        elif state.status == "released":
+            found.append(
+                f"{ident} (claimed by {where}) was released and is never reissued.\n"
+                f"    run `gitfleet ids allocate {prefix}` for a new one"
+            )
+        elif owner is not None and state.owner != owner and ident not in exempt_owner:
+            found.append(
+                f"{ident} (claimed by {where}) is allocated to {state.owner}, not to {owner}.\n"
+                f"    use an id allocated to this branch: `gitfleet ids list {prefix}`, or "
+                f"`gitfleet ids allocate {prefix}`"
+            )
+    return found
+
+
+def _refuse(what: str, found: list[str]) -> None:
+    if found:
+        body = "\n".join(f"  - {p}" for p in found)
+        raise Refusal(f"{what} refused by the gitfleet id check:\n{body}")
+
+
+def check_index(repo: Repo, cfg: Config) -> list[str]:
+    """Problems with the index git is about to commit (honours GIT_INDEX_FILE)."""
+    env = dict(os.environ)  # keep GIT_INDEX_FILE: `git commit -a` commits a temporary index
+    cwd = str(repo.toplevel)
+    has_head = run(["rev-parse", "-q", "--verify", "HEAD^{commit}"], cwd, env=env, check=False)
+    base = "HEAD" if has_head.returncode == 0 else EMPTY_TREE
+    raw = run(["diff-index", "--cached", "--raw", "-z", "--no-renames", base], cwd, env=env).stdout
+    changes = parse_raw_diff(raw)
+    watched = list(cfg.guarded) + [g for s in cfg.series.values() for g in s.paths]
+    if not any(claims.matches(c.path, watched) for c in changes):
+        return []
+    index = claims.index_entries(cwd, env)
+    after = claims.claims_of_entries(repo, cfg, _candidates(cfg, index))
+    # What the parent already claimed: unchanged entries plus the old side of changed ones.
+    changed = {c.path for c in changes}
+    before_entries = [e for e in index if e.path not in changed]
+    before_entries += [Entry(c.path, c.old_oid) for c in changes if c.old_oid != ZERO_OID]
+    before = set(claims.claims_of_entries(repo, cfg, _candidates(cfg, before_entries)))
+    exempt = _merging_ids(repo, cfg)
+    return problems(repo, cfg, changes, after, before, repo.branch, exempt)
+
+
+def _candidates(cfg: Config, entries: Iterable[Entry]) -> list[Entry]:
+    globs = [g for s in cfg.series.values() for g in s.paths]
+    return [e for e in entries if claims.matches(e.path, globs)]
+
+
+def _merging_ids(repo: Repo, cfg: Config) -> set[str]:
+    # A merge or cherry-pick brings in ids another branch owns; they were checked there.
+    exempt: set[str] = set()
+    for name in ("MERGE_HEAD", "CHERRY_PICK_HEAD", "REVERT_HEAD"):
+        head_file = repo.git_dir / name
+        if head_file.exists():
+            for oid in head_file.read_text().split():
+                exempt |= set(claims.claims_in_tree(repo, cfg, oid))
+    return exempt
+
+
+def check_push(repo: Repo, cfg: Config, old: str | None, new: str, owner: str | None) -> list[str]:
+    """Problems with the ids that commits in ``old..new`` claim, judged on ``new``'s tree.
+
+    ``old`` is None (or zero) for a new remote ref: then the base is where ``new`` leaves
+    what the remote-tracking refs already have.
+    """
+    if not cfg.series and not cfg.guarded:
+        return []
+    base = old if old and old != ZERO_OID else _push_base(repo, new)
+    raw = repo.git("diff-tree", "-r", "--raw", "-z", "--no-renames", base, new).stdout
+    changes = parse_raw_diff(raw)
+    watched = list(cfg.guarded) + [g for s in cfg.series.values() for g in s.paths]
+    if not any(claims.matches(c.path, watched) for c in changes):
+        return []
+    after = claims.claims_in_tree(repo, cfg, new)
+    before = set(claims.claims_in_tree(repo, cfg, base)) if base != EMPTY_TREE else set()
+    return problems(repo, cfg, changes, after, before, owner)
+
+
+def _push_base(repo: Repo, new: str) -> str:
+    text = repo.git("rev-list", "--boundary", new, "--not", "--remotes").stdout
+    boundary = [line[1:] for line in text.splitlines() if line.startswith("-")]
+    return boundary[0] if boundary else EMPTY_TREE
+
+
+def pre_commit_main(args: list[str]) -> int:
+    """``gitfleet hook pre-commit``: refuse a commit that breaks the id rules."""
+    del args  # pre-commit passes none (pass_filenames: false); git passes none either
+    repo = discover(keep_git_env=True)
+    cfg = config.load(repo.toplevel)
+    if not cfg.series and not cfg.guarded:
+        return 0
+    _refuse("commit", check_index(repo, cfg))
+    return 0

@@ -1,0 +1,109 @@
+"""The ``gitfleet ids`` verbs: allocate, list, show, release, on the configured ledger."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from gitfleet import claims, target
+from gitfleet.config import Config
+from gitfleet.errors import LedgerError, UsageError
+from gitfleet.git import Repo, require_commits
+from gitfleet.ledger import IdState, Ledger, LocalBackend
+
+
+def open_ledger(repo: Repo, cfg: Config) -> Ledger:
+    """The ledger ``gitfleet.toml`` asks for: the local file (default) or the remote's ref."""
+    if cfg.ledger_backend == "remote":
+        from gitfleet.remote_ledger import RemoteBackend  # type: ignore[import-not-found,unused-ignore]
+
+        return Ledger(RemoteBackend(repo, cfg.remote))
+    return Ledger(LocalBackend(repo.state_dir))
+
+
+def default_owner(repo: Repo, owner: str | None) -> str:
+    """The explicit owner, else the branch checked out in this worktree."""
+    if owner:
+        return owner
+    if repo.branch is None:
+        raise UsageError(
+            f"{repo.toplevel} is on a detached HEAD, so it has no branch to own ids; "
+            "check out a branch (`git switch -c NAME`) or pass --owner NAME"
+        )
+    return repo.branch
+
+
+def allocate(
+    repo: Repo,
+    cfg: Config,
+    series_name: str,
+    count: int = 1,
+    owner: str | None = None,
+    note: dict[str, Any] | None = None,
+) -> list[str]:
+    """Allocate ``count`` contiguous ids of a series to ``owner`` in one transaction."""
+    series = cfg.series_for(series_name)
+    who = default_owner(repo, owner)
+
+    def seed() -> int:
+        require_commits(repo)
+        return claims.highest_claimed(repo, cfg, series, target.seed_treeishes(repo, cfg))
+
+    return open_ledger(repo, cfg).allocate(series, count, who, seed, note)
+
+
+def list_ids(repo: Repo, cfg: Config, series_name: str | None = None) -> list[IdState]:
+    states = list(open_ledger(repo, cfg).states().values())
+    if series_name is not None:
+        series = cfg.series_for(series_name)
+        states = [s for s in states if s.series == series.name]
+    return states
+
+
+def show(repo: Repo, cfg: Config, ident: str) -> IdState:
+    cfg.series_of_id(ident)  # a clear error for something that is not an id at all
+    state = open_ledger(repo, cfg).states().get(ident)
+    if state is None:
+        raise LedgerError(f"{ident} was never allocated; see `gitfleet ids list`")
+    return state
+
+
+def mark(
+    repo: Repo, cfg: Config, ids: Sequence[str], op: str, note: dict[str, Any] | None = None
+) -> list[str]:
+    """Move ids to ``committed``/``landed``; ids this ledger never issued are skipped."""
+    ledger = open_ledger(repo, cfg)
+    known = ledger.states()
+    todo = [i for i in ids if i in known and known[i].status not in (op, "released")]
+    if not todo:
+        return []
+    return ledger.transition(todo, op, note=note, force=True)
+
+
+def claimed_in_branches(repo: Repo, cfg: Config, ids: Sequence[str]) -> dict[str, str]:
+    """For each of ``ids`` claimed by the tip of a local or remote-tracking branch: where."""
+    refs = repo.git_out("for-each-ref", "--format=%(refname)", "refs/heads", "refs/remotes").split()
+    wanted, where = set(ids), dict[str, str]()
+    for ref in refs:
+        if ref.endswith("/HEAD"):
+            continue
+        for ident in set(claims.claims_in_tree(repo, cfg, ref)) & wanted:
+            where.setdefault(ident, ref)
+    return where
+
+
+def release(repo: Repo, cfg: Config, ids: Sequence[str], force: bool = False) -> list[str]:
+    """Give ids back (they are never reissued); refuse ids a commit already claims."""
+    for ident in ids:
+        cfg.series_of_id(ident)
+    if not force:
+        claimed = claimed_in_branches(repo, cfg, ids)
+        if claimed:
+            lines = "\n".join(
+                f"  {i} is claimed by a file on {ref}" for i, ref in sorted(claimed.items())
+            )
+            raise LedgerError(
+                f"refusing to release ids that commits already claim:\n{lines}\n"
+                "  remove the claiming files first, or pass --force to release anyway"
+            )
+    return open_ledger(repo, cfg).transition(ids, "released", force=force)
