@@ -230,6 +230,17 @@ class Ledger:
     def states(self) -> dict[str, IdState]:
         return fold(self.backend.read())
 
+    def seed(self, series: Series, seed: Callable[[], int]) -> int:
+        """Record where ``series`` starts (once); return its current high-water mark."""
+
+        def txn(records: list[Record]) -> list[Record]:
+            if high_water(records, series.name) is not None:
+                return []
+            return [Record("seeded", series.name, max(seed(), 0), ts=time.time())]
+
+        self.backend.transact(txn)
+        return high_water(self.backend.read(), series.name) or 0
+
     def allocate(
         self,
         series: Series,

@@ -1,0 +1,83 @@
+"""``gitfleet ids``: allocate, list, show, release."""
+
+from __future__ import annotations
+
+import click
+
+from gitfleet import config
+from gitfleet import ids as ids_api
+from gitfleet.cli import echo_json
+from gitfleet.git import Repo, discover
+from gitfleet.ledger import IdState
+
+
+def _context() -> tuple[Repo, config.Config]:
+    repo = discover()
+    return repo, config.load(repo.toplevel)
+
+
+@click.group(name="ids")
+def ids() -> None:
+    """Allocate and inspect ids from the ledger."""
+
+
+@ids.command()
+@click.argument("series")
+@click.option(
+    "-n",
+    "--count",
+    default=1,
+    show_default=True,
+    type=click.IntRange(1, 100000),
+    help="How many contiguous ids to allocate in one transaction.",
+)
+@click.option("--owner", help="Owner of the ids (default: this worktree's branch).")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def allocate(series: str, count: int, owner: str | None, as_json: bool) -> None:
+    """Allocate COUNT new ids of SERIES; prints one per line."""
+    repo, cfg = _context()
+    got = ids_api.allocate(repo, cfg, series, count, owner)
+    if as_json:
+        echo_json({"ids": got, "owner": ids_api.default_owner(repo, owner), "series": series})
+    else:
+        click.echo("\n".join(got))
+
+
+def _line(state: IdState) -> str:
+    return f"{state.id}\t{state.status}\t{state.owner or '-'}"
+
+
+@ids.command(name="list")
+@click.argument("series", required=False)
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def list_(series: str | None, as_json: bool) -> None:
+    """List allocated ids (id, state, owner)."""
+    repo, cfg = _context()
+    states = ids_api.list_ids(repo, cfg, series)
+    if as_json:
+        echo_json([s.to_dict() for s in states])
+    elif states:
+        click.echo("\n".join(_line(s) for s in states))
+
+
+@ids.command()
+@click.argument("ident", metavar="ID")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def show(ident: str, as_json: bool) -> None:
+    """Show one id's state and owner."""
+    repo, cfg = _context()
+    state = ids_api.show(repo, cfg, ident)
+    if as_json:
+        echo_json(state.to_dict())
+    else:
+        click.echo(_line(state))
+
+
+@ids.command()
+@click.argument("idents", metavar="ID...", nargs=-1, required=True)
+@click.option("--force", is_flag=True, help="Release even ids that a commit claims.")
+def release(idents: tuple[str, ...], force: bool) -> None:
+    """Give ids back; they are never reissued."""
+    repo, cfg = _context()
+    for ident in ids_api.release(repo, cfg, list(idents), force=force):
+        click.echo(f"released {ident}")

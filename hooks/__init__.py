@@ -1,0 +1,1 @@
+"""Hook shims that ``gitfleet init`` installs (shipped as the package ``gitfleet.hooks``)."""
