@@ -11,7 +11,7 @@ from gitfleet.errors import boundary
 
 def main(argv: list[str] | None = None) -> None:
     args = list(sys.argv[1:] if argv is None else argv)
-    if args[:2] == ["hook", "pre-commit"]:
+    if args[:2] in (["hook", "pre-commit"], ["hook", "pre-merge-commit"]):
         from gitfleet import idcheck
 
         boundary(lambda: idcheck.pre_commit_main(args[2:]))

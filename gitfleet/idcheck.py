@@ -52,7 +52,6 @@ def problems(
     after: Mapping[str, list[str]],
     before_ids: set[str],
     owner: str | None,
-    exempt_owner: set[str] = frozenset(),  # type: ignore[assignment]
 ) -> list[str]:
     """Every refusal for ``changes``; ``after`` = id -> paths in the resulting tree."""
     changes = list(changes)
@@ -96,7 +95,11 @@ def problems(
                 f"{ident} (claimed by {where}) was released and is never reissued.\n"
                 f"    run `gitfleet ids allocate {prefix}` for a new one"
             )
-        elif owner is not None and state.owner != owner and ident not in exempt_owner:
+        elif (
+            owner is not None
+            and state.owner != owner
+            and not _owner_committed(repo, cfg, state.owner, ident)
+        ):
             found.append(
                 f"{ident} (claimed by {where}) is allocated to {state.owner}, not to {owner}.\n"
                 f"    use an id allocated to this branch: `gitfleet ids list {prefix}`, or "
@@ -129,8 +132,7 @@ def check_index(repo: Repo, cfg: Config) -> list[str]:
     before_entries = [e for e in index if e.path not in changed]
     before_entries += [Entry(c.path, c.old_oid) for c in changes if c.old_oid != ZERO_OID]
     before = set(claims.claims_of_entries(repo, cfg, _candidates(cfg, before_entries)))
-    exempt = _merging_ids(repo, cfg)
-    return problems(repo, cfg, changes, after, before, repo.branch, exempt)
+    return problems(repo, cfg, changes, after, before, repo.branch)
 
 
 def _candidates(cfg: Config, entries: Iterable[Entry]) -> list[Entry]:
@@ -138,15 +140,16 @@ def _candidates(cfg: Config, entries: Iterable[Entry]) -> list[Entry]:
     return [e for e in entries if claims.matches(e.path, globs)]
 
 
-def _merging_ids(repo: Repo, cfg: Config) -> set[str]:
-    # A merge or cherry-pick brings in ids another branch owns; they were checked there.
-    exempt: set[str] = set()
-    for name in ("MERGE_HEAD", "CHERRY_PICK_HEAD", "REVERT_HEAD"):
-        head_file = repo.git_dir / name
-        if head_file.exists():
-            for oid in head_file.read_text().split():
-                exempt |= set(claims.claims_in_tree(repo, cfg, oid))
-    return exempt
+def _owner_committed(repo: Repo, cfg: Config, owner: str | None, ident: str) -> bool:
+    # Merging another branch brings in ids its owner committed there; that is their work,
+    # checked when they committed it, not a theft. (pre-merge-commit runs before git
+    # writes MERGE_HEAD, so the owner's branch is how we recognise it.)
+    if not owner:
+        return False
+    ref = f"refs/heads/{owner}"
+    if repo.git("rev-parse", "-q", "--verify", ref, check=False).returncode != 0:
+        return False
+    return ident in claims.claims_in_tree(repo, cfg, ref)
 
 
 def check_push(repo: Repo, cfg: Config, old: str | None, new: str, owner: str | None) -> list[str]:

@@ -24,6 +24,14 @@ def pre_commit() -> None:
     idcheck.pre_commit_main([])
 
 
+@hook.command(name="pre-merge-commit")
+def pre_merge_commit() -> None:
+    """The same check for the commit `git merge` is about to make."""
+    from gitfleet import idcheck
+
+    idcheck.pre_commit_main([])
+
+
 @hook.command(name="pre-push", context_settings={"ignore_unknown_options": True})
 @click.argument("args", nargs=-1)
 def pre_push(args: tuple[str, ...]) -> None:

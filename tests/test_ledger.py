@@ -1,0 +1,177 @@
+"""The ledger under real concurrency: many processes, linked worktrees, a SIGKILLed holder."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from conftest import git, gitfleet
+
+from gitfleet.errors import LedgerError
+from gitfleet.ledger import Ledger, LocalBackend, Record
+
+GITFLEET = str(Path(sys.executable).parent / "gitfleet")
+
+
+def _worktrees(story_repo: Path, count: int) -> list[Path]:
+    trees = [story_repo]
+    for i in range(count):
+        path = story_repo.parent / f"wt{i}"
+        git(story_repo, "worktree", "add", "-q", "-b", f"agent{i}", str(path))
+        trees.append(path)
+    return trees
+
+
+def test_seeded_above_the_highest_claimed_id(story_repo: Path) -> None:
+    out = gitfleet(story_repo, "ids", "allocate", "SP").stdout.split()
+    assert out == ["SP-152"]
+    out = gitfleet(story_repo, "ids", "allocate", "SP", "-n", "3", "--json").stdout
+    data = json.loads(out)
+    assert data == {"ids": ["SP-153", "SP-154", "SP-155"], "owner": "main", "series": "SP"}
+
+
+def test_seed_sees_ids_claimed_only_on_the_remote_target(story_repo: Path, tmp_path: Path) -> None:
+    other = tmp_path / "other"
+    git(tmp_path, "clone", "-q", str(story_repo / ".git"), str(other))
+    (other / "articles" / "SP-300.md").write_text("---\nticketId: SP-300\n---\n")
+    git(other, "add", "-A")
+    git(other, "commit", "-q", "-m", "300")
+    git(other, "push", "-q", "origin", "HEAD:refs/remotes/origin/main")
+    assert gitfleet(story_repo, "ids", "allocate", "SP").stdout.split() == ["SP-301"]
+
+
+def test_sixteen_processes_across_worktrees_get_unique_contiguous_ids(story_repo: Path) -> None:
+    trees = _worktrees(story_repo, 3)
+    procs = []
+    for i in range(16):
+        cwd = trees[i % len(trees)]
+        procs.append(
+            subprocess.Popen(
+                [GITFLEET, "ids", "allocate", "SP", "-n", "2"],
+                cwd=cwd,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+        )
+    got: list[str] = []
+    for proc in procs:
+        out, err = proc.communicate(timeout=120)
+        assert proc.returncode == 0, err
+        pair = out.split()
+        assert len(pair) == 2
+        assert int(pair[1][3:]) == int(pair[0][3:]) + 1  # contiguous within one transaction
+        got += pair
+    assert len(got) == len(set(got)) == 32
+    assert sorted(got) == [f"SP-{n}" for n in range(152, 184)]
+    listed = gitfleet(story_repo, "ids", "list", "SP", "--json").stdout
+    states = json.loads(listed)
+    assert sorted(s["id"] for s in states) == sorted(got)
+    owners = {s["owner"] for s in states}
+    assert owners == {"main", "agent0", "agent1", "agent2"}
+
+
+def test_owner_is_the_worktree_branch_and_detached_head_is_refused(story_repo: Path) -> None:
+    wt = _worktrees(story_repo, 1)[1]
+    assert gitfleet(wt, "ids", "allocate", "SP").stdout.strip() == "SP-152"
+    assert "agent0" in gitfleet(story_repo, "ids", "show", "SP-152").stdout
+    git(wt, "switch", "-q", "--detach")
+    proc = gitfleet(wt, "ids", "allocate", "SP", check=False)
+    assert proc.returncode == 2 and "detached HEAD" in proc.stderr and "--owner" in proc.stderr
+    assert gitfleet(wt, "ids", "allocate", "SP", "--owner", "bob").stdout.strip() == "SP-153"
+
+
+_HOLDER = """
+import sys, time
+from pathlib import Path
+from gitfleet.ledger import LocalBackend
+def hold(records):
+    print("locked", flush=True)
+    time.sleep(600)
+    return []
+LocalBackend(Path(sys.argv[1])).transact(hold)
+"""
+
+
+def test_allocator_killed_while_holding_the_lock(story_repo: Path) -> None:
+    assert gitfleet(story_repo, "ids", "allocate", "SP").stdout.strip() == "SP-152"
+    state = story_repo / ".git" / "gitfleet"
+    holder = subprocess.Popen(
+        [sys.executable, "-c", _HOLDER, str(state)], stdout=subprocess.PIPE, text=True
+    )
+    assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
+    waiter = subprocess.Popen(
+        [GITFLEET, "ids", "allocate", "SP"],
+        cwd=story_repo,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    time.sleep(0.5)
+    assert waiter.poll() is None  # blocked behind the holder
+    os.kill(holder.pid, signal.SIGKILL)
+    holder.wait()
+    out, err = waiter.communicate(timeout=60)
+    assert waiter.returncode == 0, err
+    assert out.strip() == "SP-153"
+    listed = gitfleet(story_repo, "ids", "list").stdout.split("\n")
+    assert [line.split("\t")[0] for line in listed if line] == ["SP-152", "SP-153"]
+
+
+def test_torn_last_line_is_ignored_then_dropped(story_repo: Path) -> None:
+    gitfleet(story_repo, "ids", "allocate", "SP")
+    ledger = story_repo / ".git" / "gitfleet" / "ledger.jsonl"
+    with ledger.open("ab") as handle:
+        handle.write(b'{"v":1,"op":"allocated","series":"SP","n":15')  # a crash mid-write
+    assert gitfleet(story_repo, "ids", "list").stdout.split("\t")[0] == "SP-152"
+    assert gitfleet(story_repo, "ids", "allocate", "SP").stdout.strip() == "SP-153"
+    lines = ledger.read_text().splitlines()
+    assert all(json.loads(line)["v"] == 1 for line in lines)
+
+
+def test_corrupt_ledger_is_a_clear_error_and_untouched(story_repo: Path) -> None:
+    gitfleet(story_repo, "ids", "allocate", "SP")
+    ledger = story_repo / ".git" / "gitfleet" / "ledger.jsonl"
+    text = ledger.read_text()
+    broken = "this is not json\n" + text
+    ledger.write_text(broken)
+    proc = gitfleet(story_repo, "ids", "allocate", "SP", check=False)
+    assert proc.returncode == 1
+    assert "line 1, is not a ledger record" in proc.stderr and "untouched" in proc.stderr
+    assert ledger.read_text() == broken
+
+
+def test_release_never_reissues_and_refuses_claimed_ids(story_repo: Path) -> None:
+    got = gitfleet(story_repo, "ids", "allocate", "SP", "-n", "2").stdout.split()
+    assert got == ["SP-152", "SP-153"]
+    assert gitfleet(story_repo, "ids", "release", "SP-153").stdout.strip() == "released SP-153"
+    assert gitfleet(story_repo, "ids", "allocate", "SP").stdout.strip() == "SP-154"
+    (story_repo / "articles" / "SP-152.md").write_text("---\nticketId: SP-152\n---\n")
+    git(story_repo, "add", "-A")
+    git(story_repo, "commit", "-q", "--no-verify", "-m", "152")
+    proc = gitfleet(story_repo, "ids", "release", "SP-152", check=False)
+    assert proc.returncode == 1 and "SP-152 is claimed by a file on refs/heads/main" in proc.stderr
+    assert "released" in gitfleet(story_repo, "ids", "release", "--force", "SP-152").stdout
+    proc = gitfleet(story_repo, "ids", "show", "SP-999", check=False)
+    assert proc.returncode == 1 and "never allocated" in proc.stderr
+
+
+def test_transaction_rules_directly(tmp_path: Path) -> None:
+    ledger = Ledger(LocalBackend(tmp_path))
+    from gitfleet.config import Series
+
+    series = Series("T", "T", 2, ("*.md",))
+    assert ledger.allocate(series, 2, "me", lambda: 5) == ["T-06", "T-07"]
+    assert ledger.allocate(series, 1, "me", lambda: 999) == ["T-08"]  # seeded once only
+    with pytest.raises(LedgerError):
+        ledger.allocate(series, 0, "me", lambda: 0)
+    ledger.transition(["T-06"], "landed")
+    with pytest.raises(LedgerError, match="cannot become released"):
+        ledger.transition(["T-06"], "released")
+    assert Record.from_json(Record("allocated", "T", 9, "T-09", "x", 1.0).to_json()).id == "T-09"
