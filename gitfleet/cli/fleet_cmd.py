@@ -1,0 +1,191 @@
+"""``gitfleet spawn``, ``status``, ``logs``, ``clean`` and ``report``: parsing only."""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+import click
+
+from gitfleet import config
+from gitfleet.cli import echo_json
+from gitfleet.errors import Refusal
+from gitfleet.fleet.runstate import RunState
+from gitfleet.git import discover
+
+
+def _print_report(run_state: RunState, as_json: bool) -> bool:
+    """Print the run's report (with Claude's summary when a key is set); True if all landed."""
+    from gitfleet.fleet import report as report_mod
+
+    repo = discover()
+    rep = report_mod.with_summary(report_mod.build(repo, config.load(repo.toplevel), run_state))
+    if as_json:
+        echo_json(rep.to_dict())
+    else:
+        click.echo(report_mod.render_text(rep))
+        for warning in rep.warnings:
+            click.echo(f"gitfleet: warning: {warning}", err=True)
+    return rep.succeeded
+
+
+@click.command()
+@click.argument("count", type=click.IntRange(min=1), metavar="N")
+@click.option("--series", metavar="S", help="Id series to allocate from (default: the only one).")
+@click.option(
+    "--task", metavar="TEMPLATE", help="Task of every agent; {id} {branch} are filled in."
+)
+@click.option(
+    "--tasks",
+    "tasks_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="File of N tasks: one per line, or separated by lines of ---.",
+)
+@click.option(
+    "--agent", metavar="PRESET", help="claude, codex, aider, gemini, opencode or [agents.X]."
+)
+@click.option(
+    "--agent-cmd",
+    metavar="CMD",
+    help="Agent command, split like a shell would; {prompt} {id} {brief} {worktree} {branch}.",
+)
+@click.option("--max-parallel", type=click.IntRange(min=1), metavar="K", help="Agents at once.")
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=0, min_open=True),
+    metavar="SECONDS",
+    help="Stop an agent (and all it started) after this long.",
+)
+@click.option("--base", metavar="REF", help="Start the branches here (default: the fresh target).")
+@click.option(
+    "--land/--no-land", default=True, show_default=True, help="Land each finished agent's commits."
+)
+@click.option("--context", is_flag=True, help="Put a context pack for the task into each brief.")
+@click.option("--json", "as_json", is_flag=True, help="Print the final report as JSON.")
+def spawn(
+    count: int,
+    series: str | None,
+    task: str | None,
+    tasks_file: Path | None,
+    agent: str | None,
+    agent_cmd: str | None,
+    max_parallel: int | None,
+    timeout: float | None,
+    base: str | None,
+    land: bool,
+    context: bool,
+    as_json: bool,
+) -> None:
+    """Run N agents, each in its own worktree with its id allocated, and land their work."""
+    from gitfleet.fleet import display
+    from gitfleet.fleet import spawn as spawn_mod
+
+    repo = discover()
+    opts = spawn_mod.SpawnOptions(
+        count=count, task=task, tasks_file=tasks_file, agent=agent, agent_cmd=agent_cmd,
+        series=series, max_parallel=max_parallel, timeout=timeout, base=base, land=land,
+        context=context,
+    )  # fmt: skip
+    state = spawn_mod.spawn(repo, config.load(repo.toplevel), opts, display.choose(as_json))
+    if not _print_report(state, as_json):
+        raise Refusal(
+            f"not every agent of run {state.run} landed (see above); inspect with "
+            f"`gitfleet logs AGENT`, clean up with `gitfleet clean {state.run}`"
+        )
+
+
+@click.command()
+@click.argument("run", required=False)
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.option("--watch", is_flag=True, help="Keep showing the run until it ends.")
+def status(run: str | None, as_json: bool, watch: bool) -> None:
+    """Show a run's agents (default: the newest run)."""
+    from gitfleet.fleet import status as status_mod
+    from gitfleet.fleet.display import agent_table, plain_table
+
+    repo = discover()
+    state = status_mod.current(repo, run)
+    if as_json:
+        echo_json(state.to_dict())
+        return
+    if not sys.stdout.isatty():
+        click.echo(plain_table(state))
+        while watch and state.alive:
+            time.sleep(status_mod.WATCH_INTERVAL)
+            newer = status_mod.current(repo, state.run)
+            if newer.to_dict() != state.to_dict():
+                click.echo(plain_table(newer))
+            state = newer
+        return
+    from rich.console import Console
+    from rich.live import Live
+
+    console = Console()
+    if not watch:
+        console.print(agent_table(state))
+        return
+
+    with Live(agent_table(state), console=console, refresh_per_second=2) as live:
+        while state.alive:
+            time.sleep(status_mod.WATCH_INTERVAL)
+            state = status_mod.current(repo, state.run)
+            live.update(agent_table(state))
+
+
+@click.command()
+@click.argument("agent")
+@click.option("--run", metavar="RUN", help="The run (default: the newest run with that agent).")
+@click.option("-f", "--follow", is_flag=True, help="Keep printing while the agent runs.")
+def logs(agent: str, run: str | None, follow: bool) -> None:
+    """Print an agent's log (AGENT is its id, name or branch)."""
+    from gitfleet.fleet import status as status_mod
+
+    repo = discover()
+    state, found = status_mod.find_agent(repo, agent, run)
+    path = Path(found.log)
+    if follow:
+        status_mod.follow(
+            path, sys.stdout, lambda: status_mod.agent_running(repo, state.run, found.name)
+        )
+    else:
+        status_mod.print_log(path, sys.stdout)
+
+
+@click.command()
+@click.argument("run", required=False)
+@click.option("--all", "all_runs", is_flag=True, help="Clean every run.")
+@click.option("--force", is_flag=True, help="Also drop unlanded commits and uncommitted changes.")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def clean(run: str | None, all_runs: bool, force: bool, as_json: bool) -> None:
+    """Remove landed worktrees and branches of a run and release ids never claimed."""
+    from gitfleet.fleet import clean as clean_mod
+
+    repo = discover()
+    result = clean_mod.clean(repo, config.load(repo.toplevel), run, all_runs=all_runs, force=force)
+    if as_json:
+        echo_json(result.to_dict())
+    else:
+        for branch in result.removed:
+            click.echo(f"removed {branch} and its worktree")
+        if result.released:
+            click.echo(f"released {', '.join(result.released)}")
+        for run_id in result.runs_removed:
+            click.echo(f"run {run_id} cleaned")
+    if result.kept:
+        lines = "\n".join(f"  - {why}" for why in result.kept)
+        raise Refusal(
+            f"kept {len(result.kept)} agent(s) with work that has not landed:\n{lines}\n"
+            "  land it (`gitfleet land BRANCH`) or drop it with `gitfleet clean --force`"
+        )
+
+
+@click.command()
+@click.argument("run", required=False)
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def report(run: str | None, as_json: bool) -> None:
+    """What a run produced: ids, commits, diffstat, landing, conflicts (and a summary)."""
+    from gitfleet.fleet import runstate
+
+    repo = discover()
+    _print_report(runstate.load(repo, run), as_json)

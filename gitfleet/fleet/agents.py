@@ -1,0 +1,94 @@
+"""Agent commands: presets for the common coding-agent CLIs and per-argument substitution.
+
+An agent is an argv template. Placeholders (``{prompt}``, ``{task}``, ``{id}``, ``{brief}``,
+``{worktree}``, ``{branch}``, ``{run}``) are replaced inside each argument separately, so
+task text becomes (part of) one argument and never passes through a shell: a task holding
+``"; rm -rf ~`` is just words in the prompt.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+from collections.abc import Mapping, Sequence
+
+from gitfleet.config import Config
+from gitfleet.errors import UsageError
+
+PLACEHOLDERS = ("prompt", "task", "id", "brief", "worktree", "branch", "run")
+
+# Each CLI's documented headless mode, with the prompt as one argument:
+PRESETS: Mapping[str, tuple[str, ...]] = {
+    # Claude Code: `-p/--print` runs non-interactively and exits (docs: "Run Claude Code
+    # programmatically"). Headless runs cannot answer permission prompts: accept edits and
+    # allow the git commands the brief asks for, nothing broader.
+    "claude": (
+        "claude",
+        "-p",
+        "{prompt}",
+        "--permission-mode",
+        "acceptEdits",
+        "--allowedTools",
+        "Bash(git add:*),Bash(git commit:*),Bash(git status:*),"
+        "Bash(git diff:*),Bash(git log:*),Bash(git push:*)",
+    ),
+    # Codex CLI: `codex exec PROMPT` is its non-interactive mode; it is read-only by default,
+    # `--sandbox workspace-write` lets it edit the worktree (developers.openai.com/codex/
+    # noninteractive).
+    "codex": ("codex", "exec", "--sandbox", "workspace-write", "{prompt}"),
+    # Aider: `--message` does one instruction and exits; `--yes-always` answers its
+    # confirmations (aider.chat/docs/scripting.html). Aider commits on its own by default.
+    "aider": ("aider", "--yes-always", "--message", "{prompt}"),
+    # Gemini CLI: `-p/--prompt` is headless mode; `--approval-mode auto_edit` approves file
+    # edits without a person (geminicli.com/docs/cli/headless).
+    "gemini": ("gemini", "--approval-mode", "auto_edit", "-p", "{prompt}"),
+    # opencode: `opencode run PROMPT` runs one prompt without the TUI and exits.
+    "opencode": ("opencode", "run", "{prompt}"),
+}
+
+_PLACEHOLDER_RE = re.compile(r"\{(" + "|".join(PLACEHOLDERS) + r")\}")
+
+
+def substitute(text: str, values: Mapping[str, str]) -> str:
+    """Replace the known ``{name}`` placeholders in ``text``; other braces stay as they are."""
+    return _PLACEHOLDER_RE.sub(lambda m: values.get(m.group(1), m.group(0)), text)
+
+
+def render_argv(template: Sequence[str], values: Mapping[str, str]) -> list[str]:
+    """One argv per agent: each argument of the template substituted on its own."""
+    return [substitute(arg, values) for arg in template]
+
+
+def parse_agent_cmd(cmd: str) -> tuple[str, ...]:
+    """Split ``--agent-cmd`` the way a shell would split the user's own words, once."""
+    try:
+        argv = tuple(shlex.split(cmd))
+    except ValueError as exc:
+        raise UsageError(f"--agent-cmd {cmd!r} cannot be split into arguments: {exc}") from None
+    if not argv:
+        raise UsageError("--agent-cmd is empty; give the command that runs one agent")
+    return argv
+
+
+def resolve(cfg: Config, preset: str | None, agent_cmd: str | None) -> tuple[str, ...]:
+    """The argv template of ``--agent PRESET`` (config, then built-ins) or ``--agent-cmd``."""
+    if (preset is None) == (agent_cmd is None):
+        raise UsageError(
+            "give exactly one of --agent PRESET or --agent-cmd CMD "
+            f"(presets: {', '.join(known_presets(cfg))})"
+        )
+    if agent_cmd is not None:
+        return parse_agent_cmd(agent_cmd)
+    assert preset is not None
+    if preset in cfg.agents:
+        return tuple(cfg.agents[preset].argv)
+    if preset in PRESETS:
+        return PRESETS[preset]
+    raise UsageError(
+        f"unknown agent preset {preset!r}; known: {', '.join(known_presets(cfg))}. "
+        "Add one as [agents.NAME] argv = [...] in gitfleet.toml, or use --agent-cmd"
+    )
+
+
+def known_presets(cfg: Config) -> list[str]:
+    return sorted(set(PRESETS) | set(cfg.agents))

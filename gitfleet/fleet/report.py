@@ -1,0 +1,206 @@
+"""``gitfleet report``: what a run produced, agent by agent, and (with a key) a summary.
+
+The structured part comes from git and the run state alone: per agent the id it was given,
+the ids its branch actually claims, its commits and diffstat, how landing went and which
+files conflicted. With ``ANTHROPIC_API_KEY`` set, Claude writes a short integration summary
+on top; any failure there (no SDK, no network, a bad key, an odd answer) costs one warning
+line and the structured report is printed alone.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from gitfleet import claims
+from gitfleet.config import Config
+from gitfleet.errors import GitfleetError
+from gitfleet.fleet.runstate import AgentState, RunState
+from gitfleet.git import Repo, split_z
+
+DEFAULT_MODEL = "claude-sonnet-4-5"
+SUMMARY_MAX_TOKENS = 400
+
+
+@dataclass
+class AgentReport:
+    name: str
+    id: str | None
+    branch: str
+    phase: str
+    exit_code: int | None
+    outcome: str
+    commits: int
+    files: list[str]
+    insertions: int
+    deletions: int
+    landing: str | None
+    land_message: str
+    conflicts: list[str]
+    ids_claimed: list[str]  # ids the branch's own changes claim
+    id_problem: str | None  # the claims differ from the allocation
+    log: str
+
+
+@dataclass
+class Report:
+    run: str
+    status: str
+    target: str
+    base: str
+    agents: list[AgentReport]
+    ids_allocated: list[str]
+    ids_claimed: list[str]
+    succeeded: bool
+    summary: str | None = None
+    warnings: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _branch_ref(repo: Repo, branch: str) -> str | None:
+    ref = f"refs/heads/{branch}"
+    ok = repo.git("rev-parse", "-q", "--verify", ref, check=False).returncode == 0
+    return ref if ok else None
+
+
+def diffstat(repo: Repo, base: str, ref: str) -> tuple[list[str], int, int]:
+    """Files changed on ``ref`` since ``base``, with lines added and removed."""
+    text = repo.git("diff", "--numstat", "-z", "--no-renames", base, ref).stdout
+    files, added, removed = [], 0, 0
+    for record in split_z(text):
+        parts = record.split("\t", 2)
+        if len(parts) != 3:
+            continue
+        plus, minus, path = parts
+        files.append(path)
+        added += int(plus) if plus.isdigit() else 0
+        removed += int(minus) if minus.isdigit() else 0
+    return files, added, removed
+
+
+def claimed_by_branch(repo: Repo, cfg: Config, base: str, ref: str) -> list[str]:
+    """Ids claimed on ``ref`` that ``base`` did not claim: what this agent's work claims."""
+    if not cfg.series:
+        return []
+    before = set(claims.claims_in_tree(repo, cfg, base))
+    return sorted(set(claims.claims_in_tree(repo, cfg, ref)) - before)
+
+
+def agent_report(repo: Repo, cfg: Config, run: RunState, agent: AgentState) -> AgentReport:
+    ref = _branch_ref(repo, agent.branch)
+    files: list[str] = []
+    added = removed = 0
+    claimed: list[str] = []
+    if ref is not None:
+        files, added, removed = diffstat(repo, run.base, ref)
+        claimed = claimed_by_branch(repo, cfg, run.base, ref)
+    problem = None
+    if agent.id and claimed and claimed != [agent.id]:
+        problem = f"allocated {agent.id} but claims {', '.join(claimed)}"
+    elif not agent.id and claimed:
+        problem = f"claims {', '.join(claimed)} without an allocation"
+    return AgentReport(
+        name=agent.name, id=agent.id, branch=agent.branch, phase=agent.phase,
+        exit_code=agent.exit_code, outcome=agent.outcome, commits=agent.commits, files=files,
+        insertions=added, deletions=removed, landing=agent.landing,
+        land_message=agent.land_message, conflicts=list(agent.conflict_paths),
+        ids_claimed=claimed, id_problem=problem, log=agent.log,
+    )  # fmt: skip
+
+
+def build(repo: Repo, cfg: Config, run: RunState) -> Report:
+    """The structured report of ``run`` (no network)."""
+    agents = [agent_report(repo, cfg, run, a) for a in run.agents]
+    return Report(
+        run=run.run, status=run.status, target=run.target, base=run.base, agents=agents,
+        ids_allocated=[a.id for a in run.agents if a.id],
+        ids_claimed=sorted({i for a in agents for i in a.ids_claimed}),
+        succeeded=bool(run.agents) and all(a.succeeded for a in run.agents),
+    )  # fmt: skip
+
+
+def with_summary(report: Report, *, model: str | None = None) -> Report:
+    """Add Claude's integration summary when a key is configured; warn and go on otherwise."""
+    if not os.environ.get("ANTHROPIC_API_KEY"):
+        return report
+    try:
+        report.summary = summarize(report, model=model)
+    except Exception as exc:  # any failure: the structured report is still the answer
+        report.warnings.append(f"no summary from Claude ({type(exc).__name__}: {_short(exc)})")
+    return report
+
+
+def _short(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0][:200] if text else "no detail"
+
+
+def summary_prompt(report: Report) -> str:
+    lines = [
+        f"A fleet of {len(report.agents)} coding agents worked in parallel on one git "
+        f"repository, each on its own branch, landing on {report.target}. Per agent:",
+    ]
+    for a in report.agents:
+        lines.append(
+            f"- {a.name}: outcome {a.outcome}, exit {a.exit_code}, {a.commits} commits, "
+            f"files {', '.join(a.files[:10]) or 'none'} (+{a.insertions} -{a.deletions})"
+            + (f", conflicts in {', '.join(a.conflicts)}" if a.conflicts else "")
+            + (f", id problem: {a.id_problem}" if a.id_problem else "")
+            + (f", landing note: {a.land_message}" if a.land_message else "")
+        )
+    lines.append(
+        "Write a short integration summary (at most 6 sentences, plain text): what landed, "
+        "what did not and why, and what a person should do next."
+    )
+    return "\n".join(lines)
+
+
+def summarize(report: Report, *, model: str | None = None) -> str:
+    """Ask Claude (anthropic SDK; honours ANTHROPIC_API_KEY and ANTHROPIC_BASE_URL)."""
+    import anthropic
+
+    client = anthropic.Anthropic(timeout=60.0, max_retries=1)
+    message = client.messages.create(
+        model=model or os.environ.get("GITFLEET_MODEL") or DEFAULT_MODEL,
+        max_tokens=SUMMARY_MAX_TOKENS,
+        messages=[{"role": "user", "content": summary_prompt(report)}],
+    )
+    text = "".join(getattr(block, "text", "") for block in message.content).strip()
+    if not text:
+        raise GitfleetError("the answer held no text")
+    return text
+
+
+def render_text(report: Report) -> str:
+    """The report for people: summary, one block per agent, then the id check."""
+    out: list[str] = []
+    if report.summary:
+        out += ["Summary (written by Claude):", report.summary, ""]
+    verdict = "every agent succeeded" if report.succeeded else "not every agent succeeded"
+    out.append(f"Run {report.run} ({report.status}) onto {report.target}: {verdict}")
+    for a in report.agents:
+        head = f"  {a.name}"
+        if a.id and a.id != a.name:
+            head += f" [{a.id}]"
+        exit_text = "-" if a.exit_code is None else str(a.exit_code)
+        out.append(
+            f"{head}: {a.outcome} (exit {exit_text}, {a.commits} commits, {len(a.files)} files, "
+            f"+{a.insertions} -{a.deletions})"
+        )
+        if a.conflicts:
+            out.append(f"      conflicts: {', '.join(a.conflicts)}")
+        if a.land_message and a.outcome != "landed":
+            out.append(f"      {a.land_message.splitlines()[0]}")
+        if a.id_problem:
+            out.append(f"      ids: {a.id_problem}")
+        if a.outcome not in ("landed", "committed"):
+            out.append(f"      log: {a.log}")
+    out.append(
+        f"Ids: {len(report.ids_allocated)} allocated, {len(report.ids_claimed)} claimed"
+        + (f" ({', '.join(report.ids_claimed)})" if report.ids_claimed else "")
+    )
+    out += [f"warning: {w}" for w in report.warnings]
+    return "\n".join(out)

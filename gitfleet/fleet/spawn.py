@@ -1,0 +1,421 @@
+"""``gitfleet spawn``: turn a task into N agents, each in its own worktree, and land their work.
+
+Order matters and follows the story's fixes: every id of the run is allocated in one ledger
+transaction before any agent exists; worktrees are registered one at a time (git's shared
+config does not survive parallel ``worktree add``); agents run side by side; landings are
+serial. The run's state is saved after every step, so a crash leaves a run that
+``gitfleet status`` can show and ``gitfleet clean`` can undo.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import threading
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+from gitfleet import claims, target
+from gitfleet.config import Config, Series
+from gitfleet.errors import GitfleetError, UsageError
+from gitfleet.fleet import agents, brief, lander, runstate, worktrees
+from gitfleet.fleet.display import Display, PlainDisplay
+from gitfleet.fleet.runstate import AgentState, RunState, RunStore
+from gitfleet.fleet.supervise import Event, Job, Supervisor
+from gitfleet.git import Repo, no_git_env, require_commits
+from gitfleet.ledger import Record, high_water
+
+BRANCH_PREFIX = "fleet/"
+
+
+@dataclass
+class SpawnOptions:
+    count: int
+    task: str | None = None  # a template: {id}, {branch}, {worktree}, {run} are filled in
+    tasks_file: Path | None = None
+    agent: str | None = None
+    agent_cmd: str | None = None
+    series: str | None = None
+    max_parallel: int | None = None
+    timeout: float | None = None
+    base: str | None = None
+    land: bool = True
+    context: bool = False
+    context_budget: int = 6000
+
+
+def read_tasks(path: Path) -> list[str]:
+    """Tasks from a file: separated by lines of ``---`` if it has any, else one per line
+    (blank lines and ``#`` comments skipped)."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise UsageError(f"cannot read --tasks {path}: {exc}") from None
+    lines = text.splitlines()
+    if any(line.strip() == "---" for line in lines):
+        chunks, current = [], []  # type: ignore[var-annotated]
+        for line in lines:
+            if line.strip() == "---":
+                chunks.append("\n".join(current).strip())
+                current = []
+            else:
+                current.append(line)
+        chunks.append("\n".join(current).strip())
+        return [c for c in chunks if c]
+    return [ln.strip() for ln in lines if ln.strip() and not ln.lstrip().startswith("#")]
+
+
+def task_templates(opts: SpawnOptions) -> list[str]:
+    if opts.count < 1:
+        raise UsageError(f"spawn needs at least 1 agent, not {opts.count}")
+    if (opts.task is None) == (opts.tasks_file is None):
+        raise UsageError('give exactly one of --task "TEMPLATE" or --tasks FILE')
+    if opts.task is not None:
+        if not opts.task.strip():
+            raise UsageError("--task is empty; say what each agent should do")
+        return [opts.task] * opts.count
+    assert opts.tasks_file is not None
+    tasks = read_tasks(opts.tasks_file)
+    if len(tasks) != opts.count:
+        raise UsageError(
+            f"{opts.tasks_file} holds {len(tasks)} tasks but {opts.count} agents were asked for; "
+            f"run `gitfleet spawn {len(tasks)} --tasks {opts.tasks_file} ...`"
+        )
+    return tasks
+
+
+def pick_series(cfg: Config, name: str | None) -> Series | None:
+    """``--series``, else the only configured series, else none (agents get no id)."""
+    if name is not None:
+        return cfg.series_for(name)
+    if len(cfg.series) == 1:
+        return next(iter(cfg.series.values()))
+    if cfg.series:
+        raise UsageError(
+            f"{len(cfg.series)} series are configured ({', '.join(sorted(cfg.series))}); "
+            "say which one with --series NAME"
+        )
+    return None
+
+
+def resolve_base(repo: Repo, cfg: Config, target_name: str, base: str | None) -> str:
+    """The commit all worktrees start from: ``--base``, else the freshly fetched target."""
+    ref = base if base is not None else lander.fresh_target(repo, cfg, target_name)
+    proc = repo.git("rev-parse", "-q", "--verify", f"{ref}^{{commit}}", check=False)
+    if proc.returncode != 0:
+        if base is not None:
+            raise UsageError(f"--base {base!r} is not a commit in {repo.toplevel}")
+        proc = repo.git("rev-parse", "-q", "--verify", "HEAD^{commit}", check=False)
+        if proc.returncode != 0:
+            raise UsageError(f"target branch {target_name!r} does not exist; pass --base REF")
+    return proc.stdout.strip()
+
+
+def allocate_ids(repo: Repo, cfg: Config, series: Series, count: int, run: str) -> list[str]:
+    """All ids of the run in ONE ledger transaction, each owned by its agent's branch
+    (the id check accepts a claim only on the branch that owns the id)."""
+    from gitfleet.ids import open_ledger
+
+    def txn(records: list[Record]) -> list[Record]:
+        now = time.time()
+        new: list[Record] = []
+        top = high_water(records, series.name)
+        if top is None:  # first use of the series: start above what the repo already claims
+            require_commits(repo)
+            top = max(
+                claims.highest_claimed(repo, cfg, series, target.seed_treeishes(repo, cfg)), 0
+            )
+            new.append(Record("seeded", series.name, top, ts=now))
+        for number in range(top + 1, top + 1 + count):
+            ident = series.format(number)
+            owner = BRANCH_PREFIX + ident
+            new.append(Record("allocated", series.name, number, ident, owner, now, {"run": run}))
+        return new
+
+    return [rec.id for rec in open_ledger(repo, cfg).backend.transact(txn) if rec.op == "allocated"]
+
+
+def plan_agents(
+    repo: Repo, cfg: Config, run: str, idents: list[str | None], tasks: list[str]
+) -> list[AgentState]:
+    root = worktrees.worktree_root(repo, cfg) / run
+    run_dir = runstate.runs_dir(repo) / run
+    planned = []
+    for index, (ident, template) in enumerate(zip(idents, tasks, strict=True), 1):
+        name = ident or f"agent-{index}"
+        branch = BRANCH_PREFIX + (ident or f"{run}-{index}")
+        tree = root / name
+        values = {"id": ident or "", "branch": branch, "worktree": str(tree), "run": run}
+        planned.append(
+            AgentState(
+                name=name,
+                index=index,
+                id=ident,
+                branch=branch,
+                worktree=str(tree),
+                brief=str(run_dir / name / "brief.md"),
+                log=str(run_dir / name / "agent.log"),
+                task=agents.substitute(template, values),
+            )
+        )
+    return planned
+
+
+class Spawner:
+    """One run: prepares worktrees, supervises agents, hands finished ones to the lander."""
+
+    def __init__(self, repo: Repo, cfg: Config, opts: SpawnOptions, display: Display) -> None:
+        self.repo, self.cfg, self.opts, self.display = repo, cfg, opts, display
+        self.argv_template = agents.resolve(cfg, opts.agent, opts.agent_cmd)
+        self.tasks = task_templates(opts)
+        self.series = pick_series(cfg, opts.series)
+        if opts.timeout is not None and opts.timeout <= 0:
+            raise UsageError(f"--timeout must be a positive number of seconds, not {opts.timeout}")
+        self.store: RunStore | None = None
+
+    # -- preparation -----------------------------------------------------------------
+
+    def prepare(self) -> RunState:
+        target_name = target.target_branch(self.repo, self.cfg)
+        base = resolve_base(self.repo, self.cfg, target_name, self.opts.base)
+        run_id = runstate.new_run_id()
+        idents: list[str | None] = [None] * self.opts.count
+        if self.series is not None:
+            idents = list(allocate_ids(self.repo, self.cfg, self.series, self.opts.count, run_id))
+        state = RunState(
+            run=run_id,
+            repo=str(self.repo.toplevel),
+            created=time.time(),
+            spawn_pid=os.getpid(),
+            series=self.series.name if self.series else None,
+            target=target_name,
+            base=base,
+            land=self.opts.land,
+            timeout=self.opts.timeout,
+            agents=plan_agents(self.repo, self.cfg, run_id, idents, self.tasks),
+        )
+        self.store = RunStore(self.repo, state)
+        self.store.save()  # from here on, `gitfleet clean` can undo whatever follows
+        self._reserve_ports(state)
+        return state
+
+    def _reserve_ports(self, state: RunState) -> None:
+        names = list(self.cfg.ports)
+        if not names:
+            return
+
+        def taken() -> set[int]:
+            used: set[int] = set()
+            for other in runstate.load_all(self.repo):
+                if other.run != state.run:
+                    used.update(p for a in other.agents for p in a.ports.values())
+            return used
+
+        def record(ports: list[int]) -> None:
+            it = iter(ports)
+            for agent in state.agents:
+                agent.ports = {name: next(it) for name in names}
+            self.save()
+
+        worktrees.reserve_ports(self.repo, len(names) * len(state.agents), taken, record)
+
+    def create_worktrees(self, state: RunState) -> list[AgentState]:
+        """Register every worktree (serially), then check out, bootstrap and brief each in
+        parallel. Returns the agents that are ready to launch."""
+        registered = []
+        for agent in state.agents:
+            agent.phase = runstate.STARTING
+            try:
+                worktrees.register(self.repo, Path(agent.worktree), agent.branch, state.base)
+            except GitfleetError as exc:
+                self._not_started(state, agent, f"cannot create its worktree: {exc}")
+                continue
+            registered.append(agent)
+        self.save()
+        with ThreadPoolExecutor(max_workers=max(1, min(4, len(registered)))) as pool:
+            ok = list(pool.map(lambda a: self._bootstrap(state, a), registered))
+        self.save()
+        return [a for a, good in zip(registered, ok, strict=True) if good]
+
+    def _bootstrap(self, state: RunState, agent: AgentState) -> bool:
+        tree = Path(agent.worktree)
+        try:
+            Path(agent.log).parent.mkdir(parents=True, exist_ok=True)
+            worktrees.checkout(tree)
+            worktrees.copy_untracked(worktrees.main_checkout(self.repo), tree, self.cfg.copy_files)
+            env = self.agent_env(state, agent)
+            if self.cfg.setup:
+                worktrees.run_setup(self.cfg.setup, tree, env, Path(agent.log))
+            text = brief.render(
+                task=agent.task,
+                ident=agent.id,
+                branch=agent.branch,
+                worktree=agent.worktree,
+                target=state.target,
+                remote=self.cfg.remote,
+                guarded=self.cfg.guarded,
+                context=self._context(tree, agent) if self.opts.context else None,
+            )
+            brief.write(Path(agent.brief), text)
+            values = {
+                "prompt": text,
+                "task": agent.task,
+                "id": agent.id or "",
+                "brief": agent.brief,
+                "worktree": agent.worktree,
+                "branch": agent.branch,
+                "run": state.run,
+            }
+            agent.argv = agents.render_argv(self.argv_template, values)
+        except (GitfleetError, OSError) as exc:
+            self._not_started(state, agent, f"bootstrap failed: {exc}")
+            return False
+        return True
+
+    def _context(self, tree: Path, agent: AgentState) -> str | None:
+        try:
+            from gitfleet.context import build_pack  # type: ignore[attr-defined,unused-ignore]
+
+            result = build_pack(tree, agent.task, budget=self.opts.context_budget)
+            return str(result.markdown)
+        except Exception as exc:  # a context pack is a help, never a reason not to start
+            self.display.event(self.state, agent, f"warning: no context pack ({exc})")
+            return None
+
+    def agent_env(self, state: RunState, agent: AgentState) -> dict[str, str]:
+        env = no_git_env()
+        env.update(
+            {
+                "GITFLEET_ID": agent.id or "",
+                "GITFLEET_BRIEF": agent.brief,
+                "GITFLEET_BRANCH": agent.branch,
+                "GITFLEET_WORKTREE": agent.worktree,
+                "GITFLEET_RUN": state.run,
+                "GITFLEET_AGENT": agent.name,
+            }
+        )
+        env.update({name: str(port) for name, port in agent.ports.items()})
+        return env
+
+    # -- running ---------------------------------------------------------------------
+
+    @property
+    def state(self) -> RunState:
+        assert self.store is not None
+        return self.store.state
+
+    def save(self) -> None:
+        assert self.store is not None
+        self.store.save()
+
+    def _not_started(self, state: RunState, agent: AgentState, why: str) -> None:
+        agent.phase, agent.error = runstate.NOT_STARTED, why
+        self.display.event(state, agent, f"not started: {why}")
+
+    def run(self, state: RunState) -> RunState:
+        """Create, launch, supervise and land; always leaves the run state final."""
+        self.display.start(state)
+        the_lander = lander.Lander(
+            lambda a: lander.land_agent(self.repo, self.cfg, state, a),
+            lambda a: self._landed(state, a),
+        )
+        try:
+            ready = self.create_worktrees(state)
+            jobs = [
+                Job(
+                    a.name,
+                    a.argv,
+                    Path(a.worktree),
+                    self.agent_env(state, a),
+                    Path(a.log),
+                    self.opts.timeout,
+                )
+                for a in ready
+            ]
+            parallel = self.opts.max_parallel or len(jobs) or 1
+            by_name = {a.name: a for a in state.agents}
+            supervisor = Supervisor(
+                jobs, parallel, lambda ev: self._on_event(state, by_name[ev.name], ev, the_lander)
+            )
+            supervisor.run(idle=lambda: self.display.refresh(state))
+            the_lander.finish()
+        except BaseException:
+            the_lander.cancel()
+            state.interrupted = True
+            raise
+        finally:
+            state.finished = time.time()
+            self.save()
+            self.display.stop(state)
+        return state
+
+    def _on_event(
+        self, state: RunState, agent: AgentState, ev: Event, the_lander: lander.Lander
+    ) -> None:
+        now = time.time()
+        if ev.kind == "started":
+            agent.phase, agent.pid, agent.started = runstate.RUNNING, ev.pid, now
+            message = f"started (pid {ev.pid})"
+        elif ev.kind == "not-started":
+            agent.phase, agent.error = runstate.NOT_STARTED, ev.error
+            message = f"not started: {ev.error}"
+        else:
+            agent.phase = {"exited": runstate.EXITED, "timed-out": runstate.TIMED_OUT}.get(
+                ev.kind, runstate.KILLED
+            )
+            agent.exit_code, agent.ended = ev.code, now
+            agent.commits = lander.count_commits(self.repo, state.base, agent.branch)
+            message = f"{ev.kind} (exit {ev.code}, {agent.commits} commits)"
+            if ev.kind == "exited" and ev.code == 0:
+                if state.land:
+                    message += "; queued for landing"
+                    the_lander.submit(agent)
+                else:
+                    agent.landing = lander.OFF
+            else:
+                agent.landing = lander.SKIPPED
+        self.save()
+        self.display.event(state, agent, message)
+
+    def _landed(self, state: RunState, agent: AgentState) -> None:
+        self.save()
+        detail = f": {agent.land_message}" if agent.land_message else ""
+        files = f" [{', '.join(agent.conflict_paths)}]" if agent.conflict_paths else ""
+        self.display.event(state, agent, f"{agent.landing}{detail}{files}")
+
+
+@contextlib.contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """A SIGTERM to spawn stops its agents like Ctrl-C does, instead of orphaning them."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def spawn(
+    repo: Repo,
+    cfg: Config,
+    opts: SpawnOptions,
+    display: Display | None = None,
+    on_prepared: Callable[[RunState], None] | None = None,
+) -> RunState:
+    """Run ``opts.count`` agents and land their work; the returned state says how it went."""
+    spawner = Spawner(repo, cfg, opts, display or PlainDisplay())
+    with _sigterm_as_interrupt():
+        state = spawner.prepare()
+        if on_prepared is not None:
+            on_prepared(state)
+        return spawner.run(state)

@@ -1,0 +1,59 @@
+"""Scripted agents for the fleet tests: real processes that behave like the story's agents.
+
+Each reads GITFLEET_ID, writes ``articles/<id>.md`` (front matter ``ticketId``), commits,
+and then does what its mode says. No model, no network: behaviour is exact.
+"""
+
+from __future__ import annotations
+
+import shlex
+import sys
+from pathlib import Path
+
+AGENT = r"""
+import os, subprocess, sys, time
+
+def git(*args):
+    proc = subprocess.run(["git", *args], capture_output=True, text=True)
+    sys.stdout.write(proc.stdout + proc.stderr)
+    if proc.returncode != 0:
+        print(f"git {' '.join(args)} failed with {proc.returncode}", flush=True)
+        sys.exit(10 + min(proc.returncode, 80))
+
+mode = sys.argv[1] if len(sys.argv) > 1 else "push"
+ident = os.environ["GITFLEET_ID"]
+brief = open(os.environ["GITFLEET_BRIEF"], encoding="utf-8").read()
+assert ident in brief, "the brief names the id"
+print(f"agent {ident} mode {mode} pid {os.getpid()}", flush=True)
+if mode == "hang":
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
+    open("child.pid", "w").write(str(child.pid))
+    time.sleep(600)
+if mode == "crash":
+    raise SystemExit(3)
+os.makedirs("articles", exist_ok=True)
+with open(f"articles/{ident}.md", "w", encoding="utf-8") as fh:
+    fh.write(f"---\nticketId: {ident}\ntitle: Article {ident}\n---\n\nWritten by {ident}.\n")
+git("add", f"articles/{ident}.md")
+if mode == "conflict":
+    path = "articles/SP-001.md"
+    text = open(path, encoding="utf-8").read()
+    text = text.replace("title: Article 1\n", f"title: Rewritten by {ident}\n")
+    open(path, "w", encoding="utf-8").write(text)
+    git("add", path)
+git("commit", "-q", "-m", f"Add article {ident}")
+if mode == "push":
+    git("push", "origin", "HEAD:main")
+print("done", flush=True)
+"""
+
+
+def write_agent(folder: Path) -> Path:
+    path = folder / "agent.py"
+    path.write_text(AGENT)
+    return path
+
+
+def agent_cmd(script: Path, mode: str = "push") -> str:
+    """An ``--agent-cmd`` string running the scripted agent in ``mode``."""
+    return shlex.join([sys.executable, str(script), mode])
