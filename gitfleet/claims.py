@@ -75,17 +75,7 @@ def front_matter_value(text: str, key: str) -> str | None:
     return None
 
 
-def content_claims(series: Series, text: str) -> set[str]:
-    if series.front_matter is None:
-        return set()
-    value = front_matter_value(text, series.front_matter)
-    if value is None:
-        return set()
-    match = series.id_pattern.fullmatch(value)
-    return {series.format(int(match.group(1)))} if match else set()
-
-
-def _read_blobs(repo: Repo, oids: Sequence[str]) -> dict[str, str]:
+def read_blobs(repo: Repo, oids: Sequence[str]) -> dict[str, str]:
     """Read many blobs in one ``git cat-file --batch`` call (first bytes of each)."""
     if not oids:
         return {}
@@ -118,11 +108,53 @@ def claims_of_entries(repo: Repo, cfg: Config, entries: Iterable[Entry]) -> dict
                 found.setdefault(ident, set()).add(entry.path)
             if series.front_matter:
                 need_content.append((series, entry))
-    blobs = _read_blobs(repo, sorted({e.oid for _, e in need_content}))
+    keys = sorted({s.front_matter for s, _ in need_content if s.front_matter})
+    values = front_matter_values(repo, keys, {e.oid for _, e in need_content})
     for series, entry in need_content:
-        for ident in content_claims(series, blobs.get(entry.oid, "")):
-            found.setdefault(ident, set()).add(entry.path)
+        value = values.get(entry.oid, {}).get(series.front_matter or "")
+        match = series.id_pattern.fullmatch(value) if value else None
+        if match:
+            found.setdefault(series.format(int(match.group(1))), set()).add(entry.path)
     return {ident: sorted(paths) for ident, paths in found.items()}
+
+
+_CACHE_NAME = "front-matter-cache.json"
+
+
+def front_matter_values(repo: Repo, keys: list[str], oids: set[str]) -> dict[str, dict[str, str]]:
+    """oid -> {key: value} for the front-matter ``keys`` of each blob.
+
+    Blobs are content-addressed, so what a blob's front matter says never changes: the
+    answers are cached in the state dir, and a commit reads only the blobs it adds. That
+    keeps the pre-commit hook from re-reading every article on every commit.
+    """
+    import json
+
+    cache_path = repo.state_dir / _CACHE_NAME
+    tag = "\0".join(keys)
+    try:
+        cached = json.loads(cache_path.read_text("utf-8"))
+        if not isinstance(cached, dict) or cached.get("keys") != tag:
+            cached = {"keys": tag, "blobs": {}}
+    except (OSError, ValueError):
+        cached = {"keys": tag, "blobs": {}}
+    blobs: dict[str, dict[str, str]] = cached["blobs"]
+    missing = sorted(oid for oid in oids if oid not in blobs)
+    if missing:
+        for oid, text in read_blobs(repo, missing).items():
+            found = {}
+            for key in keys:
+                value = front_matter_value(text, key)
+                if value is not None:
+                    found[key] = value
+            blobs[oid] = found
+        try:
+            from gitfleet.locking import atomic_write
+
+            atomic_write(cache_path, json.dumps(cached, separators=(",", ":")), durable=False)
+        except OSError:
+            pass  # a cache we cannot write is only slower
+    return {oid: blobs.get(oid, {}) for oid in oids}
 
 
 def tree_entries(repo: Repo, treeish: str) -> list[Entry]:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import sys
-import tempfile
 from collections.abc import Callable
 from typing import NoReturn
 
@@ -68,6 +67,8 @@ class GitError(GitfleetError):
 
 
 def _crash_log_path() -> str:
+    import tempfile  # lazily: it costs milliseconds every hook would pay
+
     base = os.environ.get("GITFLEET_LOG_DIR") or tempfile.gettempdir()
     return os.path.join(base, f"gitfleet-crash-{os.getuid()}.log")
 

@@ -145,6 +145,42 @@ def discover(cwd: str | os.PathLike[str] | None = None, *, keep_git_env: bool = 
     )
 
 
+def discover_in_hook() -> Repo:
+    """The repository a hook runs for, found without a subprocess where the layout is plain.
+
+    Git runs hooks at the root of the worktree, exporting ``GIT_DIR`` for linked worktrees;
+    the layout (``.git`` folder, or a ``.git`` file naming the git dir, whose ``commondir``
+    names the shared one) is documented in gitrepository-layout(5). Anything unusual falls
+    back to asking git.
+    """
+    top = Path.cwd()
+    git_dir_env = os.environ.get("GIT_DIR")
+    if "GIT_WORK_TREE" in os.environ or "GIT_COMMON_DIR" in os.environ:
+        return discover(keep_git_env=True)
+    if git_dir_env:
+        git_dir = top / git_dir_env
+    elif (top / ".git").is_dir():
+        git_dir = top / ".git"
+    else:
+        try:
+            text = (top / ".git").read_text("utf-8").strip()
+        except OSError:
+            return discover(keep_git_env=True)
+        if not text.startswith("gitdir:"):
+            return discover(keep_git_env=True)
+        git_dir = top / text[len("gitdir:") :].strip()
+    try:
+        common = (git_dir / "commondir").read_text("utf-8").strip()
+    except FileNotFoundError:
+        common = "."
+    except OSError:
+        return discover(keep_git_env=True)
+    if not (git_dir / "HEAD").is_file():
+        return discover(keep_git_env=True)
+    common_dir = Path(os.path.normpath(git_dir / common))
+    return Repo(top, Path(os.path.normpath(git_dir)), common_dir, _head_ref(git_dir, top, None))
+
+
 def _head_ref(git_dir: Path, where: Path, env: Mapping[str, str] | None) -> str | None:
     # HEAD is a plain file ("ref: refs/heads/x" or an oid) in every repository format git
     # 2.39 writes; reading it saves a subprocess on the hook path.

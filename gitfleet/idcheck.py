@@ -17,7 +17,7 @@ from gitfleet import claims, config
 from gitfleet.claims import Entry
 from gitfleet.config import Config
 from gitfleet.errors import Refusal
-from gitfleet.git import Repo, discover, run
+from gitfleet.git import Repo, discover_in_hook, run
 
 EMPTY_TREE = "4b825dc642cb6eb9a060e54bf8d69288fbee4904"  # git's well-known empty tree
 ZERO_OID = "0" * 40
@@ -118,9 +118,11 @@ def check_index(repo: Repo, cfg: Config) -> list[str]:
     """Problems with the index git is about to commit (honours GIT_INDEX_FILE)."""
     env = dict(os.environ)  # keep GIT_INDEX_FILE: `git commit -a` commits a temporary index
     cwd = str(repo.toplevel)
-    has_head = run(["rev-parse", "-q", "--verify", "HEAD^{commit}"], cwd, env=env, check=False)
-    base = "HEAD" if has_head.returncode == 0 else EMPTY_TREE
-    raw = run(["diff-index", "--cached", "--raw", "-z", "--no-renames", base], cwd, env=env).stdout
+    diff = ["diff-index", "--cached", "--raw", "-z", "--no-renames"]
+    proc = run([*diff, "HEAD"], cwd, env=env, check=False)
+    if proc.returncode != 0:  # no HEAD yet: the first commit of the repository
+        proc = run([*diff, EMPTY_TREE], cwd, env=env)
+    raw = proc.stdout
     changes = parse_raw_diff(raw)
     watched = list(cfg.guarded) + [g for s in cfg.series.values() for g in s.paths]
     if not any(claims.matches(c.path, watched) for c in changes):
@@ -180,7 +182,7 @@ def _push_base(repo: Repo, new: str) -> str:
 def pre_commit_main(args: list[str]) -> int:
     """``gitfleet hook pre-commit``: refuse a commit that breaks the id rules."""
     del args  # pre-commit passes none (pass_filenames: false); git passes none either
-    repo = discover(keep_git_env=True)
+    repo = discover_in_hook()
     cfg = config.load(repo.toplevel)
     if not cfg.series and not cfg.guarded:
         return 0

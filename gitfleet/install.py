@@ -85,7 +85,7 @@ def infer_series(repo: Repo, prefix: str) -> dict[str, Any]:
 def _front_matter_key(repo: Repo, prefix: str, samples: list[claims.Entry]) -> str | None:
     # The key whose value is the file's own id in every sample, e.g. "ticketId: SP-007".
     keys: Counter[str] = Counter()
-    blobs = claims._read_blobs(repo, [e.oid for e in samples])
+    blobs = claims.read_blobs(repo, [e.oid for e in samples])
     for entry in samples:
         text = blobs.get(entry.oid, "")
         if not text.startswith("---"):
@@ -133,7 +133,14 @@ def hooks_dir(repo: Repo) -> Path:
 
 def _shim(hook: str) -> str:
     text = (resources.files("gitfleet.hooks") / "shim.sh").read_text("utf-8")
-    return text.replace("@HOOK@", hook).replace("@PYTHON@", sys.executable)
+    root = str(Path(__file__).resolve().parent.parent)
+    fast = "1" if hook in ("pre-commit", "pre-merge-commit") else ""
+    return (
+        text.replace("@HOOK@", hook)
+        .replace("@PYTHON@", sys.executable)
+        .replace("@ROOT@", root)
+        .replace("@FAST@", fast)
+    )
 
 
 def _is_ours(path: Path) -> bool:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -39,16 +38,23 @@ def exclusive(path: Path) -> Iterator[None]:
         os.close(fd)
 
 
-def atomic_write(path: Path, data: str | bytes, mode: int = 0o644) -> None:
-    """Replace ``path`` with ``data`` so a reader sees the old or the new file, never half."""
+def atomic_write(path: Path, data: str | bytes, mode: int = 0o644, durable: bool = True) -> None:
+    """Replace ``path`` with ``data`` so a reader sees the old or the new file, never half.
+
+    ``durable=False`` skips the fsync: for caches, where losing the write to a power cut
+    costs only a recomputation, and an fsync would cost more than the work it saves.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
+    import tempfile  # lazily: the hooks import this module and rarely write
+
     raw = data.encode("utf-8") if isinstance(data, str) else data
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(raw)
             handle.flush()
-            os.fsync(handle.fileno())
+            if durable:
+                os.fsync(handle.fileno())
         os.chmod(tmp, mode)
         os.replace(tmp, path)
     except BaseException:
