@@ -57,3 +57,32 @@ def write_agent(folder: Path) -> Path:
 def agent_cmd(script: Path, mode: str = "push") -> str:
     """An ``--agent-cmd`` string running the scripted agent in ``mode``."""
     return shlex.join([sys.executable, str(script), mode])
+
+
+PROBE = r"""
+import json, os, sys, subprocess
+out_dir, rest = sys.argv[1], sys.argv[2:]
+ident = os.environ.get("GITFLEET_ID") or os.environ["GITFLEET_AGENT"]
+env = {k: v for k, v in os.environ.items()
+       if k.startswith("GITFLEET_") or k in ("PORT", "API_PORT")}
+ledger = None
+if "LEDGER_DIR" in os.environ:
+    ledger = os.path.join(os.environ["LEDGER_DIR"], "ledger.jsonl")
+seen = open(ledger).read() if ledger and os.path.exists(ledger) else ""
+head = subprocess.run(["git", "symbolic-ref", "--short", "HEAD"], capture_output=True, text=True)
+data = {"argv": rest, "env": env, "cwd": os.getcwd(), "ledger": seen, "head": head.stdout.strip(),
+        "files": sorted(os.listdir("."))}
+with open(os.path.join(out_dir, ident + ".json"), "w") as fh:
+    json.dump(data, fh)
+if "--commit-all" in rest:
+    with open("work.txt", "w") as fh:
+        fh.write(ident + "\n")
+    subprocess.run(["git", "add", "-A"], check=True)
+    subprocess.run(["git", "commit", "-q", "-m", "work of " + ident], check=True)
+"""
+
+
+def write_probe(folder: Path) -> Path:
+    path = folder / "probe.py"
+    path.write_text(PROBE)
+    return path

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import shutil
+import signal
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,7 @@ from gitfleet.config import Config
 from gitfleet.errors import GitfleetError, UsageError
 from gitfleet.fleet import lander, runstate, worktrees
 from gitfleet.fleet.runstate import AgentState, RunState
+from gitfleet.fleet.supervise import signal_group
 from gitfleet.git import Repo
 
 
@@ -86,6 +88,8 @@ def _clean_run(repo: Repo, cfg: Config, state: RunState, force: bool, result: Cl
 
 def _blockers(repo: Repo, upstream: str, agent: AgentState) -> list[str]:
     why = []
+    if agent.phase in (runstate.STARTING, runstate.RUNNING) and runstate.pid_alive(agent.pid):
+        why.append(f"its process {agent.pid} is still running (its spawn is gone)")
     changes = worktrees.dirty(Path(agent.worktree))
     if changes:
         shown = ", ".join(c[3:] for c in changes[:5]) + (" ..." if len(changes) > 5 else "")
@@ -101,6 +105,9 @@ def _blockers(repo: Repo, upstream: str, agent: AgentState) -> list[str]:
 def _remove_agent(
     repo: Repo, cfg: Config, agent: AgentState, force: bool, result: CleanResult
 ) -> None:
+    if agent.pid and agent.phase in (runstate.STARTING, runstate.RUNNING):
+        # An orphan of a crashed spawn: it leads its own process group (see supervise.py).
+        signal_group(agent.pid, signal.SIGKILL)
     tree = Path(agent.worktree)
     registered = tree.exists() or _is_registered(repo, tree)
     if registered:
