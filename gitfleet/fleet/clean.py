@@ -18,7 +18,7 @@ from gitfleet import ids
 from gitfleet.config import Config
 from gitfleet.errors import GitfleetError, UsageError
 from gitfleet.fleet import lander, runstate, worktrees
-from gitfleet.fleet.runstate import AgentState, RunState
+from gitfleet.fleet.runstate import AgentState, RunState, RunStore
 from gitfleet.fleet.supervise import signal_group
 from gitfleet.git import Repo
 
@@ -71,6 +71,8 @@ def _clean_run(repo: Repo, cfg: Config, state: RunState, force: bool, result: Cl
     upstream = lander.fresh_target(repo, cfg, state.target)
     kept_any = False
     for agent in state.agents:
+        if agent.cleaned:
+            continue
         why = _blockers(repo, upstream, agent)
         if why and not force:
             kept_any = True
@@ -79,7 +81,11 @@ def _clean_run(repo: Repo, cfg: Config, state: RunState, force: bool, result: Cl
             )
             continue
         _remove_agent(repo, cfg, agent, force or bool(why), result)
-    if not kept_any:
+    if kept_any:
+        # Remember what went, for the next clean and for `status`; the spawn is gone, so
+        # nobody else writes this file now.
+        RunStore(repo, state).save()
+    else:
         shutil.rmtree(runstate.runs_dir(repo) / state.run, ignore_errors=True)
         with contextlib.suppress(OSError):
             (worktrees.worktree_root(repo, cfg) / state.run).rmdir()
@@ -114,6 +120,7 @@ def _remove_agent(
         worktrees.remove(repo, tree, force=force)
     if branch_exists(repo, agent.branch):
         repo.git("branch", "-D", agent.branch)
+    agent.cleaned = True
     result.removed.append(agent.branch)
     if agent.id:
         _release_if_unclaimed(repo, cfg, agent.id, result)

@@ -54,6 +54,7 @@ class AgentState:
     landing: str | None = None  # a LandResult status, or no-commits / already-landed / skipped
     land_message: str = ""
     conflict_paths: list[str] = field(default_factory=list)
+    cleaned: bool = False  # `gitfleet clean` removed its worktree and branch
 
     @property
     def outcome(self) -> str:
