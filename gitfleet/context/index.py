@@ -1,0 +1,203 @@
+"""The retrieval index of one git tree: lexical indexes, definitions, the file graph; cached.
+
+A tree id names its content exactly, so the index is pickled under
+``<state_dir>/context/<tree id>.v<N>.pkl`` and reused by every agent and cycle that asks
+about the same tree. Building reads every blob, parses definitions with tree-sitter and
+counts identifiers; on a machine with several cores that work is spread over forked
+processes, since parsing is most of the cold cost.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import sys
+import tempfile
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from gitfleet.context import lexical, repomap, symbols
+from gitfleet.context.graph import FileGraph
+from gitfleet.context.symbols import Definition
+
+CACHE_VERSION = 3
+
+# A name defined in more files than this ("get", "run", "__init__") links nothing useful.
+MAX_DEFINERS = 5
+# Below this many files a process pool costs more than it saves.
+PARALLEL_FROM = 400
+
+
+@dataclass
+class Index:
+    """Everything retrieval needs about one tree; file ids are positions in ``paths``."""
+
+    tree_id: str
+    paths: list[str]
+    oids: list[str]
+    langs: list[str | None]
+    tests: npt.NDArray[np.bool_]
+    defs: list[list[Definition]]
+    content: lexical.Bm25Index
+    path_index: lexical.Bm25Index
+    definers: dict[str, list[int]]  # defined name -> files that define it
+    graph: FileGraph
+    by_path: dict[str, int] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.by_path = {p: i for i, p in enumerate(self.paths)}
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def top_level(self, file_id: int) -> list[str]:
+        return [d.name for d in self.defs[file_id] if d.depth == 0]
+
+
+@dataclass(frozen=True)
+class _Scan:
+    defs: list[Definition]
+    idents: list[str]  # distinct identifiers mentioned
+    terms: dict[str, int]
+
+
+def _scan_blob(data: bytes, lang: str | None) -> _Scan | None:
+    if len(data) > repomap.MAX_INDEX_BYTES or b"\0" in data[:8000]:
+        return None
+    # Decoding once and counting str matches runs in C; decoding each match does not.
+    idents = Counter(lexical.IDENT_STR.findall(data.decode("utf-8", "replace")))
+    return _Scan(symbols.definitions(data, lang), list(idents), lexical.term_counts(idents))
+
+
+def _scan_chunk(job: tuple[str, list[tuple[str, str | None]]]) -> list[_Scan | None]:
+    """Worker: read and scan blobs (oid, lang) of one repository."""
+    repo = repomap.open_repo(job[0])
+    return [_scan_blob(repo[oid].data, lang) for oid, lang in job[1]]
+
+
+def _scan_all(repo_path: str, files: Sequence[repomap.TreeFile]) -> list[_Scan | None]:
+    items = [(f.oid, f.lang) for f in files]
+    workers = min(os.cpu_count() or 1, 8)
+    if workers < 2 or len(items) < PARALLEL_FROM or sys.platform != "linux":
+        return _scan_chunk((repo_path, items))
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    # Interleaved chunks balance big and small files; fork because the children need
+    # nothing but what is already imported (spawn would pay python's start-up again).
+    n_chunks = workers * 4
+    chunks = [items[i::n_chunks] for i in range(n_chunks)]
+    ctx = multiprocessing.get_context("fork")
+    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
+        results = list(pool.map(_scan_chunk, [(repo_path, c) for c in chunks]))
+    out: list[_Scan | None] = [None] * len(items)
+    for i, chunk_result in enumerate(results):
+        out[i::n_chunks] = chunk_result
+    return out
+
+
+def _module_name(path: str) -> str:
+    """The name other files import a file by: its stem, or its folder for an index file."""
+    parts = path.split("/")
+    stem = parts[-1].rsplit(".", 1)[0]
+    if stem in ("__init__", "index", "mod", "lib", "main") and len(parts) > 1:
+        return parts[-2]
+    return stem
+
+
+def _edges(
+    scans: Sequence[_Scan], definers: dict[str, list[int]]
+) -> tuple[list[int], list[int], list[float]]:
+    """Reference edges: file -> each file defining a name it mentions (few definers only)."""
+    weights: dict[tuple[int, int], float] = {}
+    for src, scan in enumerate(scans):
+        for ident in scan.idents:
+            targets = definers.get(ident)
+            if not targets or len(targets) > MAX_DEFINERS or len(ident) < 3:
+                continue
+            w = 1.0 / len(targets)
+            for dst in targets:
+                if dst != src:
+                    weights[(src, dst)] = weights.get((src, dst), 0.0) + w
+    srcs = [k[0] for k in weights]
+    dsts = [k[1] for k in weights]
+    return srcs, dsts, list(weights.values())
+
+
+def build(repo_path: str, tree_id: str) -> Index:
+    """Index the tree ``tree_id`` of the repository at ``repo_path`` (no cache)."""
+    repo = repomap.open_repo(repo_path)
+    listed = repomap.list_tree(repo, tree_id)
+    scanned = _scan_all(repo_path, listed)
+    files = [f for f, s in zip(listed, scanned, strict=True) if s is not None]
+    scans = [s for s in scanned if s is not None]
+    definers: dict[str, list[int]] = {}
+    for fid, (f, scan) in enumerate(zip(files, scans, strict=True)):
+        names = {d.name for d in scan.defs}
+        names.add(_module_name(f.path))
+        for name in names:
+            definers.setdefault(name, []).append(fid)
+    srcs, dsts, ws = _edges(scans, definers)
+    paths = [f.path for f in files]
+    return Index(
+        tree_id=tree_id,
+        paths=paths,
+        oids=[f.oid for f in files],
+        langs=[f.lang for f in files],
+        tests=np.array([repomap.is_test(p) for p in paths], dtype=np.bool_),
+        defs=[s.defs for s in scans],
+        content=lexical.Bm25Index.build([s.terms for s in scans]),
+        path_index=lexical.Bm25Index.build([Counter(lexical.path_terms(p)) for p in paths]),
+        definers=definers,
+        graph=FileGraph.from_edges(len(files), srcs, dsts, ws),
+    )
+
+
+def cache_path(state_dir: Path, tree_id: str) -> Path:
+    return state_dir / "context" / f"{tree_id}.v{CACHE_VERSION}.pkl"
+
+
+def _write_atomic(path: Path, payload: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".pkl")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(payload)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def load_or_build(repo_path: str, tree_id: str, state_dir: Path | None) -> Index:
+    """The cached index of ``tree_id``, built and stored when missing or unreadable."""
+    path = cache_path(state_dir, tree_id) if state_dir is not None else None
+    if path is not None and path.exists():
+        try:
+            with path.open("rb") as fh:
+                loaded: Any = pickle.load(fh)
+            if isinstance(loaded, Index) and loaded.tree_id == tree_id:
+                return loaded
+        except Exception:  # a torn or foreign cache file is rebuilt, never trusted
+            pass
+    index = build(repo_path, tree_id)
+    if path is not None:
+        # Two agents may build the same index at once; both write whole files atomically,
+        # and whichever lands last is as good as the other.
+        _write_atomic(path, pickle.dumps(index, protocol=pickle.HIGHEST_PROTOCOL))
+    return index
+
+
+def read_text(repo_path: str, index: Index, file_id: int) -> str:
+    """The committed text of one indexed file."""
+    repo = repomap.open_repo(repo_path)
+    data: bytes = repo[index.oids[file_id]].data
+    return data.decode("utf-8", "replace")

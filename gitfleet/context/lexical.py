@@ -1,0 +1,175 @@
+"""Lexical retrieval: identifier-aware tokens and BM25 (bm25s) over contents and paths.
+
+Code and task text share few literal words, so both sides are cut into the same subwords:
+``parseHTTPHeader`` and ``parse_http_header`` both give ``parse http header`` (and the
+whole name, so an exact identifier in a task still matches best). Paths get an index of
+their own, fused with a boost: a file named for the task's words is usually the one.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+IDENT = re.compile(rb"[A-Za-z_][A-Za-z0-9_]*")
+IDENT_STR = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_CAMEL = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|[0-9]+")
+
+# English function words plus the keywords and names every file of a language repeats;
+# they carry no signal about *which* file a task is about.
+_STOPWORDS_TEXT = """
+a about above after again all also am an and any are as at be been before being below
+between both but by can could did do does doing down during each few for from further
+had has have having he her here hers him his how i if in into is it its itself just me
+more most my no nor not now of off on once only or other our out over own same she
+should so some such than that the their them then there these they this those through
+to too under until up very was we were what when where which while who whom why will
+with would you your yours
+def self cls return import none true false null undefined elif else pass var let const
+func fn pub use mut impl lambda yield async await try except finally raise throw catch
+end begin then new typeof instanceof void
+"""
+STOPWORDS = frozenset(_STOPWORDS_TEXT.split())
+
+# A term repeated more often than this in one file adds nothing: BM25 saturates long
+# before, and the cap keeps the index small and fast to build.
+TF_CAP = 12
+
+
+def _normalize(word: str) -> str:
+    """Fold plurals so "agents" meets "agent"; deliberately nothing cleverer."""
+    if len(word) > 4 and word.endswith("ies"):
+        return word[:-3] + "y"
+    if len(word) > 3 and word.endswith("s") and not word.endswith(("ss", "us", "is")):
+        return word[:-1]
+    return word
+
+
+@lru_cache(maxsize=1 << 18)
+def split_identifier(ident: str) -> tuple[str, ...]:
+    """Subword terms of one identifier, plus the whole name when it has several parts."""
+    parts: list[str] = []
+    for chunk in ident.split("_"):
+        if chunk:
+            parts.extend(_CAMEL.findall(chunk))
+    terms = [_normalize(p.lower()) for p in parts]
+    terms = [t for t in terms if len(t) > 1 and t not in STOPWORDS and not t.isdigit()]
+    whole = ident.lower().strip("_")
+    if len(parts) > 1 and len(whole) > 2:
+        terms.append(whole)
+    return tuple(terms)
+
+
+def terms_of_text(text: str) -> list[str]:
+    """Terms of free text (a task, a commit message), in order, repeats kept."""
+    out: list[str] = []
+    for ident in IDENT_STR.findall(text):
+        out.extend(split_identifier(ident))
+    return out
+
+
+def term_counts(identifier_counts: Mapping[str, int]) -> dict[str, int]:
+    """Term frequencies of a file from the counts of the identifiers it contains."""
+    tf: dict[str, int] = {}
+    for ident, count in identifier_counts.items():
+        for term in split_identifier(ident):
+            tf[term] = tf.get(term, 0) + count
+    return tf
+
+
+def path_terms(path: str) -> list[str]:
+    """Terms of a path: every folder and the file name, split like identifiers."""
+    out: list[str] = []
+    for part in re.split(r"[/\\.\-\s]+", path):
+        if part:
+            out.extend(split_identifier(part))
+    return out
+
+
+@dataclass
+class Bm25Index:
+    """A bm25s index and its vocabulary; queried with weighted terms."""
+
+    model: Any  # bm25s.BM25
+    vocab: dict[str, int]
+    n_docs: int
+
+    @classmethod
+    def build(
+        cls, docs: Sequence[Mapping[str, int]], *, k1: float = 1.5, b: float = 0.75
+    ) -> Bm25Index:
+        """Index documents given as term -> frequency maps.
+
+        The weights are bm25s's "lucene" BM25, computed here with numpy from the term
+        counts we already have: bm25s's own builder wants every token occurrence as a
+        list element and counts them again in Python, which was most of a cold index.
+        The result is a plain bm25s model (same CSC layout), queried by bm25s.
+        """
+        import bm25s
+
+        vocab: dict[str, int] = {}
+        doc_col: list[int] = []
+        term_col: list[int] = []
+        tf_col: list[int] = []
+        for doc_id, doc in enumerate(docs):
+            for term, count in doc.items():
+                term_col.append(vocab.setdefault(term, len(vocab)))
+                tf_col.append(count)
+            doc_col.extend([doc_id] * len(doc))
+        n_docs, n_terms = len(docs), len(vocab)
+        doc_ids = np.asarray(doc_col, dtype=np.int32)
+        term_ids = np.asarray(term_col, dtype=np.int32)
+        tf = np.minimum(np.asarray(tf_col, dtype=np.float64), TF_CAP)
+        doc_len = np.bincount(doc_ids, weights=tf, minlength=n_docs)
+        avg_len = float(doc_len.mean()) if n_docs and doc_len.sum() > 0 else 1.0
+        df = np.bincount(term_ids, minlength=n_terms).astype(np.float64)
+        idf = np.log(1.0 + (n_docs - df + 0.5) / (df + 0.5))
+        tfc = tf / (tf + k1 * (1.0 - b + b * doc_len[doc_ids] / avg_len))
+        weights = (idf[term_ids] * tfc).astype(np.float32)
+        order = np.argsort(term_ids, kind="stable")
+        indptr = np.zeros(n_terms + 1, dtype=np.int64)
+        np.cumsum(np.bincount(term_ids, minlength=n_terms), out=indptr[1:])
+        model = bm25s.BM25(method="lucene", k1=k1, b=b)
+        model.scores = {
+            "data": weights[order],
+            "indices": doc_ids[order],
+            "indptr": indptr,
+            "num_docs": n_docs,
+        }
+        model.vocab_dict = vocab
+        return cls(model=model, vocab=vocab, n_docs=n_docs)
+
+    def term_postings(self, term: str) -> tuple[npt.NDArray[np.int32], npt.NDArray[np.float32]]:
+        """(documents, BM25 weights) of one term; empty when the term is unknown."""
+        tid = self.vocab.get(term)
+        if tid is None:
+            return np.zeros(0, dtype=np.int32), np.zeros(0, dtype=np.float32)
+        scores = self.model.scores
+        lo, hi = int(scores["indptr"][tid]), int(scores["indptr"][tid + 1])
+        return scores["indices"][lo:hi], scores["data"][lo:hi]
+
+    def doc_freq(self, term: str) -> int:
+        return len(self.term_postings(term)[0])
+
+    def score(self, weighted_terms: Mapping[str, float]) -> npt.NDArray[np.float64]:
+        """Sum over terms of weight x BM25(term, doc), for every document."""
+        total = np.zeros(self.n_docs, dtype=np.float64)
+        for term, weight in weighted_terms.items():
+            docs, values = self.term_postings(term)
+            if len(docs):
+                np.add.at(total, docs, weight * values.astype(np.float64))
+        return total
+
+
+def weighted(terms: Iterable[str], weight: float = 1.0) -> dict[str, float]:
+    """Terms to a weight map; a repeated term counts once more each time, with damping."""
+    out: dict[str, float] = {}
+    for term in terms:
+        out[term] = out[term] + weight / 2 if term in out else weight
+    return out
