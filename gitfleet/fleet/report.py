@@ -2,7 +2,7 @@
 
 The structured part comes from git and the run state alone: per agent the id it was given,
 the ids its branch actually claims, its commits and diffstat, how landing went and which
-files conflicted. With ``ANTHROPIC_API_KEY`` set, Claude writes a short integration summary
+files conflicted. With an Anthropic key configured, Claude writes a short integration summary
 on top; any failure there (no SDK, no network, a bad key, an odd answer) costs one warning
 line and the structured report is printed alone.
 """
@@ -19,7 +19,6 @@ from gitfleet.errors import GitfleetError
 from gitfleet.fleet.runstate import AgentState, RunState
 from gitfleet.git import Repo, split_z
 
-DEFAULT_MODEL = "claude-sonnet-4-5"
 SUMMARY_MAX_TOKENS = 400
 
 
@@ -123,19 +122,21 @@ def build(repo: Repo, cfg: Config, run: RunState) -> Report:
 
 
 def with_summary(report: Report, *, model: str | None = None) -> Report:
-    """Add Claude's integration summary when a key is configured; warn and go on otherwise."""
-    if not os.environ.get("ANTHROPIC_API_KEY"):
+    """Add Claude's integration summary when credentials are configured; on any failure
+    add one secret-free warning instead. Without credentials: the structured report alone."""
+    try:
+        from gitfleet.context import llm
+    except Exception as exc:  # the context part is optional for a report
+        report.warnings.append(f"no summary from Claude (cannot load the client: {exc})")
+        return report
+    ranker, _why_not = llm.connect(model or os.environ.get("GITFLEET_MODEL"))
+    if ranker is None:
         return report
     try:
-        report.summary = summarize(report, model=model)
+        report.summary = summarize(ranker.client, ranker.model, report)
     except Exception as exc:  # any failure: the structured report is still the answer
-        report.warnings.append(f"no summary from Claude ({type(exc).__name__}: {_short(exc)})")
+        report.warnings.append(f"no summary from Claude ({llm.describe(exc)})")
     return report
-
-
-def _short(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0][:200] if text else "no detail"
 
 
 def summary_prompt(report: Report) -> str:
@@ -158,13 +159,11 @@ def summary_prompt(report: Report) -> str:
     return "\n".join(lines)
 
 
-def summarize(report: Report, *, model: str | None = None) -> str:
-    """Ask Claude (anthropic SDK; honours ANTHROPIC_API_KEY and ANTHROPIC_BASE_URL)."""
-    import anthropic
-
-    client = anthropic.Anthropic(timeout=60.0, max_retries=1)
+def summarize(client: Any, model: str, report: Report) -> str:
+    """Ask Claude for the summary through an ``anthropic.Anthropic`` client (the context
+    part's, so the key, base URL, retries and timeouts are handled in one place)."""
     message = client.messages.create(
-        model=model or os.environ.get("GITFLEET_MODEL") or DEFAULT_MODEL,
+        model=model,
         max_tokens=SUMMARY_MAX_TOKENS,
         messages=[{"role": "user", "content": summary_prompt(report)}],
     )
