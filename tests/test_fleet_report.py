@@ -125,7 +125,7 @@ def test_with_a_key_claude_summary_on_top(finished_run: Path, api: FakeMessages)
     assert "SP-153: failed" in proc.stdout
     (request,) = api.requests
     assert request["path"] == "/v1/messages"
-    assert request["headers"]["x-api-key"] == KEY
+    assert any(KEY in value for value in request["headers"].values())  # x-api-key or Bearer
     prompt = request["body"]["messages"][0]["content"]
     assert "SP-152" in prompt and "SP-153: outcome failed" in prompt
     as_json = json.loads(gitfleet(finished_run, "report", "--json", env=env).stdout)
