@@ -1,0 +1,254 @@
+"""The offline retrieval: symbols, scoring on a repository with known answers, the loop,
+budgeted packs, determinism, the per-tree cache and the command line."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import commit_file, gitfleet
+from context_fixtures import make_shop
+
+from gitfleet.context import build_pack, loop, needs, pack, repomap, symbols
+from gitfleet.context import index as index_mod
+from gitfleet.context.graph import FileGraph
+from gitfleet.git import discover
+
+
+@pytest.fixture
+def shop(tmp_path: Path) -> Path:
+    return make_shop(tmp_path / "shop")
+
+
+def top(result_paths: list[str], n: int) -> list[str]:
+    return result_paths[:n]
+
+
+def ranked(repo: Path, task: str, **kw: object) -> list[str]:
+    return [f.path for f in build_pack(repo, task, offline=True, **kw).files]  # type: ignore[arg-type]
+
+
+SNIPPETS = [
+    (
+        "python",
+        b"class A:\n    def m(self):\n        pass\n\ndef f():\n    pass\nX = 1\n",
+        {"A", "m", "f", "X"},
+    ),
+    (
+        "javascript",
+        b"class B { go() {} }\nfunction g() {}\nconst h = () => 1;\n",
+        {"B", "go", "g", "h"},
+    ),
+    (
+        "typescript",
+        b"interface I { x: number }\ntype T = string;\nexport function k(): void {}\n",
+        {"I", "T", "k"},
+    ),
+    ("tsx", b"export const View = () => <div/>;\n", {"View"}),
+    ("go", b"package p\ntype S struct{}\nfunc (s S) M() {}\nfunc F() {}\n", {"S", "M", "F"}),
+    (
+        "rust",
+        b"struct R;\nimpl R { fn r(&self) {} }\nfn free() {}\ntrait Tr {}\n",
+        {"R", "r", "free", "Tr"},
+    ),
+]
+
+
+@pytest.mark.parametrize(("lang", "source", "expected"), SNIPPETS)
+def test_definitions_from_each_grammar_wheel(lang: str, source: bytes, expected: set[str]) -> None:
+    assert {d.name for d in symbols.definitions(source, lang)} == expected
+
+
+def test_member_depth_and_spans() -> None:
+    defs = {
+        d.name: d
+        for d in symbols.definitions(b"class A:\n    def m(self):\n        pass\n", "python")
+    }
+    assert (defs["A"].depth, defs["m"].depth) == (0, 1)
+    assert (defs["m"].line, defs["m"].end_line) == (2, 3)
+
+
+def test_big_files_fall_back_to_the_line_tagger() -> None:
+    big = b"def first():\n    pass\n" + b"# filler\n" * 8000 + b"class Last:\n    pass\n"
+    assert len(big) > symbols.MAX_PARSE_BYTES
+    assert [d.name for d in symbols.definitions(big, "python")] == ["first", "Last"]
+
+
+def test_offline_needs_read_the_task() -> None:
+    n = needs.offline(
+        "Make `send_receipt` retry; see notify/email.py and SessionStore. Why does it fail?"
+    )
+    assert "send_receipt" in n.identifiers and "SessionStore" in n.identifiers
+    assert any(needs.glob_matches(g, "notify/email.py") for g in n.path_globs)
+    assert "retry" in n.keywords
+    assert n.questions == ["Why does it fail?"]
+
+
+def test_known_answers(shop: Path) -> None:
+    assert set(top(ranked(shop, "apply a discount code at checkout"), 2)) == {
+        "shop/checkout.py",
+        "shop/pricing.py",
+    }
+    assert ranked(shop, "send_receipt should retry when SMTP fails")[0] == "notify/email.py"
+    assert ranked(shop, "reserve stock in the inventory when an order is placed")[0] == (
+        "engine/inventory.rs"
+    )
+    assert ranked(shop, "the search box should highlight matched words")[0] == "web/search.js"
+    assert ranked(shop, "fetchCart must send the session token")[0] == "web/api.ts"
+    assert ranked(shop, "HandleOrder should reject an Order without ID")[0] == "server/orders.go"
+
+
+def test_tests_are_down_weighted_unless_asked_for(shop: Path) -> None:
+    plain = ranked(shop, "a discount code lowers the price")
+    assert plain.index("shop/pricing.py") < plain.index("tests/test_pricing.py")
+    asked = ranked(shop, "add tests for removing items from the cart")
+    assert "tests/test_cart.py" in asked[:2]
+
+
+def test_graph_brings_in_the_callers(shop: Path) -> None:
+    # checkout.py never says "tax" but calls price_with_tax: the graph links it.
+    paths = ranked(shop, "price_with_tax rounds the wrong way")
+    assert paths[0] == "shop/pricing.py"
+    assert "shop/checkout.py" in paths[:3]
+
+
+def test_pagerank_flows_from_seed_to_definitions() -> None:
+    g = FileGraph.from_edges(4, [0, 1], [1, 2], [1.0, 1.0])
+    seeds = np.array([1.0, 0.0, 0.0, 0.0])
+    rank = g.pagerank(seeds)
+    assert rank[1] > rank[2] > rank[3] == 0.0  # 3 is unreachable from the seed
+    assert rank[0] > rank[2]
+    assert abs(rank.sum() - 1.0) < 1e-6
+
+
+def test_json_ranks_best_first_with_scores_and_reasons(shop: Path) -> None:
+    data = build_pack(shop, "apply a discount code at checkout", offline=True).to_json()
+    scores = [f["score"] for f in data["files"]]
+    assert scores == sorted(scores, reverse=True)
+    assert all(0.0 <= s <= 1.0 for s in scores)
+    assert all(f["reason"] for f in data["files"])
+    assert 1 <= data["cycles"] <= loop.MAX_CYCLES
+    assert data["tokens"]["pack"] <= data["tokens"]["budget"]
+    assert data["mode"] == "offline" and data["warnings"] == []
+
+
+@pytest.mark.parametrize("budget", [100, 120, 200, 400, 800, 1500, 6000])
+def test_pack_never_exceeds_the_budget(shop: Path, budget: int) -> None:
+    result = build_pack(
+        shop, "apply a discount code at checkout and email the receipt", budget=budget, offline=True
+    )
+    assert pack.estimate_tokens(result.markdown) <= budget
+    assert result.pack_tokens <= budget
+    assert result.markdown.startswith("# Context pack")
+
+
+def test_a_big_budget_carries_code_and_the_matching_bodies(shop: Path) -> None:
+    md = build_pack(shop, "apply_discount ignores lower-case codes", offline=True).markdown
+    assert "## Files, most relevant first" in md
+    assert "### `shop/pricing.py`" in md
+    assert "rate = DISCOUNT_CODES.get(code.upper(), 0.0)" in md  # the body, not just the signature
+
+
+def test_long_tasks_are_cut_to_fit(shop: Path) -> None:
+    task = "make the cart faster " * 300
+    result = build_pack(shop, task, budget=150, offline=True)
+    assert pack.estimate_tokens(result.markdown) <= 150
+
+
+def test_same_input_same_ranking(shop: Path) -> None:
+    task = "the cart subtotal should include tax"
+    first = build_pack(shop, task, offline=True)
+    # drop the cache so the second run rebuilds the index from scratch
+    for cached in (discover(shop).state_dir / "context").iterdir():
+        cached.unlink()
+    second = build_pack(shop, task, offline=True)
+    assert first.to_json() == second.to_json()
+    assert first.markdown == second.markdown
+
+
+def test_index_is_cached_per_tree_id(shop: Path) -> None:
+    repo = discover(shop)
+    build_pack(shop, "cart", offline=True)
+    tree1 = repomap.resolve_tree(repomap.open_repo(str(shop)), "HEAD")
+    cache1 = index_mod.cache_path(repo.state_dir, tree1)
+    assert cache1.exists()
+    stamp = cache1.stat().st_mtime_ns
+    build_pack(shop, "pricing", offline=True)
+    assert cache1.stat().st_mtime_ns == stamp  # reused, not rebuilt
+    commit_file(shop, "shop/refunds.py", "def refund_order(order_id):\n    return order_id\n")
+    paths = ranked(shop, "refund_order should log the refund")
+    assert paths[0] == "shop/refunds.py"
+    tree2 = repomap.resolve_tree(repomap.open_repo(str(shop)), "HEAD")
+    assert tree2 != tree1 and index_mod.cache_path(repo.state_dir, tree2).exists()
+
+
+def test_a_torn_cache_is_rebuilt(shop: Path) -> None:
+    build_pack(shop, "cart", offline=True)
+    tree = repomap.resolve_tree(repomap.open_repo(str(shop)), "HEAD")
+    cache = index_mod.cache_path(discover(shop).state_dir, tree)
+    cache.write_bytes(b"not a pickle")
+    assert ranked(shop, "reserve_stock")[0] == "engine/inventory.rs"
+
+
+def test_best_context_is_kept_across_cycles(shop: Path) -> None:
+    idx = index_mod.load_or_build(
+        str(shop), repomap.resolve_tree(repomap.open_repo(str(shop)), "HEAD"), None
+    )
+    result = loop.run(idx, "a task about nothing in particular: zebra quantum")
+    seen: dict[str, float] = {}
+    for cycle in range(1, result.cycles + 1):
+        assert result.history[cycle - 1]["cycle"] == cycle
+    for f in result.files:
+        seen[f.path] = max(seen.get(f.path, 0.0), f.score)
+    assert [f.score for f in result.files] == sorted((f.score for f in result.files), reverse=True)
+
+
+def test_stops_early_when_three_files_score_high(shop: Path) -> None:
+    idx = index_mod.load_or_build(
+        str(shop), repomap.resolve_tree(repomap.open_repo(str(shop)), "HEAD"), None
+    )
+    result = loop.run(idx, "checkout applies a discount code to the cart subtotal with tax")
+    high = [f for f in result.files if f.score >= 0.7]
+    if len(high) >= loop.ENOUGH_HIGH and not result.gaps:
+        assert result.cycles < loop.MAX_CYCLES or result.history[-1]["high"] >= loop.ENOUGH_HIGH
+
+
+def test_unknown_identifiers_are_not_blocking_gaps(shop: Path) -> None:
+    result = build_pack(shop, "add a `refund_everything` helper to the cart", offline=True)
+    assert "refund_everything" not in result.gaps
+
+
+def test_errors_name_the_next_step(shop: Path, tmp_path: Path) -> None:
+    from gitfleet.errors import NotARepoError, UsageError
+
+    with pytest.raises(UsageError, match="at least"):
+        build_pack(shop, "cart", budget=10, offline=True)
+    with pytest.raises(UsageError, match="task is empty"):
+        build_pack(shop, "  ", offline=True)
+    with pytest.raises(NotARepoError):
+        build_pack(
+            tmp_path / "nowhere" if (tmp_path / "nowhere").mkdir() is None else tmp_path,
+            "x",
+            offline=True,
+        )
+
+
+def test_cli_json_and_out_file(shop: Path) -> None:
+    proc = gitfleet(shop, "context", "apply a discount code at checkout", "--offline", "--json")
+    data = json.loads(proc.stdout)
+    assert data["files"][0]["path"] in {"shop/checkout.py", "shop/pricing.py"}
+    assert set(data) >= {"files", "cycles", "tokens"}
+    out = shop.parent / "pack.md"
+    gitfleet(shop, "context", "reserve stock", "--offline", "--budget", "500", "--out", str(out))
+    text = out.read_text()
+    assert text.startswith("# Context pack") and "engine/inventory.rs" in text
+    assert pack.estimate_tokens(text) <= 500
+
+
+def test_cli_without_a_key_warns_once_and_still_answers(shop: Path) -> None:
+    proc = gitfleet(shop, "context", "reserve stock", "--json")
+    warnings = [line for line in proc.stderr.splitlines() if "warning" in line]
+    assert len(warnings) == 1 and "API key" in warnings[0]
+    assert json.loads(proc.stdout)["files"][0]["path"] == "engine/inventory.rs"
