@@ -197,3 +197,41 @@ def test_no_series_runs_agents_without_ids(repo: Path, tmp_path: Path) -> None:
 
 def test_agent_cmd_template_fixture(tmp_path: Path) -> None:
     assert agent_cmd(tmp_path / "a.py", "crash").endswith("a.py crash")
+
+
+def test_context_pack_goes_into_the_brief(repo: Path, tmp_path: Path) -> None:
+    (repo / "billing").mkdir()
+    (repo / "billing" / "invoice.py").write_text(
+        "def compute_invoice_total(lines):\n    return sum(l.amount for l in lines)\n"
+    )
+    (repo / "docs.md").write_text("Unrelated notes about the garden.\n")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "code")
+    out = tmp_path / "out"
+    out.mkdir()
+    state = _spawn(
+        repo, count=1, task="Fix rounding in compute_invoice_total",
+        agent_cmd=_probe_cmd(write_probe(tmp_path), out), land=False, context=True,
+    )  # fmt: skip
+    text = Path(state.agents[0].brief).read_text()
+    assert "## Context" in text and "billing/invoice.py" in text
+
+
+def test_live_display_renders_the_table(story_repo: Path, tmp_path: Path) -> None:
+    import io
+
+    from rich.console import Console
+
+    from gitfleet.fleet.display import LiveDisplay
+
+    display = LiveDisplay()
+    display.console = Console(file=io.StringIO(), force_terminal=True, color_system=None, width=250)
+    from rich.live import Live
+
+    display.live = Live(console=display.console, auto_refresh=False)
+    state = _spawn(story_repo, count=2, task="t", agent_cmd="true", land=False)
+    display.start(state)
+    display.event(state, state.agents[0], "exited")
+    display.stop(state)
+    shown = display.console.file.getvalue()  # type: ignore[attr-defined]
+    assert "fleet/SP-152" in shown and "fleet/SP-153" in shown and "no commits" in shown

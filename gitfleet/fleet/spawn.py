@@ -348,6 +348,10 @@ class Spawner:
             state.interrupted = True
             raise
         finally:
+            for agent in state.agents:
+                if agent.phase in (runstate.PENDING, runstate.STARTING):
+                    agent.phase = runstate.NOT_STARTED
+                    agent.error = agent.error or "interrupted before it started"
             state.finished = time.time()
             self.save()
             self.display.stop(state)
