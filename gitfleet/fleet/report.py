@@ -174,32 +174,31 @@ def summarize(client: Any, model: str, report: Report) -> str:
 
 
 def render_text(report: Report) -> str:
-    """The report for people: summary, one block per agent, then the id check."""
+    """The report for people: summary, a table of agents, the details that need a look."""
     out: list[str] = []
     if report.summary:
         out += ["Summary (written by Claude):", report.summary, ""]
     verdict = "every agent succeeded" if report.succeeded else "not every agent succeeded"
     out.append(f"Run {report.run} ({report.status}) onto {report.target}: {verdict}")
+    head = ("agent", "id", "exit", "commits", "diff", "result", "log")
+    rows = [head] + [
+        (a.name, a.id or "-", "-" if a.exit_code is None else str(a.exit_code), str(a.commits),
+         f"{len(a.files)} files +{a.insertions} -{a.deletions}", a.outcome, a.log)
+        for a in report.agents
+    ]  # fmt: skip
+    widths = [max(len(r[i]) for r in rows) for i in range(len(head) - 1)]
+    for row in rows:
+        cells = [cell.ljust(width) for cell, width in zip(row, widths, strict=False)]
+        out.append("  " + "  ".join([*cells, row[-1]]).rstrip())
     for a in report.agents:
-        head = f"  {a.name}"
-        if a.id and a.id != a.name:
-            head += f" [{a.id}]"
-        exit_text = "-" if a.exit_code is None else str(a.exit_code)
-        out.append(
-            f"{head}: {a.outcome} (exit {exit_text}, {a.commits} commits, {len(a.files)} files, "
-            f"+{a.insertions} -{a.deletions})"
-        )
         if a.conflicts:
-            out.append(f"      conflicts: {', '.join(a.conflicts)}")
-        if a.land_message and a.outcome != "landed":
-            out.append(f"      {a.land_message.splitlines()[0]}")
+            out.append(f"  {a.name}: conflicts in {', '.join(a.conflicts)}")
+        if a.land_message and a.outcome not in ("landed", "committed"):
+            out.append(f"  {a.name}: {a.land_message.splitlines()[0]}")
         if a.id_problem:
-            out.append(f"      ids: {a.id_problem}")
-        if a.outcome not in ("landed", "committed"):
-            out.append(f"      log: {a.log}")
+            out.append(f"  {a.name}: ids: {a.id_problem}")
     out.append(
         f"Ids: {len(report.ids_allocated)} allocated, {len(report.ids_claimed)} claimed"
         + (f" ({', '.join(report.ids_claimed)})" if report.ids_claimed else "")
     )
-    out += [f"warning: {w}" for w in report.warnings]
     return "\n".join(out)
