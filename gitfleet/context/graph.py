@@ -26,10 +26,15 @@ class FileGraph:
     dst: npt.NDArray[np.int32]
     weight: npt.NDArray[np.float64]  # normalized so each source's out-weights sum to 1
     dangling: npt.NDArray[np.bool_]  # files with no out-edge
+    indptr: npt.NDArray[np.int64]  # edges are sorted by source: file i's are indptr[i:i+2]
 
     @classmethod
     def from_edges(
-        cls, n: int, srcs: Sequence[int], dsts: Sequence[int], weights: Sequence[float]
+        cls,
+        n: int,
+        srcs: Sequence[int] | npt.NDArray[np.int64],
+        dsts: Sequence[int] | npt.NDArray[np.int64],
+        weights: Sequence[float] | npt.NDArray[np.float64],
     ) -> FileGraph:
         fwd_s = np.asarray(srcs, dtype=np.int32)
         fwd_d = np.asarray(dsts, dtype=np.int32)
@@ -37,13 +42,17 @@ class FileGraph:
         src = np.concatenate([fwd_s, fwd_d])
         dst = np.concatenate([fwd_d, fwd_s])
         w = np.concatenate([fwd_w, fwd_w * REVERSE_WEIGHT])
+        order = np.argsort(src, kind="stable")
+        src, dst, w = src[order], dst[order], w[order]
         out = np.bincount(src, weights=w, minlength=n) if n else np.zeros(0)
         norm = np.divide(w, out[src], out=np.zeros_like(w), where=out[src] > 0)
-        return cls(n=n, src=src, dst=dst, weight=norm, dangling=out == 0)
+        indptr = np.zeros(n + 1, dtype=np.int64)
+        np.cumsum(np.bincount(src, minlength=n), out=indptr[1:])
+        return cls(n=n, src=src, dst=dst, weight=norm, dangling=out == 0, indptr=indptr)
 
     def neighbours(self, file_id: int) -> npt.NDArray[np.int32]:
         """Files this one references or is referenced by."""
-        return np.unique(self.dst[self.src == file_id])
+        return np.unique(self.dst[self.indptr[file_id] : self.indptr[file_id + 1]])
 
     def pagerank(
         self,

@@ -63,8 +63,15 @@ class Index:
 @dataclass(frozen=True)
 class _Scan:
     defs: list[Definition]
-    idents: list[str]  # distinct identifiers mentioned
-    terms: dict[str, int]
+    # The distinct identifiers mentioned, NUL-joined (one string crosses the process pipe
+    # far faster than a list of thousands), how often each occurs, and hash(identifier)
+    # to number them with numpy.
+    idents: str
+    counts: npt.NDArray[np.int32]
+    hashes: npt.NDArray[np.int64]
+
+    def names(self) -> list[str]:
+        return self.idents.split("\0") if self.idents else []
 
 
 def _scan_blob(data: bytes, lang: str | None) -> _Scan | None:
@@ -72,7 +79,12 @@ def _scan_blob(data: bytes, lang: str | None) -> _Scan | None:
         return None
     # Decoding once and counting str matches runs in C; decoding each match does not.
     idents = Counter(lexical.IDENT_STR.findall(data.decode("utf-8", "replace")))
-    return _Scan(symbols.definitions(data, lang), list(idents), lexical.term_counts(idents))
+    names = list(idents)
+    # hash() is the same in forked workers and their parent (the seed is inherited), and a
+    # 64-bit collision between two identifiers of one tree is not worth a thought.
+    hashes = np.fromiter(map(hash, names), dtype=np.int64, count=len(names))
+    counts = np.fromiter(idents.values(), dtype=np.int32, count=len(names))
+    return _Scan(symbols.definitions(data, lang), "\0".join(names), counts, hashes)
 
 
 def _scan_chunk(job: tuple[str, list[tuple[str, str | None]]]) -> list[_Scan | None]:
@@ -111,23 +123,93 @@ def _module_name(path: str) -> str:
     return stem
 
 
+@dataclass
+class _Mentions:
+    """Every (file, identifier, count) of the tree as arrays, identifiers numbered."""
+
+    files: npt.NDArray[np.int32]
+    idents: npt.NDArray[np.int32]
+    counts: npt.NDArray[np.float64]
+    names: list[str]  # identifier id -> identifier
+
+    @classmethod
+    def of(cls, scans: Sequence[_Scan]) -> _Mentions:
+        if not scans:
+            empty = np.zeros(0, dtype=np.int32)
+            return cls(empty, empty, np.zeros(0), [])
+        hashes = np.concatenate([scan.hashes for scan in scans])
+        _, first, inverse = np.unique(hashes, return_index=True, return_inverse=True)
+        flat = "\0".join(scan.idents for scan in scans if scan.idents).split("\0")
+        return cls(
+            files=np.repeat(np.arange(len(scans), dtype=np.int32), [len(s.hashes) for s in scans]),
+            idents=inverse.astype(np.int32).ravel(),
+            counts=np.concatenate([scan.counts for scan in scans]).astype(np.float64),
+            names=[flat[i] for i in first.tolist()],
+        )
+
+
+def _content_index(m: _Mentions, n_docs: int) -> lexical.Bm25Index:
+    """BM25 over the identifier-split terms of each file.
+
+    Each distinct identifier of the tree is split once; numpy then spreads every (file,
+    identifier, count) over the identifier's terms and sums per (file, term). A per-file
+    Python loop over identifiers cost seconds on a 5,000-file tree.
+    """
+    vocab: dict[str, int] = {}
+    ptr = np.zeros(len(m.names) + 1, dtype=np.int64)
+    flat: list[int] = []
+    for i, name in enumerate(m.names):
+        flat.extend(vocab.setdefault(t, len(vocab)) for t in lexical.split_uncached(name))
+        ptr[i + 1] = len(flat)
+    term_of = np.asarray(flat, dtype=np.int64)
+    per_ident = np.diff(ptr)
+    reps = per_ident[m.idents]
+    doc = np.repeat(m.files.astype(np.int64), reps)
+    cnt = np.repeat(m.counts, reps)
+    first = np.repeat(ptr[m.idents], reps)
+    offset = np.arange(len(doc)) - np.repeat(np.cumsum(reps) - reps, reps)
+    term = term_of[first + offset] if len(doc) else np.zeros(0, dtype=np.int64)
+    key = doc * max(len(vocab), 1) + term
+    uniq, inverse = np.unique(key, return_inverse=True)
+    tf = np.bincount(inverse, weights=cnt, minlength=len(uniq))
+    width = max(len(vocab), 1)
+    return lexical.Bm25Index.from_counts(
+        (uniq // width).astype(np.int32),
+        (uniq % width).astype(np.int32),
+        tf,
+        n_docs=n_docs,
+        vocab=vocab,
+    )
+
+
 def _edges(
-    scans: Sequence[_Scan], definers: dict[str, list[int]]
-) -> tuple[list[int], list[int], list[float]]:
-    """Reference edges: file -> each file defining a name it mentions (few definers only)."""
-    weights: dict[tuple[int, int], float] = {}
-    for src, scan in enumerate(scans):
-        for ident in scan.idents:
-            targets = definers.get(ident)
-            if not targets or len(targets) > MAX_DEFINERS or len(ident) < 3:
-                continue
-            w = 1.0 / len(targets)
-            for dst in targets:
-                if dst != src:
-                    weights[(src, dst)] = weights.get((src, dst), 0.0) + w
-    srcs = [k[0] for k in weights]
-    dsts = [k[1] for k in weights]
-    return srcs, dsts, list(weights.values())
+    m: _Mentions, definers: dict[str, list[int]], n_files: int
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.float64]]:
+    """Reference edges: file -> each file defining a name it mentions (few definers only).
+
+    Weighted 1/definers per name and summed per file pair; spread with numpy like the
+    terms in _content_index, since a tree has around a million (file, name) mentions.
+    """
+    ptr = np.zeros(len(m.names) + 1, dtype=np.int64)
+    flat: list[int] = []
+    for i, name in enumerate(m.names):
+        targets = definers.get(name, ()) if len(name) >= 3 else ()
+        if len(targets) <= MAX_DEFINERS:
+            flat.extend(targets)
+        ptr[i + 1] = len(flat)
+    target_of = np.asarray(flat, dtype=np.int64)
+    per_ident = np.diff(ptr)
+    reps = per_ident[m.idents]
+    src = np.repeat(m.files.astype(np.int64), reps)
+    w = np.repeat(1.0 / np.maximum(per_ident[m.idents], 1), reps)
+    first = np.repeat(ptr[m.idents], reps)
+    offset = np.arange(len(src)) - np.repeat(np.cumsum(reps) - reps, reps)
+    dst = target_of[first + offset] if len(src) else np.zeros(0, dtype=np.int64)
+    keep = src != dst
+    key = src[keep] * max(n_files, 1) + dst[keep]
+    uniq, inverse = np.unique(key, return_inverse=True)
+    weights = np.bincount(inverse, weights=w[keep], minlength=len(uniq))
+    return uniq // max(n_files, 1), uniq % max(n_files, 1), weights
 
 
 def build(repo_path: str, tree_id: str) -> Index:
@@ -143,7 +225,10 @@ def build(repo_path: str, tree_id: str) -> Index:
         names.add(_module_name(f.path))
         for name in names:
             definers.setdefault(name, []).append(fid)
-    srcs, dsts, ws = _edges(scans, definers)
+    for holders in definers.values():
+        holders.sort()
+    mentions = _Mentions.of(scans)
+    srcs, dsts, ws = _edges(mentions, definers, len(files))
     paths = [f.path for f in files]
     return Index(
         tree_id=tree_id,
@@ -152,7 +237,7 @@ def build(repo_path: str, tree_id: str) -> Index:
         langs=[f.lang for f in files],
         tests=np.array([repomap.is_test(p) for p in paths], dtype=np.bool_),
         defs=[s.defs for s in scans],
-        content=lexical.Bm25Index.build([s.terms for s in scans]),
+        content=_content_index(mentions, len(files)),
         path_index=lexical.Bm25Index.build([Counter(lexical.path_terms(p)) for p in paths]),
         definers=definers,
         graph=FileGraph.from_edges(len(files), srcs, dsts, ws),

@@ -51,9 +51,11 @@ def _normalize(word: str) -> str:
     return word
 
 
-@lru_cache(maxsize=1 << 18)
-def split_identifier(ident: str) -> tuple[str, ...]:
+def split_uncached(ident: str) -> tuple[str, ...]:
     """Subword terms of one identifier, plus the whole name when it has several parts."""
+    if ident.islower() and "_" not in ident:  # most names: one plain word, no regex needed
+        word = _normalize(ident)
+        return (word,) if len(word) > 1 and word not in STOPWORDS and not word.isdigit() else ()
     parts: list[str] = []
     for chunk in ident.split("_"):
         if chunk:
@@ -64,6 +66,9 @@ def split_identifier(ident: str) -> tuple[str, ...]:
     if len(parts) > 1 and len(whole) > 2:
         terms.append(whole)
     return tuple(terms)
+
+
+split_identifier = lru_cache(maxsize=1 << 16)(split_uncached)
 
 
 def terms_of_text(text: str) -> list[str]:
@@ -101,18 +106,8 @@ class Bm25Index:
     n_docs: int
 
     @classmethod
-    def build(
-        cls, docs: Sequence[Mapping[str, int]], *, k1: float = 1.5, b: float = 0.75
-    ) -> Bm25Index:
-        """Index documents given as term -> frequency maps.
-
-        The weights are bm25s's "lucene" BM25, computed here with numpy from the term
-        counts we already have: bm25s's own builder wants every token occurrence as a
-        list element and counts them again in Python, which was most of a cold index.
-        The result is a plain bm25s model (same CSC layout), queried by bm25s.
-        """
-        import bm25s
-
+    def build(cls, docs: Sequence[Mapping[str, int]]) -> Bm25Index:
+        """Index documents given as term -> frequency maps."""
         vocab: dict[str, int] = {}
         doc_col: list[int] = []
         term_col: list[int] = []
@@ -122,23 +117,50 @@ class Bm25Index:
                 term_col.append(vocab.setdefault(term, len(vocab)))
                 tf_col.append(count)
             doc_col.extend([doc_id] * len(doc))
-        n_docs, n_terms = len(docs), len(vocab)
-        doc_ids = np.asarray(doc_col, dtype=np.int32)
-        term_ids = np.asarray(term_col, dtype=np.int32)
-        tf = np.minimum(np.asarray(tf_col, dtype=np.float64), TF_CAP)
+        return cls.from_counts(
+            np.asarray(doc_col, dtype=np.int32),
+            np.asarray(term_col, dtype=np.int32),
+            np.asarray(tf_col, dtype=np.float64),
+            n_docs=len(docs),
+            vocab=vocab,
+        )
+
+    @classmethod
+    def from_counts(
+        cls,
+        doc_ids: npt.NDArray[np.int32],
+        term_ids: npt.NDArray[np.int32],
+        counts: npt.NDArray[np.float64],
+        *,
+        n_docs: int,
+        vocab: dict[str, int],
+        k1: float = 1.5,
+        b: float = 0.75,
+    ) -> Bm25Index:
+        """Index from (document, term, frequency) triples, one per distinct pair.
+
+        The weights are bm25s's "lucene" BM25, computed here with numpy from the counts we
+        already have: bm25s's own builder wants every occurrence as a list element and
+        counts them again in Python, which was most of a cold index. The result is a plain
+        bm25s model (its CSC layout and vocabulary), so bm25s can query it too.
+        """
+        import bm25s
+
+        n_terms = len(vocab)
+        tf = np.minimum(counts.astype(np.float64), TF_CAP)
         doc_len = np.bincount(doc_ids, weights=tf, minlength=n_docs)
         avg_len = float(doc_len.mean()) if n_docs and doc_len.sum() > 0 else 1.0
         df = np.bincount(term_ids, minlength=n_terms).astype(np.float64)
         idf = np.log(1.0 + (n_docs - df + 0.5) / (df + 0.5))
         tfc = tf / (tf + k1 * (1.0 - b + b * doc_len[doc_ids] / avg_len))
         weights = (idf[term_ids] * tfc).astype(np.float32)
-        order = np.argsort(term_ids, kind="stable")
+        order = np.lexsort((doc_ids, term_ids))
         indptr = np.zeros(n_terms + 1, dtype=np.int64)
         np.cumsum(np.bincount(term_ids, minlength=n_terms), out=indptr[1:])
         model = bm25s.BM25(method="lucene", k1=k1, b=b)
         model.scores = {
             "data": weights[order],
-            "indices": doc_ids[order],
+            "indices": doc_ids[order].astype(np.int32),
             "indptr": indptr,
             "num_docs": n_docs,
         }

@@ -104,32 +104,34 @@ def symbols_for(index: Index, file_id: int, query: Mapping[str, float], needs: N
 
 
 def _reason(
-    index: Index,
     fid: int,
-    mass: Mapping[str, float],
+    present: list[str],
     named: Mapping[int, str],
-    graph_part: float,
-    lexical_part: float,
+    graph_led: bool,
     neighbours: list[str],
+    is_test: bool,
 ) -> str:
     bits: list[str] = []
     if fid in named:
         bits.append(named[fid])
-    present = [
-        t for t, m in sorted(mass.items(), key=lambda kv: -kv[1]) if m > 0 and _has(index, fid, t)
-    ]
     if present:
         bits.append("mentions " + ", ".join(present[:5]))
-    if graph_part > lexical_part and neighbours:
+    if graph_led and neighbours:
         bits.append("linked to " + ", ".join(neighbours[:3]))
-    if index.tests[fid]:
+    if is_test:
         bits.append("test")
     return "; ".join(bits) or "related by the reference graph"
 
 
-def _has(index: Index, fid: int, term: str) -> bool:
-    docs, _ = index.content.term_postings(term)
-    return bool(np.any(docs == fid))
+def _presence(index: Index, terms: list[str], file_ids: list[int]) -> dict[int, list[str]]:
+    """For each file, which of ``terms`` (in the given order) it contains."""
+    out: dict[int, list[str]] = {fid: [] for fid in file_ids}
+    ids = np.asarray(file_ids, dtype=np.int64)
+    for term in terms:
+        docs, _ = index.content.term_postings(term)
+        for fid in ids[np.isin(ids, docs)].tolist():
+            out[fid].append(term)
+    return out
 
 
 def score_files(
@@ -168,17 +170,18 @@ def score_files(
         fused = np.where(index.tests, fused * TEST_FACTOR, fused)
     fused = np.clip(fused, 0.0, 1.0)
 
-    order = np.lexsort((np.arange(n), -fused))[:KEEP]  # ties: path order, for determinism
-    top_paths = [index.paths[int(i)] for i in order[:5]]
+    order = [int(i) for i in np.lexsort((np.arange(n), -fused))[:KEEP] if fused[i] > 0]
+    by_mass = [t for t, m in sorted(mass.items(), key=lambda kv: (-kv[1], kv[0])) if m > 0]
+    present = _presence(index, by_mass[:12], order)
+    top5 = set(order[:5])
     out: list[Scored] = []
-    for i in order:
-        fid = int(i)
-        if fused[fid] <= 0:
-            break
-        neighbours = [p for p in top_paths if index.by_path[p] in set(index.graph.neighbours(fid))]
-        reason = _reason(
-            index, fid, mass, named, W_GRAPH * graph[fid], W_LEXICAL * lex[fid], neighbours
-        )
+    for rank, fid in enumerate(order):
+        graph_led = W_GRAPH * graph[fid] > W_LEXICAL * lex[fid]
+        neighbours: list[str] = []
+        if graph_led and rank < 20:
+            near = set(index.graph.neighbours(fid).tolist()) & top5
+            neighbours = [index.paths[i] for i in order[:5] if i in near]
+        reason = _reason(fid, present[fid], named, graph_led, neighbours, bool(index.tests[fid]))
         out.append(
             Scored(
                 fid,

@@ -191,8 +191,10 @@ def definitions(source: bytes, lang: str | None) -> list[Definition]:
 def _line_definitions(source: bytes, lang: str) -> list[Definition]:
     """Definitions of a big file by line patterns; spans end where the next one starts."""
     found: list[Definition] = []
+    line, pos = 1, 0
     for match in _LINE_DEFS[lang].finditer(source):
-        line = source.count(b"\n", 0, match.start()) + 1
+        line += source.count(b"\n", pos, match.start())  # counted once, front to back
+        pos = match.start()
         kind = _LINE_KINDS.get(match.group(2), "class" if match.group(2) == b"class" else "type")
         depth = 1 if match.group(1) else 0
         found.append(Definition(match.group(3).decode("ascii", "replace"), kind, line, line, depth))
