@@ -171,7 +171,7 @@ def _content_index(m: _Mentions, n_docs: int) -> lexical.Bm25Index:
     term = term_of[first + offset] if len(doc) else np.zeros(0, dtype=np.int64)
     key = doc * max(len(vocab), 1) + term
     uniq, inverse = np.unique(key, return_inverse=True)
-    tf = np.bincount(inverse, weights=cnt, minlength=len(uniq))
+    tf = np.bincount(inverse, weights=cnt, minlength=len(uniq)).astype(np.float64)
     width = max(len(vocab), 1)
     return lexical.Bm25Index.from_counts(
         (uniq // width).astype(np.int32),
@@ -208,7 +208,7 @@ def _edges(
     keep = src != dst
     key = src[keep] * max(n_files, 1) + dst[keep]
     uniq, inverse = np.unique(key, return_inverse=True)
-    weights = np.bincount(inverse, weights=w[keep], minlength=len(uniq))
+    weights = np.bincount(inverse, weights=w[keep], minlength=len(uniq)).astype(np.float64)
     return uniq // max(n_files, 1), uniq % max(n_files, 1), weights
 
 
