@@ -13,6 +13,7 @@ import os
 import pickle
 import sys
 import tempfile
+import threading
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -26,7 +27,7 @@ from gitfleet.context import lexical, repomap, symbols
 from gitfleet.context.graph import FileGraph
 from gitfleet.context.symbols import Definition
 
-CACHE_VERSION = 3
+CACHE_VERSION = 4
 
 # A name defined in more files than this ("get", "run", "__init__") links nothing useful.
 MAX_DEFINERS = 5
@@ -43,6 +44,7 @@ class Index:
     oids: list[str]
     langs: list[str | None]
     tests: npt.NDArray[np.bool_]
+    docs: npt.NDArray[np.bool_]
     defs: list[list[Definition]]
     content: lexical.Bm25Index
     path_index: lexical.Bm25Index
@@ -96,7 +98,10 @@ def _scan_chunk(job: tuple[str, list[tuple[str, str | None]]]) -> list[_Scan | N
 def _scan_all(repo_path: str, files: Sequence[repomap.TreeFile]) -> list[_Scan | None]:
     items = [(f.oid, f.lang) for f in files]
     workers = min(os.cpu_count() or 1, 8)
-    if workers < 2 or len(items) < PARALLEL_FROM or sys.platform != "linux":
+    # fork copies only the calling thread: with other threads alive (spawn's supervisor)
+    # a lock one of them holds would stay locked in the child forever, so stay serial.
+    forkable = sys.platform == "linux" and threading.active_count() == 1
+    if workers < 2 or len(items) < PARALLEL_FROM or not forkable:
         return _scan_chunk((repo_path, items))
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
@@ -236,6 +241,7 @@ def build(repo_path: str, tree_id: str) -> Index:
         oids=[f.oid for f in files],
         langs=[f.lang for f in files],
         tests=np.array([repomap.is_test(p) for p in paths], dtype=np.bool_),
+        docs=np.array([repomap.is_doc(p) for p in paths], dtype=np.bool_),
         defs=[s.defs for s in scans],
         content=_content_index(mentions, len(files)),
         path_index=lexical.Bm25Index.build([Counter(lexical.path_terms(p)) for p in paths]),

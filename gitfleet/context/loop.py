@@ -117,6 +117,7 @@ def run(
     """Run up to MAX_CYCLES cycles and return the best context seen across them."""
     task_terms = lexical.terms_of_text(task)
     include_tests = needs_mod.wants_tests(task)
+    include_docs = needs_mod.wants_docs(task)
     needs = needs_mod.offline(task)
     if ranker is not None:
         needs = needs.merge(ranker.needs(task, repo_map))
@@ -127,7 +128,13 @@ def run(
     cycle = 0
     for cycle in range(1, MAX_CYCLES + 1):
         ranked = scoring.score_files(
-            index, task_terms, needs, include_tests=include_tests, prior=prior, cycle=cycle
+            index,
+            task_terms,
+            needs,
+            include_tests=include_tests,
+            include_docs=include_docs,
+            prior=prior,
+            cycle=cycle,
         )
         if ranker is not None and ranked and skeleton is not None:
             candidates = [(s.path, skeleton(s.file_id)) for s in ranked[:RERANK]]

@@ -20,6 +20,9 @@ _CODELIKE = re.compile(
     r"|[a-z]+[A-Z]\w*|[A-Z][a-z0-9]+[A-Z]\w*|[A-Z]{2,}_[A-Z0-9_]+)\b"
 )
 _TEST_WORDS = frozenset({"test", "tests", "testing", "pytest", "unittest", "spec", "fixture"})
+_DOC_WORDS = frozenset(
+    {"doc", "docs", "documentation", "readme", "changelog", "guide", "tutorial", "docstring"}
+)
 
 
 @dataclass
@@ -75,6 +78,11 @@ class Needs:
 def wants_tests(task: str) -> bool:
     """Whether the task is about tests (then tests are not down-weighted)."""
     return any(w.lower() in _TEST_WORDS for w in re.findall(r"[A-Za-z]+", task))
+
+
+def wants_docs(task: str) -> bool:
+    """Whether the task is about documentation (then prose files are not down-weighted)."""
+    return any(w.lower() in _DOC_WORDS for w in re.findall(r"[A-Za-z]+", task))
 
 
 def _glob_for(word: str) -> str:

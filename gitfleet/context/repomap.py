@@ -81,6 +81,16 @@ class TreeFile:
     lang: str | None
 
 
+_DOC_SUFFIXES = (".md", ".rst", ".txt", ".adoc", ".markdown")
+_DOC_NAMES = frozenset({"readme", "changelog", "changes", "news", "history", "license", "authors"})
+
+
+def is_doc(path: str) -> bool:
+    """Prose (README, docs, changelogs): it mentions everything, so it is rarely the answer."""
+    name = path.rsplit("/", 1)[-1].lower()
+    return name.endswith(_DOC_SUFFIXES) or name.split(".", 1)[0] in _DOC_NAMES
+
+
 def language(path: str) -> str | None:
     return LANGUAGES.get(PurePosixPath(path).suffix.lower())
 

@@ -8,7 +8,7 @@ absolute relevance, not just an order (the loop's stopping rule needs that):
 - graph: personalized PageRank over the reference graph, seeded by the lexical hits and
   by the files the task names (paths, identifiers they define).
 Files the task names outright score at least NAMED_FLOOR. Tests are down-weighted unless
-the task is about tests.
+the task is about tests, and prose (README, docs) unless the task is about documentation.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ PATH_BOOST = 0.6
 W_LEXICAL, W_COVERAGE, W_GRAPH = 0.45, 0.35, 0.20
 NAMED_FLOOR = 0.85
 TEST_FACTOR = 0.6
+DOC_FACTOR = 0.75
 SEEDS = 20  # lexical hits that seed PageRank
 KEEP = 60  # candidates kept per cycle
 
@@ -140,6 +141,7 @@ def score_files(
     needs: Needs,
     *,
     include_tests: bool,
+    include_docs: bool = False,
     prior: Mapping[int, float] | None = None,
     cycle: int = 1,
 ) -> list[Scored]:
@@ -168,6 +170,8 @@ def score_files(
         fused[fid] = max(fused[fid], NAMED_FLOOR + 0.1 * fused[fid])
     if not include_tests:
         fused = np.where(index.tests, fused * TEST_FACTOR, fused)
+    if not include_docs:
+        fused = np.where(index.docs, fused * DOC_FACTOR, fused)
     fused = np.clip(fused, 0.0, 1.0)
 
     order = [int(i) for i in np.lexsort((np.arange(n), -fused))[:KEEP] if fused[i] > 0]
