@@ -43,13 +43,23 @@ class Ranker(Protocol):
     ) -> tuple[list[Judgement], list[str]]: ...
 
 
+@dataclass(frozen=True)
+class Cycle:
+    """What one cycle saw: its scores (path -> score), high-scoring files, gaps."""
+
+    number: int
+    scores: dict[str, float]
+    high: int
+    gaps: list[str]
+
+
 @dataclass
 class LoopResult:
     files: list[Scored]
     cycles: int
     needs: Needs
     gaps: list[str]
-    history: list[dict[str, object]] = field(default_factory=list)
+    history: list[Cycle] = field(default_factory=list)
 
 
 def covered(index: Index, need: str, selection: Sequence[Scored]) -> bool:
@@ -123,7 +133,7 @@ def run(
         needs = needs.merge(ranker.needs(task, repo_map))
     best: dict[int, Scored] = {}
     prior: dict[int, float] = {}
-    history: list[dict[str, object]] = []
+    history: list[Cycle] = []
     gaps: list[str] = []
     cycle = 0
     for cycle in range(1, MAX_CYCLES + 1):
@@ -148,14 +158,7 @@ def run(
         selection = ranked[:SELECTED]
         gaps = gaps_of(index, needs, selection)
         high = sum(1 for s in selection if s.score >= scoring.HIGH)
-        history.append(
-            {
-                "cycle": cycle,
-                "high": high,
-                "gaps": list(gaps),
-                "top": ranked[0].path if ranked else None,
-            }
-        )
+        history.append(Cycle(cycle, {s.path: s.score for s in ranked}, high, list(gaps)))
         if high >= ENOUGH_HIGH and not gaps:
             break
         prior = {s.file_id: s.score for s in ranked[:5]}
