@@ -1,0 +1,197 @@
+"""Rebase a range of commits onto another commit in memory, with pygit2.
+
+``git rebase`` needs a worktree and an index, and an agent's worktree is busy. Like
+git-revise, this replays each commit with ``merge_trees`` (ancestor = the commit's parent,
+ours = the tip built so far, theirs = the commit) and writes only new objects: no ref,
+no index file and no worktree is touched, so a failed rebase leaves nothing behind but
+unreachable objects that ``git gc`` collects.
+
+It follows plain ``git rebase`` (no ``--rebase-merges``) where choices arise:
+- merge commits in the range are dropped and the commits they brought in are replayed in
+  topological order (a branch that merged the target mid-way still lands linearly);
+- commits whose patch is already on ``onto`` since the merge base are skipped, by
+  patch-id as ``git cherry`` does, and so are commits that become empty once replayed;
+- a commit whose parent is already the tip being built is kept as it is (a fast-forward),
+  so an up-to-date branch keeps its commit ids;
+- author and message are preserved; the committer is who runs gitfleet (``git var``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pygit2
+from pygit2.enums import SortMode
+
+from gitfleet.errors import UsageError
+from gitfleet.git import no_git_env, run
+
+
+@dataclass(frozen=True)
+class Rebased:
+    """The rebase worked: ``new_tip`` holds ``applied`` (original ids) on top of ``onto``."""
+
+    new_tip: str
+    applied: list[str]
+    skipped: list[str]  # original ids whose change ``onto`` already has
+    created: list[str] = field(default_factory=list)  # the new commits, oldest first
+
+
+@dataclass(frozen=True)
+class Conflict:
+    """Replaying ``commit`` onto the tip built so far conflicts in ``paths``."""
+
+    commit: str
+    paths: list[str]
+
+
+def rebase_range(repo_path: Path, upstream: str, head: str, onto: str) -> Rebased | Conflict:
+    """Replay the commits of ``upstream..head`` onto ``onto``, creating commit objects only."""
+    repo = pygit2.Repository(str(repo_path))
+    head_c = _commit(repo, head)
+    onto_c = _commit(repo, onto)
+    todo = _range(repo, [_commit(repo, upstream).id, onto_c.id], head_c.id)
+    upstream_patches = _PatchIds(repo, _commits_only_in(repo, onto_c.id, head_c.id))
+    committer: pygit2.Signature | None = None
+    tip = onto_c
+    applied: list[str] = []
+    skipped: list[str] = []
+    created: list[str] = []
+    for commit in todo:
+        parent_tree = commit.parents[0].tree if commit.parents else _empty_tree(repo)
+        if commit.parent_ids and commit.parent_ids[0] == tip.id:
+            tip = commit  # nothing below it changed: keep the commit as it is
+            applied.append(str(commit.id))
+            continue
+        if upstream_patches.contains(commit, parent_tree):
+            skipped.append(str(commit.id))
+            continue
+        index = repo.merge_trees(parent_tree, tip.tree, commit.tree)
+        if index.conflicts is not None:
+            return Conflict(str(commit.id), _conflict_paths(index.conflicts))
+        tree_id = index.write_tree(repo)
+        if tree_id == tip.tree_id and commit.tree_id != parent_tree.id:
+            skipped.append(str(commit.id))  # became empty: its change is already there
+            continue
+        if committer is None:
+            committer = _committer(repo_path)
+        # Only a commit that names an encoding gets one (pygit2 refuses None for UTF-8).
+        encoding = [commit.message_encoding] if commit.message_encoding else []
+        new_id = repo.create_commit(
+            None, commit.author, committer, commit.raw_message, tree_id, [tip.id], *encoding
+        )
+        tip = _commit(repo, str(new_id))
+        applied.append(str(commit.id))
+        created.append(str(new_id))
+    return Rebased(str(tip.id), applied, skipped, created)
+
+
+def _commit(repo: pygit2.Repository, rev: str) -> pygit2.Commit:
+    try:
+        obj = repo.revparse_single(rev)
+        commit = obj.peel(pygit2.Commit)
+    except (KeyError, ValueError, pygit2.GitError, pygit2.InvalidSpecError):
+        raise UsageError(
+            f"{rev!r} does not name a commit in {repo.path}; check the name with "
+            f"`git rev-parse --verify {rev}`"
+        ) from None
+    return commit
+
+
+def _empty_tree(repo: pygit2.Repository) -> pygit2.Tree:
+    tree = repo.get(repo.TreeBuilder().write())
+    assert isinstance(tree, pygit2.Tree)
+    return tree
+
+
+def _range(
+    repo: pygit2.Repository, hide: Iterable[pygit2.Oid], head: pygit2.Oid
+) -> list[pygit2.Commit]:
+    """Non-merge commits reachable from ``head`` and none of ``hide``, oldest first."""
+    walker = repo.walk(head, SortMode.TOPOLOGICAL | SortMode.REVERSE)
+    for oid in hide:
+        walker.hide(oid)
+    return [c for c in walker if len(c.parent_ids) <= 1]
+
+
+def _commits_only_in(
+    repo: pygit2.Repository, tip: pygit2.Oid, other: pygit2.Oid
+) -> list[pygit2.Commit]:
+    """Non-merge commits of ``tip`` since its merge base with ``other``."""
+    walker = repo.walk(tip, SortMode.TOPOLOGICAL)
+    walker.hide(other)
+    return [c for c in walker if len(c.parent_ids) == 1]
+
+
+class _PatchIds:
+    """Patch-ids of the upstream side, computed lazily.
+
+    A patch-id costs a full diff; like git's ``patch-ids.c`` a cheap key comes first (here
+    the set of paths a commit changes) and full patch-ids are only computed for upstream
+    commits touching exactly the same paths as a commit being replayed.
+    """
+
+    def __init__(self, repo: pygit2.Repository, commits: list[pygit2.Commit]) -> None:
+        self._repo = repo
+        self._by_paths: dict[frozenset[str], list[pygit2.Commit]] = {}
+        self._commits = commits
+        self._indexed = False
+        self._patch_ids: dict[str, pygit2.Oid | None] = {}
+
+    def contains(self, commit: pygit2.Commit, parent_tree: pygit2.Tree) -> bool:
+        if not self._commits:
+            return False
+        if not self._indexed:
+            for c in self._commits:
+                diff = c.parents[0].tree.diff_to_tree(c.tree)
+                self._by_paths.setdefault(_paths(diff), []).append(c)
+            self._indexed = True
+        diff = parent_tree.diff_to_tree(commit.tree)
+        same_paths = self._by_paths.get(_paths(diff), [])
+        if not same_paths:
+            return False
+        mine = diff.patchid
+        return any(self._patch_id(c) == mine for c in same_paths)
+
+    def _patch_id(self, commit: pygit2.Commit) -> pygit2.Oid | None:
+        key = str(commit.id)
+        if key not in self._patch_ids:
+            self._patch_ids[key] = commit.parents[0].tree.diff_to_tree(commit.tree).patchid
+        return self._patch_ids[key]
+
+
+def _paths(diff: pygit2.Diff) -> frozenset[str]:
+    return frozenset(
+        path for d in diff.deltas for path in (d.old_file.path, d.new_file.path) if path
+    )
+
+
+def _conflict_paths(conflicts: pygit2.index.ConflictCollection) -> list[str]:
+    paths: set[str] = set()
+    for entries in conflicts:
+        paths.update(e.path for e in entries if e is not None)
+    return sorted(paths)
+
+
+def _committer(repo_path: Path) -> pygit2.Signature:
+    """Who commits, as git itself decides (GIT_COMMITTER_* variables, then config)."""
+    ident = run(["var", "GIT_COMMITTER_IDENT"], repo_path, env=no_git_env()).stdout.strip()
+    # "Name <email> 1700000000 +0100"
+    person, _, when = ident.rpartition(">")
+    name, _, email = person.partition("<")
+    stamp, _, zone = when.strip().partition(" ")
+    sign = -1 if zone.startswith("-") else 1
+    offset = sign * (int(zone[1:3]) * 60 + int(zone[3:5])) if len(zone) == 5 else 0
+    return pygit2.Signature(name.strip(), email.strip(), int(stamp), offset)
+
+
+def is_ancestor(repo_path: Path, ancestor: str, descendant: str) -> bool:
+    """Whether ``ancestor`` is reachable from (or equal to) ``descendant``."""
+    repo = pygit2.Repository(str(repo_path))
+    a, d = _commit(repo, ancestor).id, _commit(repo, descendant).id
+    return a == d or bool(repo.descendant_of(d, a))
+
+
+__all__ = ["Conflict", "Rebased", "is_ancestor", "rebase_range"]
