@@ -81,3 +81,28 @@ def release(idents: tuple[str, ...], force: bool) -> None:
     repo, cfg = _context()
     for ident in ids_api.release(repo, cfg, list(idents), force=force):
         click.echo(f"released {ident}")
+
+
+@ids.command()
+@click.option(
+    "--to",
+    "to",
+    required=True,
+    type=click.Choice(["remote", "local"]),
+    help="The backend to move the ledger to (from the other one).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def migrate(to: str, as_json: bool) -> None:
+    """Copy every ledger record to the other backend; never loses or reissues an id."""
+    from gitfleet.remote_ledger import migrate as migrate_ledger
+
+    repo, cfg = _context()
+    result = migrate_ledger(repo, cfg, to)
+    if as_json:
+        echo_json(result.to_dict())
+    else:
+        marks = ", ".join(f"{s} up to {n}" for s, n in result.high_water.items()) or "no ids"
+        click.echo(
+            f"copied {result.copied} records from the {result.source} ledger "
+            f"({result.already_there} already there); {marks}\n{result.next_step}"
+        )
