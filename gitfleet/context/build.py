@@ -4,10 +4,20 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from gitfleet.context import MIN_BUDGET, ContextResult, RankedFile, loop, pack, repomap, scoring
+from gitfleet.context import (
+    MIN_BUDGET,
+    ContextResult,
+    RankedFile,
+    loop,
+    pack,
+    repomap,
+    scoring,
+    symbols,
+)
 from gitfleet.context import index as index_mod
 from gitfleet.context.index import Index
 from gitfleet.context.llm import ClaudeRanker, LlmError, connect
+from gitfleet.context.symbols import Definition
 from gitfleet.errors import UsageError
 from gitfleet.git import discover, require_commits
 
@@ -22,6 +32,7 @@ class _Texts:
         self.repo = repomap.open_repo(repo_path)
         self.index = index
         self.cache: dict[int, str] = {}
+        self.full_defs: dict[int, list[Definition]] = {}
 
     def __call__(self, file_id: int) -> str:
         if file_id not in self.cache:
@@ -29,8 +40,21 @@ class _Texts:
             self.cache[file_id] = data.decode("utf-8", "replace")
         return self.cache[file_id]
 
+    def defs(self, file_id: int) -> list[Definition]:
+        """Definitions for a pack: big files, only line-tagged in the index, parsed in full."""
+        text = self(file_id)
+        lang = self.index.langs[file_id]
+        if len(text) <= symbols.MAX_PARSE_BYTES or not symbols.supported(lang):
+            return self.index.defs[file_id]
+        if file_id not in self.full_defs:
+            data = text.encode("utf-8", "surrogateescape")
+            self.full_defs[file_id] = symbols.definitions(
+                data, lang, max_parse=symbols.FULL_PARSE_BYTES
+            )
+        return self.full_defs[file_id]
+
     def skeleton(self, file_id: int) -> str:
-        return pack.skeleton(self(file_id), self.index.defs[file_id])
+        return pack.skeleton(self(file_id), self.defs(file_id))
 
 
 def _repo_map(index: Index, task: str) -> str:
@@ -88,7 +112,7 @@ def build(
     code = []
     for s in relevant[:CODE_FILES]:
         text = texts(s.file_id)
-        defs = index.defs[s.file_id]
+        defs = texts.defs(s.file_id)
         code.append(
             (
                 s,

@@ -57,9 +57,12 @@ def split_uncached(ident: str) -> tuple[str, ...]:
         word = _normalize(ident)
         return (word,) if len(word) > 1 and word not in STOPWORDS and not word.isdigit() else ()
     parts: list[str] = []
-    for chunk in ident.split("_"):
-        if chunk:
-            parts.extend(_CAMEL.findall(chunk))
+    if ident.islower():  # snake_case: the underscores are the only boundaries
+        parts = [chunk for chunk in ident.split("_") if chunk]
+    else:
+        for chunk in ident.split("_"):
+            if chunk:
+                parts.extend(_CAMEL.findall(chunk))
     terms = [_normalize(p.lower()) for p in parts]
     terms = [t for t in terms if len(t) > 1 and t not in STOPWORDS and not t.isdigit()]
     whole = ident.lower().strip("_")

@@ -79,9 +79,11 @@ _GRAMMARS: dict[str, tuple[str, str, str]] = {
     "rust": ("tree_sitter_rust", "language", _RUST),
 }
 
-# tree-sitter parses ~10 MB/s here, and the few files past this size hold half the bytes of
-# a typical tree (generated tables, vendored bundles): they get the line tagger below.
-MAX_PARSE_BYTES = 48 * 1024
+# tree-sitter parses ~10 MB/s here, and the tenth of files past this size hold more than
+# half the bytes of a typical tree: the index tags them with the line patterns below (enough
+# to link files), and the few that reach a pack are parsed in full then (FULL_PARSE_BYTES).
+MAX_PARSE_BYTES = 24 * 1024
+FULL_PARSE_BYTES = 512 * 1024
 
 # Line patterns for big files: top-level-ish definitions only, good enough to link them.
 _LINE_DEFS = {
@@ -154,11 +156,13 @@ def _depth(node: Any) -> int:
     return depth
 
 
-def definitions(source: bytes, lang: str | None) -> list[Definition]:
+def definitions(
+    source: bytes, lang: str | None, *, max_parse: int = MAX_PARSE_BYTES
+) -> list[Definition]:
     """The definitions in ``source``, in file order; empty for unsupported languages."""
     if lang not in _GRAMMARS:
         return []
-    if len(source) > MAX_PARSE_BYTES:
+    if len(source) > max_parse:
         return _line_definitions(source, lang)
     import tree_sitter as ts
 
