@@ -4,6 +4,7 @@ budgeted packs, determinism, the per-tree cache and the command line."""
 from __future__ import annotations
 
 import json
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -269,3 +270,24 @@ def test_cli_without_a_key_warns_once_and_still_answers(shop: Path) -> None:
     warnings = [line for line in proc.stderr.splitlines() if "warning" in line]
     assert len(warnings) == 1 and "API key" in warnings[0]
     assert json.loads(proc.stdout)["files"][0]["path"] == "engine/inventory.rs"
+
+
+def test_bm25_weights_are_bm25s_lucene() -> None:
+    import bm25s
+
+    from gitfleet.context.lexical import Bm25Index
+
+    docs = [
+        ["apple", "banana", "apple"],
+        ["banana", "cherry"],
+        ["cherry", "cherry", "date"],
+        ["egg"],
+    ]
+    vocab = {t: i for i, t in enumerate(["apple", "banana", "cherry", "date", "egg"])}
+    ours = Bm25Index.build([Counter(d) for d in docs])
+    ref = bm25s.BM25(method="lucene")
+    ref.index(([[vocab[t] for t in d] for d in docs], vocab), show_progress=False)
+    for query in (["apple"], ["cherry", "date"], ["banana", "egg", "apple"]):
+        expected = ref.get_scores(query)
+        assert np.allclose(ours.score(dict.fromkeys(query, 1.0)), expected)
+        assert np.allclose(ours.to_bm25s().get_scores(query), expected)

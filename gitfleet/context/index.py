@@ -27,7 +27,7 @@ from gitfleet.context import lexical, repomap, symbols
 from gitfleet.context.graph import FileGraph
 from gitfleet.context.symbols import Definition
 
-CACHE_VERSION = 6
+CACHE_VERSION = 7
 
 # A name defined in more files than this ("get", "run", "__init__") links nothing useful.
 MAX_DEFINERS = 5

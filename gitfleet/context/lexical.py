@@ -102,11 +102,20 @@ def path_terms(path: str) -> list[str]:
 
 @dataclass
 class Bm25Index:
-    """A bm25s index and its vocabulary; queried with weighted terms."""
+    """A BM25 index in bm25s's layout (term-major CSC of weights) and its vocabulary.
 
-    model: Any  # bm25s.BM25
+    Only the arrays are kept (and pickled): loading bm25s itself costs a warm query a third
+    of its time, and scoring weighted terms is a slice and an add per term. ``to_bm25s``
+    gives the equivalent bm25s model when one is wanted.
+    """
+
+    data: npt.NDArray[np.float32]
+    indices: npt.NDArray[np.int32]
+    indptr: npt.NDArray[np.int64]
     vocab: dict[str, int]
     n_docs: int
+    k1: float = 1.5
+    b: float = 0.75
 
     @classmethod
     def build(cls, docs: Sequence[Mapping[str, int]]) -> Bm25Index:
@@ -142,13 +151,11 @@ class Bm25Index:
     ) -> Bm25Index:
         """Index from (document, term, frequency) triples, one per distinct pair.
 
-        The weights are bm25s's "lucene" BM25, computed here with numpy from the counts we
-        already have: bm25s's own builder wants every occurrence as a list element and
-        counts them again in Python, which was most of a cold index. The result is a plain
-        bm25s model (its CSC layout and vocabulary), so bm25s can query it too.
+        The weights are bm25s's "lucene" BM25 (a test checks them against bm25s's own
+        builder), computed here with numpy from the counts we already have: bm25s's builder
+        wants every occurrence as a list element and counts them again in Python, which was
+        most of a cold index.
         """
-        import bm25s
-
         n_terms = len(vocab)
         tf = np.minimum(counts.astype(np.float64), TF_CAP)
         doc_len = np.bincount(doc_ids, weights=tf, minlength=n_docs)
@@ -160,24 +167,38 @@ class Bm25Index:
         order = np.lexsort((doc_ids, term_ids))
         indptr = np.zeros(n_terms + 1, dtype=np.int64)
         np.cumsum(np.bincount(term_ids, minlength=n_terms), out=indptr[1:])
-        model = bm25s.BM25(method="lucene", k1=k1, b=b)
+        return cls(
+            data=weights[order],
+            indices=doc_ids[order].astype(np.int32),
+            indptr=indptr,
+            vocab=vocab,
+            n_docs=n_docs,
+            k1=k1,
+            b=b,
+        )
+
+    def to_bm25s(self) -> Any:
+        """The same index as a ``bm25s.BM25`` model (for its own retrieval API)."""
+        import bm25s
+
+        model = bm25s.BM25(method="lucene", k1=self.k1, b=self.b)
         model.scores = {
-            "data": weights[order],
-            "indices": doc_ids[order].astype(np.int32),
-            "indptr": indptr,
-            "num_docs": n_docs,
+            "data": self.data,
+            "indices": self.indices,
+            "indptr": self.indptr,
+            "num_docs": self.n_docs,
         }
-        model.vocab_dict = vocab
-        return cls(model=model, vocab=vocab, n_docs=n_docs)
+        model.vocab_dict = dict(self.vocab)
+        model.nonoccurrence_array = None  # set by bm25s.index() for the lucene method too
+        return model
 
     def term_postings(self, term: str) -> tuple[npt.NDArray[np.int32], npt.NDArray[np.float32]]:
         """(documents, BM25 weights) of one term; empty when the term is unknown."""
         tid = self.vocab.get(term)
         if tid is None:
             return np.zeros(0, dtype=np.int32), np.zeros(0, dtype=np.float32)
-        scores = self.model.scores
-        lo, hi = int(scores["indptr"][tid]), int(scores["indptr"][tid + 1])
-        return scores["indices"][lo:hi], scores["data"][lo:hi]
+        lo, hi = int(self.indptr[tid]), int(self.indptr[tid + 1])
+        return self.indices[lo:hi], self.data[lo:hi]
 
     def doc_freq(self, term: str) -> int:
         return len(self.term_postings(term)[0])
