@@ -1,0 +1,360 @@
+"""The queue client: take and release push leases, starting the daemon when needed.
+
+Everything that pushes (the remote helper, the pre-push hook, ``gitfleet land``) goes
+through :func:`lease` with the same key, ``(normalize_remote(url), full ref)``, so they
+queue in one line whatever spelling of the URL they were given. The daemon is started on
+demand; when it dies mid-wait, the waiting client starts a new one and queues again, so no
+client waits on a daemon that is gone. Standard library only (the pre-push hook imports it).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from gitfleet.errors import GitfleetError
+from gitfleet.gate import procs
+from gitfleet.gate.files import DaemonFiles, daemon_files
+from gitfleet.gate.procs import Proc
+from gitfleet.gate.protocol import LineSocket, ProtocolError
+from gitfleet.git import Repo
+
+START_WAIT = 30.0  # seconds a client waits for a daemon it started to listen
+ROUTE_PREFIX = "gitfleet::"
+
+
+@dataclass(frozen=True)
+class Grant:
+    """A granted lease: pushes to ``refs`` of ``remote`` are ours until released."""
+
+    token: int  # fencing token, strictly increasing across grants (and daemon restarts)
+    remote: str  # normalized remote URL
+    refs: tuple[str, ...]
+    holder: Proc
+    joined: bool  # True when this request joined a lease its own push already held
+
+
+# --- keys ------------------------------------------------------------------------------
+
+
+_SCP_LIKE = re.compile(r"^(?:(?P<user>[^@/]+)@)?(?P<host>[^:/]+):(?P<path>.*)$")
+
+
+def normalize_remote(url: str) -> str:
+    """One spelling per remote: routed or not, scp-like or ssh://, trailing ``.git`` or not."""
+    url = url.strip()
+    if url.startswith(ROUTE_PREFIX):
+        url = url[len(ROUTE_PREFIX) :]
+    if "://" in url:
+        scheme, _, rest = url.partition("://")
+        scheme = scheme.lower()
+        if scheme == "file":
+            return _local(rest)
+        netloc, _, path = rest.partition("/")
+        user, at, host = netloc.rpartition("@")
+        netloc = f"{user}{at}{host.lower()}"
+        return f"{scheme}://{netloc}/{_trim(path)}"
+    match = _SCP_LIKE.match(url)
+    if match and not os.path.exists(url):
+        user = f"{match['user']}@" if match["user"] else ""
+        return f"ssh://{user}{match['host'].lower()}/{_trim(match['path'])}"
+    return _local(url)
+
+
+def _local(path: str) -> str:
+    return _trim(os.path.realpath(os.path.expanduser(path)))
+
+
+def _trim(path: str) -> str:
+    path = path.rstrip("/")
+    for suffix in ("/.git", ".git"):
+        if path.endswith(suffix) and len(path) > len(suffix):
+            path = path[: -len(suffix)]
+    return path
+
+
+def full_ref(ref: str) -> str:
+    return ref if ref.startswith("refs/") else f"refs/heads/{ref}"
+
+
+# --- settings --------------------------------------------------------------------------
+
+
+def _settings(repo: Repo) -> tuple[float, float]:
+    """(lease timeout, daemon idle exit) from gitfleet.toml, defaults when absent."""
+    from gitfleet import config
+
+    cfg = config.load(repo.toplevel)
+    return cfg.lease_timeout, cfg.daemon_idle
+
+
+# --- the daemon ------------------------------------------------------------------------
+
+
+def files_of(repo: Repo) -> DaemonFiles:
+    return daemon_files(repo.state_dir)
+
+
+def _connect_once(files: DaemonFiles) -> LineSocket | None:
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        sock.connect(str(files.socket))
+    except (FileNotFoundError, ConnectionRefusedError):
+        sock.close()
+        return None
+    line = LineSocket(sock)
+    try:
+        line.send({"op": "hello"})
+        answer = line.recv()
+    except OSError:
+        line.close()
+        return None
+    if answer is None:
+        line.close()
+        return None
+    if not answer.get("ok"):
+        line.close()
+        raise GitfleetError(f"the queue daemon at {files.socket} refused us: {answer.get('error')}")
+    return line
+
+
+def _spawn(files: DaemonFiles, idle: float) -> subprocess.Popen[bytes]:
+    from gitfleet.git import no_git_env
+
+    files.state_dir.mkdir(parents=True, exist_ok=True)
+    root = str(Path(__file__).resolve().parents[2])
+    env = no_git_env()
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
+    with open(files.log, "ab") as log:
+        return subprocess.Popen(
+            [sys.executable, "-m", "gitfleet.gate.daemon", str(files.state_dir), f"{idle:g}"],
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=log,
+            cwd="/",
+            env=env,
+            start_new_session=True,  # a Ctrl-C of the push must not take the daemon with it
+        )
+
+
+def connect(repo: Repo, *, start: bool = True) -> LineSocket | None:
+    """A connection to the repository's daemon, starting one when ``start`` and none runs."""
+    files = files_of(repo)
+    line = _connect_once(files)
+    if line is not None or not start:
+        return line
+    idle = _settings(repo)[1]
+    deadline = time.monotonic() + START_WAIT
+    child = _spawn(files, idle)
+    while time.monotonic() < deadline:
+        line = _connect_once(files)
+        if line is not None:
+            return line
+        code = child.poll()
+        if code not in (None, 0):
+            raise GitfleetError(
+                f"the queue daemon failed to start (exit {code}); see {files.log}, then "
+                "`gitfleet daemon start` to retry"
+            )
+        if code == 0:  # another client's daemon won the lock; it is still binding
+            child = _spawn(files, idle) if _lock_free(files) else child
+        time.sleep(0.02)
+    raise GitfleetError(
+        f"the queue daemon did not answer on {files.socket} within {START_WAIT:g}s; "
+        f"see {files.log}, then `gitfleet daemon stop` and retry the push"
+    )
+
+
+def _lock_free(files: DaemonFiles) -> bool:
+    import fcntl
+
+    fd = os.open(files.lockfile, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    else:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return True
+    finally:
+        os.close(fd)
+
+
+def _ask(repo: Repo, message: dict[str, Any], *, start: bool = True) -> dict[str, Any] | None:
+    """One request, one answer (None when no daemon runs and ``start`` is False)."""
+    for _ in range(3):  # a daemon exiting on idle just as we connect: try a fresh one
+        line = connect(repo, start=start)
+        if line is None:
+            return None
+        try:
+            line.send(message)
+            answer = line.recv()
+        except OSError:
+            answer = None
+        finally:
+            line.close()
+        if answer is not None:
+            if not answer.get("ok"):
+                raise GitfleetError(f"queue daemon: {answer.get('error')}")
+            return answer
+    raise GitfleetError(
+        "the queue daemon keeps closing the connection; see `gitfleet daemon status`"
+    )
+
+
+# --- leases ----------------------------------------------------------------------------
+
+
+def acquire(
+    repo: Repo,
+    remote_url: str,
+    refs: Sequence[str],
+    *,
+    holder_pid: int | None = None,
+    timeout: float | None = None,
+    label: str | None = None,
+    on_wait: Callable[[int], None] | None = None,
+) -> Grant:
+    """Block until ``refs`` of ``remote_url`` are leased to ``holder_pid`` (default: us).
+
+    The lease ends when :func:`release` is called or the holder process exits, or after
+    ``timeout`` seconds (default ``[daemon] lease_timeout``). ``on_wait(ahead)`` is called
+    when the request has to queue.
+    """
+    remote = normalize_remote(remote_url)
+    wanted = tuple(sorted({full_ref(r) for r in refs}))
+    holder = procs.identify(os.getpid() if holder_pid is None else holder_pid)
+    if holder is None:
+        raise GitfleetError(f"process {holder_pid} is gone; it cannot hold a push lease")
+    chain = procs.lineage()
+    push = procs.find_push(chain)
+    request = {
+        "op": "acquire",
+        "keys": [[remote, ref] for ref in wanted],
+        "holder": holder.to_json(),
+        "lineage": [p.to_json() for p in chain],
+        "push": push[0].to_json() if push else None,
+        "timeout": timeout if timeout is not None else _settings(repo)[0],
+        "label": label or f"pid {holder.pid} in {repo.toplevel}",
+    }
+    while True:
+        line = connect(repo)
+        assert line is not None
+        try:
+            line.send(request)
+            while (answer := line.recv()) is not None:
+                if not answer.get("ok"):
+                    raise GitfleetError(f"queue daemon refused the lease: {answer.get('error')}")
+                if answer.get("queued") and on_wait is not None:
+                    on_wait(int(answer.get("ahead", 0)))
+                if answer.get("granted"):
+                    token = int(answer["token"])
+                    return Grant(token, remote, wanted, holder, bool(answer.get("joined")))
+        except (OSError, ProtocolError):
+            pass
+        finally:
+            line.close()
+        # The daemon died while we waited (or was stopped): start another and queue again.
+        time.sleep(0.05)
+
+
+def release(repo: Repo, grant: Grant) -> None:
+    """Let go of ``grant`` (best effort: it also ends when its holder exits)."""
+    with contextlib.suppress(GitfleetError, OSError):
+        _ask(repo, {"op": "release", "token": grant.token, "holder": grant.holder.to_json()})
+
+
+@contextlib.contextmanager
+def lease(
+    repo: Repo,
+    remote_url: str,
+    refs: Sequence[str],
+    *,
+    holder_pid: int | None = None,
+    timeout: float | None = None,
+    label: str | None = None,
+    on_wait: Callable[[int], None] | None = None,
+) -> Iterator[Grant]:
+    """Hold the push lease for ``refs`` of ``remote_url`` for the ``with`` block."""
+    grant = acquire(
+        repo, remote_url, refs, holder_pid=holder_pid, timeout=timeout, label=label,
+        on_wait=on_wait,
+    )  # fmt: skip
+    try:
+        yield grant
+    finally:
+        release(repo, grant)
+
+
+# --- views -----------------------------------------------------------------------------
+
+
+def snapshot(repo: Repo) -> dict[str, Any]:
+    """Per (remote, ref): the holder, the waiting requests, recent results.
+
+    Does not start a daemon: without one, the last persisted results are shown.
+    """
+    answer = _ask(repo, {"op": "snapshot"}, start=False)
+    if answer is not None:
+        return {"daemon": answer["daemon"], "queues": answer["queues"]}
+    queues: list[dict[str, Any]] = []
+    try:
+        data = json.loads(files_of(repo).statefile.read_text("utf-8"))
+        for key, recent in data.get("results", []):
+            queues.append(
+                {"remote": key[0], "ref": key[1], "holder": None, "waiting": [], "recent": recent}
+            )
+    except (OSError, ValueError, TypeError, KeyError, IndexError):
+        pass
+    return {"daemon": None, "queues": queues}
+
+
+def record_result(repo: Repo, remote_url: str, ref: str, summary: dict[str, Any]) -> None:
+    """Remember the outcome of a push or landing for ``gitfleet queue`` (best effort)."""
+    message = {
+        "op": "record",
+        "key": [normalize_remote(remote_url), full_ref(ref)],
+        "summary": summary,
+    }
+    with contextlib.suppress(GitfleetError, OSError):
+        _ask(repo, message)
+
+
+def status(repo: Repo) -> dict[str, Any] | None:
+    """The running daemon's status, or None when none runs."""
+    answer = _ask(repo, {"op": "snapshot"}, start=False)
+    return None if answer is None else dict(answer["daemon"])
+
+
+def ensure_daemon(repo: Repo) -> dict[str, Any]:
+    """Start the daemon unless one runs; its status either way."""
+    line = connect(repo, start=True)
+    assert line is not None
+    line.close()
+    found = status(repo)
+    if found is None:
+        raise GitfleetError("the queue daemon started and exited at once; see its log")
+    return found
+
+
+def stop_daemon(repo: Repo, wait: float = 10.0) -> int | None:
+    """Ask the daemon to stop and wait for it to exit; its pid, or None when none ran."""
+    answer = _ask(repo, {"op": "stop"}, start=False)
+    if answer is None:
+        return None
+    pid = int(answer["pid"])
+    deadline = time.monotonic() + wait
+    files = files_of(repo)
+    while time.monotonic() < deadline and not _lock_free(files):
+        time.sleep(0.02)
+    return pid
