@@ -57,6 +57,10 @@ def excerpt(text: str, defs: Sequence[Definition], symbols: Sequence[str]) -> st
     wanted = set(symbols)
     shown: list[tuple[int, int]] = []
     for d in defs:
+        # A class's body is its members: the skeleton lists them, and matching methods are
+        # spelled out on their own, so a class is never expanded whole.
+        if d.kind in ("class", "type", "module"):
+            continue
         if d.name in wanted and not any(a <= d.line <= b for a, b in shown):
             end = min(d.end_line, d.line + MAX_BODY_LINES - 1, len(lines))
             shown.append((d.line, end))
