@@ -1,0 +1,438 @@
+"""Serial landing: rebase in memory, check that exact tree, push with compare-and-swap.
+
+bors' rule: the target only ever moves to a tree that passed the checks. For one branch,
+under the queue lease for the target ref:
+
+1. fetch the target fresh from the remote's real URL;
+2. rebase the branch onto it in memory (:mod:`gitfleet.rebase`: no worktree is touched,
+   patches already on the target are skipped);
+3. run the id check on the result and the configured check in a scratch worktree of
+   exactly that commit (:mod:`gitfleet.scratch`);
+4. push ``new:target`` with ``--force-with-lease=target:old``: the remote moves only if
+   it still holds the tip we rebased onto.
+
+The lease serialises landings of one repository (one machine). Another machine has its own
+queue, so its landing can win between 1 and 4; the compare-and-swap then refuses ours, and
+we fetch, rebase, check and push again, a bounded number of times, reporting each retry.
+A conflict or a failed check pushes nothing, leaves the branch alone, and lets the queue
+move on. The branch being landed is never moved: the landed commits are new commits on
+the target (like a rebase-merge on a forge).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from gitfleet import claims, idcheck, rebase, scratch, target
+from gitfleet.config import Config
+from gitfleet.errors import GitError, UsageError
+from gitfleet.git import Completed, Repo
+
+if TYPE_CHECKING:
+    from gitfleet.gate.queue import Grant
+
+MAX_RETRIES = 5  # lost compare-and-swaps before giving up; each one means another landing won
+ZERO_OID = "0" * 40
+
+LANDED, UP_TO_DATE, CONFLICT, CHECK_FAILED, LOST_RACE, ERROR = (
+    "landed",
+    "up-to-date",
+    "conflict",
+    "check-failed",
+    "lost-race",
+    "error",
+)
+OK_STATUSES = frozenset({LANDED, UP_TO_DATE})
+
+Events = Callable[[str], None]
+
+
+@dataclass
+class LandResult:
+    """What happened to one branch. ``ok`` when it landed or had nothing to land."""
+
+    branch: str
+    status: str
+    old_tip: str | None = None  # the target before (None: the remote had no such ref)
+    new_tip: str | None = None  # the target after (== old_tip when nothing was pushed)
+    applied: list[str] = field(default_factory=list)  # the branch's commits replayed
+    skipped: list[str] = field(default_factory=list)  # already on the target (same patch)
+    paths: list[str] = field(default_factory=list)  # conflicting files
+    check_output: str = ""
+    retries: int = 0  # lost compare-and-swaps that were retried
+    message: str = ""
+    events: list[str] = field(default_factory=list)  # one line per retry, in order
+    landed_ids: list[str] = field(default_factory=list)  # ledger ids now ``landed``
+
+    @property
+    def ok(self) -> bool:
+        return self.status in OK_STATUSES
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def land(
+    repo: Repo,
+    cfg: Config,
+    branches: Sequence[str],
+    *,
+    onto: str | None = None,
+    check: str | None = None,
+    max_retries: int = MAX_RETRIES,
+    on_event: Events | None = None,
+) -> list[LandResult]:
+    """Land each branch on the target, one at a time, each under the queue's lease.
+
+    ``check`` None means ``[land] check`` from gitfleet.toml; an empty string, no check.
+    Unknown branches are refused before anything lands.
+    """
+    if not branches:
+        raise UsageError("name at least one branch to land: `gitfleet land BRANCH...`")
+    for branch in branches:
+        _resolve(repo, branch)
+    target_ref = f"refs/heads/{_short(onto) if onto else target.target_branch(repo, cfg)}"
+    url = target.remote_url(repo, cfg)
+    results = []
+    for branch in branches:
+        with lease(repo, url, target_ref, f"gitfleet land {branch}") as grant:
+            result = land_under_lease(
+                repo,
+                cfg,
+                url,
+                target_ref,
+                _resolve(repo, branch),  # as it is now: the agent may have committed since
+                base=None,
+                check=check,
+                grant=grant,
+                branch=branch,
+                max_retries=max_retries,
+                on_event=on_event,
+            )
+            record(repo, url, target_ref, result)
+        results.append(result)
+    return results
+
+
+def land_under_lease(
+    repo: Repo,
+    cfg: Config,
+    remote_url: str,
+    target_ref: str,
+    head: str,
+    *,
+    base: str | None,
+    check: str | None,
+    grant: Grant,
+    branch: str | None = None,
+    max_retries: int = MAX_RETRIES,
+    on_event: Events | None = None,
+) -> LandResult:
+    """Land ``head`` on ``target_ref`` of ``remote_url``; the caller holds the lease.
+
+    ``base``: replay only ``base..head`` (None: every commit of head the target lacks).
+    ``check``: None means ``[land] check``; an empty string runs no check.
+    """
+    # ``grant`` is held by the caller for the whole call. If it times out mid-check
+    # ([daemon] lease_timeout) another landing may start; the compare-and-swap push is
+    # the fence that still keeps the remote from moving to an unchecked tree.
+    del grant
+    label = branch or head
+    command = cfg.land_check if check is None else (check or None)
+    landing = _Landing(repo, cfg, remote_url, target_ref, label, command, on_event)
+    return landing.run(head, base, max_retries)
+
+
+class _Landing:
+    """One branch's landing: the attempts and what they learned."""
+
+    def __init__(
+        self,
+        repo: Repo,
+        cfg: Config,
+        url: str,
+        target_ref: str,
+        label: str,
+        command: str | None,
+        on_event: Events | None,
+    ) -> None:
+        self.repo, self.cfg, self.url, self.target_ref = repo, cfg, url, target_ref
+        self.target = _short(target_ref)
+        self.label, self.command, self.on_event = label, command, on_event
+        self.passed_trees: set[str] = set()  # a retry onto an identical tree needs no check
+        self.events: list[str] = []
+
+    def result(self, status: str, old: str | None, **kw: Any) -> LandResult:
+        kw.setdefault("new_tip", old)
+        return LandResult(
+            self.label, status, old, retries=len(self.events), events=list(self.events), **kw
+        )
+
+    def run(self, head: str, base: str | None, max_retries: int) -> LandResult:
+        head = self.repo.git_out("rev-parse", "--verify", f"{head}^{{commit}}")
+        failed_push: tuple[str | None, Completed] | None = None
+        for _attempt in range(max_retries + 1):
+            try:
+                old = fetch_tip(self.repo, self.url, self.target_ref)
+            except GitError as exc:
+                return self.result(ERROR, None, message=f"cannot fetch {self.target}: {exc}")
+            if failed_push is not None:
+                before, push = failed_push
+                if old == before:  # the remote did not move: the push failed for another reason
+                    return self.result(ERROR, old, message=_push_error(self.target, push))
+                self._event(
+                    f"retry {len(self.events) + 1}: {self.target} moved from {_abbrev(before)} "
+                    f"to {_abbrev(old)} before our push (another landing won); "
+                    "fetching, rebasing and checking again"
+                )
+            prepared = self._prepare(head, base, old)
+            if isinstance(prepared, LandResult):
+                return prepared
+            push = push_cas(self.repo, self.url, prepared.new_tip, self.target_ref, old)
+            if push.returncode == 0:
+                return self._landed(old, prepared)
+            failed_push = (old, push)
+        return self.result(
+            LOST_RACE,
+            failed_push[0] if failed_push else None,
+            message=(
+                f"gave up landing {self.label} on {self.target} after {max_retries} retries: "
+                "other landings kept moving it first; run `gitfleet land` again"
+            ),
+        )
+
+    def _event(self, text: str) -> None:
+        self.events.append(text)
+        if self.on_event is not None:
+            self.on_event(f"{self.label}: {text}")
+
+    def _prepare(self, head: str, base: str | None, old: str | None) -> LandResult | rebase.Rebased:
+        """Rebase onto ``old`` and check; a LandResult when there is nothing to push."""
+        if old is None:  # a new branch on the remote: nothing to rebase onto
+            rebased = rebase.Rebased(head, [], [], [])
+        elif rebase.is_ancestor(self.repo.toplevel, head, old):
+            return self.result(UP_TO_DATE, old, message=f"{self.label} is already on {self.target}")
+        else:
+            outcome = rebase.rebase_range(self.repo.toplevel, base or old, head, old)
+            if isinstance(outcome, rebase.Conflict):
+                return self._conflict(old, outcome)
+            rebased = outcome
+            if rebased.new_tip == old:
+                return self.result(
+                    UP_TO_DATE,
+                    old,
+                    skipped=rebased.skipped,
+                    message=f"every change of {self.label} is already on {self.target}",
+                )
+        problems = idcheck.check_push(self.repo, self.cfg, old, rebased.new_tip, None)
+        if problems:
+            return self.result(
+                ERROR,
+                old,
+                applied=rebased.applied,
+                skipped=rebased.skipped,
+                message=f"{self.label} breaks the id rules once on {self.target}; nothing was "
+                "pushed:\n  " + "\n  ".join(problems),
+            )
+        return self._check(old, rebased)
+
+    def _check(self, old: str | None, rebased: rebase.Rebased) -> LandResult | rebase.Rebased:
+        if not self.command:
+            return rebased
+        tree = self.repo.git_out("rev-parse", f"{rebased.new_tip}^{{tree}}")
+        if tree in self.passed_trees:
+            return rebased
+        env = {
+            "GITFLEET_LAND_BRANCH": self.label,
+            "GITFLEET_LAND_TARGET": self.target,
+            "GITFLEET_LAND_COMMIT": rebased.new_tip,
+        }
+        outcome = scratch.check_commit(self.repo, rebased.new_tip, self.command, env)
+        if not outcome.passed:
+            return self.result(
+                CHECK_FAILED,
+                old,
+                applied=rebased.applied,
+                skipped=rebased.skipped,
+                check_output=outcome.output,
+                message=(
+                    f"check `{self.command}` failed (exit {outcome.returncode}) on {self.label} "
+                    f"rebased onto {self.target} ({_abbrev(rebased.new_tip)}); nothing was "
+                    f"pushed and {self.label} is unchanged. Fix it on the branch, then "
+                    f"`gitfleet land {self.label}` again"
+                ),
+            )
+        self.passed_trees.add(tree)
+        return rebased
+
+    def _conflict(self, old: str, conflict: rebase.Conflict) -> LandResult:
+        subject = self.repo.git_out("log", "-1", "--format=%s", conflict.commit)
+        files = ", ".join(conflict.paths)
+        return self.result(
+            CONFLICT,
+            old,
+            paths=conflict.paths,
+            message=(
+                f"{self.label} conflicts with {self.target} in {files} (replaying "
+                f"{_abbrev(conflict.commit)} {subject!r}); nothing was pushed and "
+                f"{self.label} is unchanged. Rebase it where it is checked out "
+                f"(`git fetch {self.cfg.remote} && git rebase {self.cfg.remote}/{self.target}`), "
+                f"resolve {files}, then land it again"
+            ),
+        )
+
+    def _landed(self, old: str | None, rebased: rebase.Rebased) -> LandResult:
+        follow_tracking_ref(self.repo, self.cfg, self.url, self.target, rebased.new_tip)
+        landed_ids, note = mark_landed_ids(self.repo, self.cfg, old, rebased.new_tip, self.label)
+        count = len(rebased.applied)
+        message = (
+            f"landed {self.label} on {self.target}: {count} commit{'s' * (count != 1)}, "
+            f"{_abbrev(old)}..{_abbrev(rebased.new_tip)}"
+        )
+        if rebased.skipped:
+            message += f"; {len(rebased.skipped)} already there, skipped"
+        if self.events:
+            message += f"; after {len(self.events)} retr{'ies' if len(self.events) > 1 else 'y'}"
+        return self.result(
+            LANDED,
+            old,
+            new_tip=rebased.new_tip,
+            applied=rebased.applied,
+            skipped=rebased.skipped,
+            landed_ids=landed_ids,
+            message=message + note,
+        )
+
+
+def fetch_tip(repo: Repo, url: str, ref: str) -> str | None:
+    """The remote's current value of ``ref`` with its objects here, or None when absent.
+
+    Fetched into a private, uniquely named ref (FETCH_HEAD is shared by everything running
+    in this worktree), which is deleted again: the objects stay for the rebase.
+    """
+    scratch_ref = f"refs/gitfleet/fetch/{uuid.uuid4().hex}"
+    proc = repo.git(
+        "fetch",
+        "-q",
+        "--no-tags",
+        "--no-write-fetch-head",
+        "--no-recurse-submodules",
+        url,
+        f"+{ref}:{scratch_ref}",
+        check=False,
+    )
+    try:
+        if proc.returncode != 0:
+            listed = repo.git("ls-remote", url, ref)  # raises when the remote is unreachable
+            if not listed.stdout.strip():
+                return None  # the ref does not exist there (yet)
+            raise GitError(["git", "fetch", url, ref], proc.returncode, proc.stdout, proc.stderr)
+        return repo.git_out("rev-parse", "--verify", scratch_ref)
+    finally:
+        repo.git("update-ref", "-d", scratch_ref, check=False)
+
+
+def push_cas(repo: Repo, url: str, new: str, ref: str, old: str | None) -> Completed:
+    """Push ``new`` to ``ref`` only if the remote still has ``old`` there (None: absent).
+
+    To the real URL, never through ``gitfleet::`` (the helper may be who called us), and
+    ``--no-verify``: the queue's pre-push hook would wait for the lease we hold, and the id
+    check has just run on exactly these commits.
+    """
+    return repo.git(
+        "push",
+        "--porcelain",
+        "--no-verify",
+        f"--force-with-lease={ref}:{old or ''}",
+        url,
+        f"{new}:{ref}",
+        check=False,
+    )
+
+
+def follow_tracking_ref(repo: Repo, cfg: Config, url: str, target: str, new: str) -> None:
+    """Move ``<remote>/<target>`` to what we pushed, if it still holds what we last saw."""
+    if repo.git("config", "--get", f"remote.{cfg.remote}.url", check=False).stdout.strip() != url:
+        return
+    tracking = f"refs/remotes/{cfg.remote}/{target}"
+    proc = repo.git("rev-parse", "-q", "--verify", tracking, check=False)
+    seen = proc.stdout.strip() if proc.returncode == 0 else ZERO_OID
+    if seen != ZERO_OID and not rebase.is_ancestor(repo.toplevel, seen, new):
+        return  # someone fetched something newer meanwhile: leave their value
+    # compare-and-swap: a fetch between our read and this write wins
+    repo.git("update-ref", "-m", "gitfleet land", tracking, new, seen, check=False)
+
+
+def mark_landed_ids(
+    repo: Repo, cfg: Config, old: str | None, new: str, label: str
+) -> tuple[list[str], str]:
+    """Ids newly claimed on the target become ``landed`` in the ledger.
+
+    Returns the ids and a note for the message; a ledger failure never hides a landing
+    that happened (the push is done), it is reported instead.
+    """
+    if not cfg.series:
+        return [], ""
+    try:
+        after = set(claims.claims_in_tree(repo, cfg, new))
+        before = set(claims.claims_in_tree(repo, cfg, old)) if old else set()
+        new_ids = sorted(after - before)
+        if not new_ids:
+            return [], ""
+        from gitfleet import ids
+
+        ids.mark(repo, cfg, new_ids, "landed", note={"branch": label, "commit": new})
+    except Exception as exc:  # the push happened; say what the ledger missed
+        return [], f" (ledger not updated: {exc}; run `gitfleet ids list` to see it)"
+    return new_ids, f"; {', '.join(new_ids)} landed"
+
+
+def _push_error(target: str, push: Completed) -> str:
+    text = (push.stdout + push.stderr).strip()
+    return f"push to {target} failed and the remote did not move:\n  " + text.replace("\n", "\n  ")
+
+
+@contextlib.contextmanager
+def lease(repo: Repo, url: str, ref: str, label: str) -> Iterator[Grant]:
+    """The queue's lease on ``ref`` of ``url``: one landing or push at a time per ref."""
+    from gitfleet.gate import queue
+
+    with queue.lease(repo, url, [ref], label=label) as grant:
+        yield grant
+
+
+def record(repo: Repo, url: str, ref: str, result: LandResult) -> None:
+    """Tell the queue how the landing went (shown by ``gitfleet queue``)."""
+    summary = {
+        "branch": result.branch,
+        "status": result.status,
+        "old": result.old_tip,
+        "new": result.new_tip,
+        "retries": result.retries,
+        "message": result.message,
+    }
+    from gitfleet.gate import queue
+
+    queue.record_result(repo, url, ref, summary)  # best effort: never fails a landing
+
+
+def _resolve(repo: Repo, branch: str) -> str:
+    for name in (f"refs/heads/{branch}", branch):
+        proc = repo.git("rev-parse", "-q", "--verify", f"{name}^{{commit}}", check=False)
+        if proc.returncode == 0:
+            return proc.stdout.strip()
+    raise UsageError(
+        f"{branch!r} is not a branch or commit in {repo.toplevel}; see `git branch --list`"
+    )
+
+
+def _short(ref: str) -> str:
+    return ref[len("refs/heads/") :] if ref.startswith("refs/heads/") else ref
+
+
+def _abbrev(oid: str | None) -> str:
+    return oid[:10] if oid else "(none)"
