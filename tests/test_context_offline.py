@@ -291,3 +291,14 @@ def test_bm25_weights_are_bm25s_lucene() -> None:
         expected = ref.get_scores(query)
         assert np.allclose(ours.score(dict.fromkeys(query, 1.0)), expected)
         assert np.allclose(ours.to_bm25s().get_scores(query), expected)
+
+
+def test_old_indexes_are_pruned(shop: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(index_mod, "KEEP_CACHED", 2)
+    for n in range(4):
+        commit_file(shop, f"shop/extra{n}.py", f"def extra_{n}():\n    return {n}\n")
+        build_pack(shop, "cart", offline=True)
+    folder = discover(shop).state_dir / "context"
+    assert len(list(folder.glob("*.pkl"))) == 2
+    tree = repomap.resolve_tree(repomap.open_repo(str(shop)), "HEAD")
+    assert index_mod.cache_path(discover(shop).state_dir, tree).exists()

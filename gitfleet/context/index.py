@@ -31,6 +31,8 @@ CACHE_VERSION = 7
 
 # A name defined in more files than this ("get", "run", "__init__") links nothing useful.
 MAX_DEFINERS = 5
+# Cached indexes kept per repository (the newest by use); each is ~4 KB per file.
+KEEP_CACHED = 8
 # Below this many files a process pool costs more than it saves.
 PARALLEL_FROM = 400
 
@@ -276,6 +278,7 @@ def load_or_build(repo_path: str, tree_id: str, state_dir: Path | None) -> Index
             with path.open("rb") as fh:
                 loaded: Any = pickle.load(fh)
             if isinstance(loaded, Index) and loaded.tree_id == tree_id:
+                os.utime(path)  # most recently used: the last to be pruned
                 return loaded
         except Exception:  # a torn or foreign cache file is rebuilt, never trusted
             pass
@@ -284,7 +287,20 @@ def load_or_build(repo_path: str, tree_id: str, state_dir: Path | None) -> Index
         # Two agents may build the same index at once; both write whole files atomically,
         # and whichever lands last is as good as the other.
         _write_atomic(path, pickle.dumps(index, protocol=pickle.HIGHEST_PROTOCOL))
+        _prune(path.parent)
     return index
+
+
+def _prune(folder: Path) -> None:
+    """Drop all but the KEEP_CACHED most recently used indexes (agents come and go)."""
+    cached = []
+    for entry in folder.glob("*.pkl"):
+        try:
+            cached.append((entry.stat().st_mtime, entry))
+        except FileNotFoundError:  # another process pruned it first
+            continue
+    for _, stale in sorted(cached, reverse=True)[KEEP_CACHED:]:
+        stale.unlink(missing_ok=True)
 
 
 def read_text(repo_path: str, index: Index, file_id: int) -> str:
