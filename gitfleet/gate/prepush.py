@@ -1,0 +1,136 @@
+"""``gitfleet hook pre-push``: check outgoing ids; gate pushes that bypass the helper.
+
+Git runs the hook as ``pre-push REMOTE URL`` with one line per ref on stdin: ``<local
+ref> <local oid> <remote ref> <remote oid>``. Every line is read (not only the first), and
+the working tree is never touched.
+
+1. The id check of :mod:`gitfleet.idcheck` on the commits each ref sends: it catches
+   commits made with ``--no-verify``.
+2. When the push goes through ``git-remote-gitfleet`` (URL ``gitfleet::...``), the helper
+   already holds the lease and listed the remote fresh: nothing more to do.
+3. Otherwise (routing off, another remote) the hook takes the lease itself, on behalf of
+   the ``git push`` that runs it (git has no post-push hook: the lease ends when that
+   process exits). A hook cannot make a waiting push succeed, since git read the remote
+   before running it; so after its turn comes it compares the values git read with the
+   real ones, and when the remote moved meanwhile, refuses at once with the next step
+   instead of letting git fail with ``cannot lock ref``.
+
+Starts fast: standard library and gitfleet's small core modules only.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import TextIO
+
+from gitfleet import config, idcheck
+from gitfleet.errors import Refusal
+from gitfleet.gate import procs, queue, relay
+from gitfleet.git import Repo, discover_in_hook
+
+ZERO_OID = "0" * 40
+
+
+@dataclass(frozen=True)
+class Update:
+    local_ref: str
+    local_oid: str
+    remote_ref: str
+    remote_oid: str
+
+    @property
+    def deletion(self) -> bool:
+        return self.local_oid == ZERO_OID
+
+
+def parse(text: str) -> list[Update]:
+    updates = []
+    for line in text.splitlines():
+        fields = line.split()
+        if len(fields) == 4:
+            updates.append(Update(*fields))
+    return updates
+
+
+def main(args: list[str], stdin: TextIO) -> int:
+    """The hook: 0 lets the push go on; a Refusal (exit 1) stops it with the reason."""
+    updates = parse(stdin.read())
+    if not updates:
+        return 0
+    remote = args[0] if args else ""
+    url = args[1] if len(args) > 1 else remote
+    repo = discover_in_hook()
+    check_ids(repo, updates)
+    if url.startswith(queue.ROUTE_PREFIX):
+        return 0  # the helper holds this push's lease and gave git a fresh view
+    gate(repo, remote, url, updates)
+    return 0
+
+
+def check_ids(repo: Repo, updates: list[Update]) -> None:
+    cfg = config.load(repo.toplevel)
+    if not cfg.series and not cfg.guarded:
+        return
+    found: list[str] = []
+    for update in updates:
+        if update.deletion:
+            continue
+        old = update.remote_oid if _have(repo, update.remote_oid) else None
+        owner = (
+            update.local_ref[len("refs/heads/") :]
+            if update.local_ref.startswith("refs/heads/")
+            else repo.branch
+        )
+        found += idcheck.check_push(repo, cfg, old, update.local_oid, owner)
+    if found:
+        raise Refusal(
+            "push refused: outgoing commits break the id rules (committed with --no-verify?)\n  "
+            + "\n  ".join(dict.fromkeys(found))
+        )
+
+
+def _have(repo: Repo, oid: str) -> bool:
+    if oid == ZERO_OID:
+        return False
+    return repo.git("cat-file", "-e", f"{oid}^{{commit}}", check=False).returncode == 0
+
+
+def gate(repo: Repo, remote: str, url: str, updates: list[Update]) -> None:
+    """Wait for our turn on these refs, then refuse if the remote moved meanwhile."""
+    refs = sorted({u.remote_ref for u in updates})
+    push = procs.find_push()
+    holder = push[0].pid if push else os.getppid()
+    names = ", ".join(r.removeprefix("refs/heads/") for r in refs)
+
+    def waiting(ahead: int) -> None:
+        print(f"gitfleet: waiting for the push queue ({ahead} ahead, {names})", flush=True)
+
+    grant = queue.acquire(
+        repo, url, refs, holder_pid=holder, label=f"git push {names} from {repo.toplevel} "
+        f"(pid {holder}, hook only)", on_wait=waiting,
+    )  # fmt: skip
+    fresh = relay.ls_remote(url, refs).refs
+    moved = [u for u in updates if fresh.get(u.remote_ref, ZERO_OID) != u.remote_oid]
+    if not moved:
+        return  # our turn, and git's view is still true: the lease lasts until git push exits
+    queue.release(repo, grant)
+    raise Refusal(_stale_message(remote, url, moved, fresh))
+
+
+def _stale_message(remote: str, url: str, moved: list[Update], fresh: dict[str, str]) -> str:
+    where = remote or url
+    lines = []
+    for u in moved:
+        now = fresh.get(u.remote_ref)
+        lines.append(
+            f"{u.remote_ref} moved on {where} while this push waited its turn "
+            f"(git read {u.remote_oid[:10]}, it is now {now[:10] if now else 'deleted'})"
+        )
+    branch = moved[0].remote_ref.removeprefix("refs/heads/")
+    return (
+        "push refused before git could fail with `cannot lock ref`; nothing was pushed.\n  "
+        + "\n  ".join(lines)
+        + f"\n  next: `git pull --rebase {where} {branch}`, then push again "
+        f"(or route pushes through the gate with `gitfleet init`, which rebases for you)"
+    )

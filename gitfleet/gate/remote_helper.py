@@ -1,0 +1,315 @@
+"""``git-remote-gitfleet``: the push gate that makes a waiting push succeed.
+
+``gitfleet init`` sets the remote's push URL to ``gitfleet::<real url>``, so every ``git
+push`` to it runs this helper (gitremote-helpers(7)). The order of events is what makes it
+work (DESIGN.md, facts about git):
+
+1. ``list for-push``: we take the queue lease for the refs this push will update (read
+   from the ``git push`` command line, see :mod:`gitfleet.gate.pushargs`), *then* list
+   the real remote. Git and the pre-push hook see the remote as it is on our turn.
+2. git runs the pre-push hook, then sends ``push [+]src:dst`` lines. Under the lease we
+   read the remote again and push with ``git`` to the real URL, each ref a
+   compare-and-swap on the value just read. Answers: ``ok dst`` / ``error dst why``; the
+   words git knows (``non-fast-forward``, ``fetch first``, ``stale info``) give its usual
+   refusal and hints.
+3. A push to the target branch that others moved meanwhile is landed for the agent
+   (:func:`gitfleet.landing.land_under_lease`: rebase in memory, check, compare-and-swap
+   push). Git refuses locally any push that is not a fast-forward of what we listed, so
+   for that one ref we list the fork point of the pushed commit and the real tip: to git
+   the push is then a fast-forward, and the landing does the rest. ``[push] rebase =
+   false`` turns this off: then every listed value is the real one and git refuses as
+   usual, but from a fresh view, never a stale one.
+4. git then records the commit it pushed as ``<remote>/<branch>``; after a rebased
+   landing, a small process left behind corrects it once ``git push`` has exited.
+
+The lease ends when the push batch is done, or when this process exits.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any, TextIO
+
+from gitfleet import config, target
+from gitfleet.errors import GitfleetError, UsageError
+from gitfleet.gate import procs, pushargs, queue, relay, trackfix
+from gitfleet.gate.pushargs import Prediction
+from gitfleet.gate.relay import Options, Spec
+from gitfleet.git import Repo, discover
+
+CAPABILITIES = ("option", "push")
+
+
+def main(argv: list[str], stdin: TextIO, stdout: TextIO) -> int:
+    """Serve one ``git push`` (``argv``: remote name and URL, as git passes them)."""
+    if not argv:
+        raise UsageError(
+            "git-remote-gitfleet is run by git for push URLs of the form gitfleet::<url>; "
+            "set one with `gitfleet init`, not by hand"
+        )
+    remote = argv[0]
+    url = argv[1] if len(argv) > 1 else argv[0]
+    if url.startswith(queue.ROUTE_PREFIX):
+        url = url[len(queue.ROUTE_PREFIX) :]
+    helper = Helper(discover(keep_git_env=True), remote, url, stdout)
+    try:
+        return helper.serve(stdin)
+    finally:
+        helper.release()
+
+
+def _err(text: str) -> None:
+    print(f"gitfleet: {text}", file=sys.stderr, flush=True)
+
+
+def _short(ref: str) -> str:
+    return ref[len("refs/heads/") :] if ref.startswith("refs/heads/") else ref
+
+
+class Helper:
+    def __init__(self, repo: Repo, remote: str, url: str, out: TextIO) -> None:
+        self.repo, self.remote, self.url, self.out = repo, remote, url, out
+        self.cfg = config.load(repo.toplevel)
+        self.target_ref = f"refs/heads/{target.target_branch(repo, self.cfg)}"
+        self.options = Options()
+        self.grant: queue.Grant | None = None
+        self.push = procs.find_push()
+        self.prediction = Prediction()
+        self.forks: dict[str, str] = {}  # ref -> fork point we listed instead of its tip
+
+    # --- the protocol ---------------------------------------------------------------
+
+    def serve(self, stdin: TextIO) -> int:
+        while line := stdin.readline():
+            line = line.rstrip("\n")
+            if line == "":
+                break
+            if line == "capabilities":
+                self._say(*CAPABILITIES, "")
+            elif line.startswith("option "):
+                name, _, value = line[len("option ") :].partition(" ")
+                try:
+                    known = self.options.set(name, value)
+                except ValueError:
+                    known = False
+                self._say("ok" if known else "unsupported")
+            elif line in ("list", "list for-push"):
+                self._list(for_push=line == "list for-push")
+            elif line.startswith("push "):
+                batch = [line]
+                while (more := stdin.readline().rstrip("\n")) != "":
+                    batch.append(more)
+                self._say(*self._push(batch), "")
+            else:
+                raise UsageError(f"git sent the remote helper an unknown command: {line!r}")
+        return 0
+
+    def _say(self, *lines: str) -> None:
+        self.out.write("".join(f"{line}\n" for line in lines))
+        self.out.flush()
+
+    # --- list -----------------------------------------------------------------------
+
+    def _list(self, for_push: bool) -> None:
+        if for_push:
+            if self.push is not None:
+                self.prediction = pushargs.predict(self.push[1], self.remote)
+            if self.prediction.refs:
+                self._lease(sorted(self.prediction.refs))
+        listing = relay.ls_remote(self.url)
+        refs = dict(listing.refs)
+        if for_push:
+            self._advertise_fork_point(refs)
+        lines = [f"@{dest} {name}" for name, dest in listing.symrefs.items()]
+        lines += [f"{oid} {name}" for name, oid in sorted(refs.items())]
+        self._say(*lines, "")
+
+    def _advertise_fork_point(self, refs: dict[str, str]) -> None:
+        ref = self.target_ref
+        guess = self.prediction
+        if not self.cfg.push_rebase or guess.forced or ref not in guess.refs or ref not in refs:
+            return
+        head = self._resolve(guess.refs[ref])
+        if head is None:
+            return
+        fork = self._fork_point(refs[ref], head, ref)
+        if fork is not None:
+            refs[ref] = self.forks[ref] = fork
+
+    def _fork_point(self, tip: str, head: str, ref: str) -> str | None:
+        """Where ``head`` left ``tip``'s history, when ``head`` is not a fast-forward."""
+        if not self._have(tip):
+            from gitfleet import landing
+
+            fetched = landing.fetch_tip(self.repo, self.url, ref)
+            if fetched != tip or not self._have(tip):
+                return None
+        if self._is_ancestor(tip, head) or self._is_ancestor(head, tip):
+            return None
+        proc = self.repo.git("merge-base", tip, head, check=False)
+        return proc.stdout.strip() or None
+
+    # --- push -----------------------------------------------------------------------
+
+    def _push(self, batch: list[str]) -> list[str]:
+        specs = [Spec.parse(line) for line in batch]
+        wanted = sorted({s.dst for s in specs})
+        try:
+            if self.grant is None or not set(wanted) <= set(self.grant.refs):
+                self.release()  # re-lease in sorted order: never hold some while waiting
+                self._lease(wanted)
+            results = _Batch(self, specs).run()
+        except GitfleetError as exc:
+            _err(str(exc))
+            why = str(exc).splitlines()[0]
+            results = {s.dst: why for s in specs}
+        finally:
+            self.release()
+        return [
+            f"ok {s.dst}" if results.get(s.dst) is None else f"error {s.dst} {results[s.dst]}"
+            for s in specs
+        ]
+
+    # --- leases and git -------------------------------------------------------------
+
+    def _lease(self, refs: list[str]) -> None:
+        names = ", ".join(_short(r) for r in refs)
+
+        def waiting(ahead: int) -> None:
+            if self.options.verbosity >= 1:
+                _err(f"waiting for the push queue ({ahead} ahead of this push to {names})")
+
+        pid = self.push[0].pid if self.push else None
+        label = f"git push {names} from {self.repo.toplevel}" + (f" (pid {pid})" if pid else "")
+        self.grant = queue.acquire(self.repo, self.url, refs, label=label, on_wait=waiting)
+
+    def release(self) -> None:
+        if self.grant is not None:
+            queue.release(self.repo, self.grant)
+            self.grant = None
+
+    def _resolve(self, rev: str) -> str | None:
+        # Run at the pushing worktree's root, so HEAD is that worktree's HEAD.
+        proc = self.repo.git("rev-parse", "-q", "--verify", f"{rev}^{{commit}}", check=False)
+        return proc.stdout.strip() or None if proc.returncode == 0 else None
+
+    def _have(self, oid: str) -> bool:
+        return self.repo.git("cat-file", "-e", f"{oid}^{{commit}}", check=False).returncode == 0
+
+    def _is_ancestor(self, ancestor: str, descendant: str) -> bool:
+        proc = self.repo.git("merge-base", "--is-ancestor", ancestor, descendant, check=False)
+        return proc.returncode == 0
+
+
+class _Batch:
+    """One batch of ``push`` lines, decided and carried out under the lease."""
+
+    def __init__(self, helper: Helper, specs: list[Spec]) -> None:
+        self.h = helper
+        self.specs = specs
+        self.results: dict[str, str | None] = {}
+        self.plain: list[tuple[str, str, str | None]] = []  # (src oid, dst, expected)
+        self.lands: list[tuple[Spec, str, str]] = []  # (spec, head, remote tip)
+
+    def run(self) -> dict[str, str | None]:
+        h = self.h
+        fresh = relay.ls_remote(h.url, [s.dst for s in self.specs]).refs
+        for spec in self.specs:
+            self._decide(spec, fresh.get(spec.dst))
+        if h.options.atomic and len(self.specs) > 1:
+            self._atomic()
+        if self.plain:
+            self.results.update(relay.push(h.url, self.plain, h.options))
+        for spec, head, tip in self.lands:
+            self.results[spec.dst] = self._land(spec, head, tip)
+        for spec in self.specs:
+            self._record(spec)
+        return self.results
+
+    def _decide(self, spec: Spec, tip: str | None) -> None:
+        h, dst = self.h, spec.dst
+        force = spec.force or h.options.force
+        expected = tip
+        if dst in h.options.cas:  # --force-with-lease: the caller's expectation, checked fresh
+            expected = h.options.cas[dst] or None
+            if tip != expected:
+                self.results[dst] = "stale info"
+                return
+            force = True
+        if not spec.src:  # deletion
+            self.plain.append(("", dst, expected))
+            return
+        head = h._resolve(spec.src)
+        if head is None:
+            self.results[dst] = f"cannot resolve {spec.src!r} in {h.repo.toplevel}"
+        elif head == tip:
+            self.results[dst] = None  # up to date
+        elif force or tip is None or (h._have(tip) and h._is_ancestor(tip, head)):
+            self.plain.append((head, dst, expected))
+        elif dst == h.target_ref and h.cfg.push_rebase:
+            if h.options.dry_run:
+                _err(f"{_short(dst)} moved on the remote; a real push would rebase and land")
+                self.results[dst] = None
+            else:
+                self.lands.append((spec, head, tip))
+        else:
+            self.results[dst] = "non-fast-forward" if h._have(tip) else "fetch first"
+
+    def _atomic(self) -> None:
+        """--atomic: all refs or none. A landing rewrites commits, so it cannot join in."""
+        if self.lands:
+            for spec, _, _ in self.lands:
+                self.results[spec.dst] = "non-fast-forward"
+            self.lands = []
+        if any(why is not None for why in self.results.values()):
+            for _, dst, _ in self.plain:
+                self.results[dst] = "atomic push failed"
+            self.plain = []
+
+    def _land(self, spec: Spec, head: str, tip: str) -> str | None:
+        from gitfleet import landing
+
+        h = self.h
+        assert h.grant is not None  # _push took it
+        result = landing.land_under_lease(
+            h.repo, h.cfg, h.url, spec.dst, head,
+            base=h.forks.get(spec.dst), check=None, grant=h.grant, branch=spec.src or head,
+        )  # fmt: skip
+        if not result.ok:
+            _err(result.message)
+            if result.paths:
+                return f"{result.status} in {', '.join(result.paths)}; nothing was pushed"
+            return f"{result.status}; nothing was pushed"
+        if result.status == landing.LANDED and result.new_tip and result.new_tip != head:
+            count = len(result.applied)
+            _err(
+                f"{_short(spec.dst)} had moved on {h.remote}: rebased {count} commit"
+                f"{'s' * (count != 1)} onto {tip[:10]} and landed {result.new_tip[:10]}"
+                f" ({tip[:10]}..{result.new_tip[:10]})"
+            )
+            self._fix_tracking_ref(spec.dst, head, result.new_tip)
+        return None
+
+    def _fix_tracking_ref(self, dst: str, pushed: str, landed: str) -> None:
+        h = self.h
+        if not dst.startswith("refs/heads/"):
+            return
+        fetch = h.repo.git("config", "--get-all", f"remote.{h.remote}.fetch", check=False)
+        standard = f"refs/heads/*:refs/remotes/{h.remote}/*"
+        if standard not in [f.lstrip("+") for f in fetch.stdout.split()]:
+            return  # a URL, or a remote with its own fetch refspecs: git wrote no such ref
+        tracking = f"refs/remotes/{h.remote}/{_short(dst)}"
+        push = h.push[0] if h.push else None
+        trackfix.spawn(str(h.repo.toplevel), tracking, pushed, landed, push)
+
+    def _record(self, spec: Spec) -> None:
+        h = self.h
+        why = self.results.get(spec.dst)
+        summary: dict[str, Any] = {
+            "status": "pushed" if why is None else "refused",
+            "by": "git push",
+            "from": spec.src,
+            "worktree": str(h.repo.toplevel),
+            "message": why or "",
+        }
+        queue.record_result(h.repo, h.url, spec.dst, summary)
