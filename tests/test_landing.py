@@ -382,3 +382,30 @@ def test_queue_shows_holder_waiting_and_results(work: Path, origin: Path) -> Non
         ("second", "landed"),
     ]
     assert "landed first" in gitfleet(work, "queue").stdout
+
+
+def test_the_agents_worktree_is_not_touched(work: Path, origin: Path, other: Path) -> None:
+    """Landing a branch checked out (dirty) in an agent's worktree changes nothing there."""
+    agent = work.parent / "agent-wt"
+    git(work, "worktree", "add", "-q", "-b", "agent", str(agent))
+    (agent / "done.txt").write_text("done\n")
+    git(agent, "add", "done.txt")
+    git(agent, "commit", "-q", "-m", "agent work")
+    (agent / "done.txt").write_text("still editing\n")
+    (agent / "scratch-notes.txt").write_text("untracked\n")
+    push_change(other, "from-other.txt", "x\n")
+
+    def state() -> tuple[str, ...]:
+        return (
+            git(agent, "status", "--porcelain").stdout,
+            git(agent, "rev-parse", "HEAD").stdout,
+            git(agent, "symbolic-ref", "HEAD").stdout,
+            (agent / "done.txt").read_text(),
+            refs(work),
+        )
+
+    before = state()
+    (result,) = land(agent, "agent", check="test -f done.txt && test ! -e scratch-notes.txt")
+    assert result.status == "landed", result.message
+    assert state() == before
+    assert git(origin, "show", "main:done.txt").stdout == "done\n"
