@@ -26,6 +26,7 @@ from gitfleet.context.needs import Needs, glob_matches
 PATH_BOOST = 0.6
 W_LEXICAL, W_COVERAGE, W_GRAPH = 0.45, 0.35, 0.20
 NAMED_FLOOR = 0.85
+MAX_NAMED = 5  # a glob or a name matching more files than this names none of them
 TEST_FACTOR = 0.6
 DOC_FACTOR = 0.75
 SEEDS = 20  # lexical hits that seed PageRank
@@ -63,12 +64,14 @@ def named_files(index: Index, needs: Needs) -> dict[int, str]:
     """Files the task names: by path glob, or as the definer of a named identifier."""
     named: dict[int, str] = {}
     for pattern in needs.path_globs:
-        for fid, path in enumerate(index.paths):
-            if glob_matches(pattern, path):
-                named.setdefault(fid, f"path matches `{pattern}`")
+        hits = [fid for fid, path in enumerate(index.paths) if glob_matches(pattern, path)]
+        # A broad glob ("src/*.py") names a region, not a file: it must not lift them all.
+        for fid in hits if len(hits) <= MAX_NAMED else ():
+            named.setdefault(fid, f"path matches `{pattern}`")
     for ident in needs.identifiers:
         for name in dict.fromkeys([ident, ident.rsplit(".", 1)[-1]]):
-            for fid in index.definers.get(name, ())[:5]:
+            holders = index.definers.get(name, [])
+            for fid in holders if len(holders) <= MAX_NAMED else ():
                 named.setdefault(fid, f"defines `{name}`")
     return named
 
