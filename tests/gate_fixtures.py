@@ -133,3 +133,26 @@ def wait_for(condition: Callable[[], bool], timeout: float = 60.0, what: str = "
             return
         time.sleep(0.02)
     raise AssertionError(f"timed out after {timeout:g}s waiting for {what or condition}")
+
+
+def hold_lease(root: Path, ref: str, remote: str = "origin") -> subprocess.Popen[str]:
+    """A separate process holding the lease on ``ref`` of ``remote`` until killed.
+
+    Separate on purpose: a push started by the lease holder itself would share its lease.
+    """
+    code = (
+        "import sys, time\n"
+        "from gitfleet.git import discover\n"
+        "from gitfleet.gate import queue\n"
+        "repo = discover(sys.argv[1])\n"
+        "url = repo.git_out('config', f'remote.{sys.argv[3]}.url')\n"
+        "with queue.lease(repo, url, [sys.argv[2]]):\n"
+        "    print('held', flush=True)\n"
+        "    time.sleep(600)\n"
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code, str(root), ref, remote], stdout=subprocess.PIPE, text=True
+    )
+    assert proc.stdout is not None
+    assert proc.stdout.readline().strip() == "held"
+    return proc

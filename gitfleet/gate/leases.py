@@ -7,10 +7,12 @@ Pure bookkeeping with no sockets or threads, so its rules can be tested directly
   deadlock, and pushes of disjoint refs never wait for each other.
 - A lease belongs to processes (pid + start time). It ends when every holder released it
   or died, or when its timeout passes. Waiting requests whose holder died are dropped.
-- A request from a process whose lineage meets a live lease's anchors (its holders and the
-  ``git push`` it serves) while that lease already covers every key it wants joins that
-  lease: the helper and the pre-push hook of one push, or ``gitfleet land`` and the push it
-  runs, share one lease and one fencing token instead of waiting for themselves.
+- A request whose lineage meets a live lease's anchors (its holders and the ``git push`` it
+  serves) while that lease already covers every key it wants joins that lease: the helper
+  and the pre-push hook of one push, or a process holding a lease and the ``git push`` it
+  runs, share one lease and one fencing token instead of waiting for themselves. The
+  client sends its lineage only up to the process that ran its ``git push``, so agents
+  started by a lease holder still queue.
 - Every full grant gets a fencing token, strictly increasing for the life of the state
   file (the daemon persists the last one).
 """

@@ -52,10 +52,10 @@ def predict(args: list[str], remote: str) -> Prediction:
                 i += 1
         elif not arg.startswith("-"):
             positional.append(arg)
-    if guess.broad or not positional:
-        return guess  # no repository named: the configured default, refs as configured
+    if guess.broad:
+        return guess
     specs = positional[1:]
-    if not specs:
+    if not specs:  # `git push [REMOTE]`: what push.default and the upstream say
         specs = _default_specs(remote)
     for spec in specs:
         if spec == "tag":

@@ -238,11 +238,15 @@ def acquire(
         raise GitfleetError(f"process {holder_pid} is gone; it cannot hold a push lease")
     chain = procs.lineage()
     push = procs.find_push(chain)
+    # Reentrancy reaches up to the process that ran our `git push`, no further: an
+    # orchestrator holding a lease must not let the pushes of agents it started (its
+    # descendants too) jump the queue.
+    reach = chain.index(push[0]) + 2 if push else 1
     request = {
         "op": "acquire",
         "keys": [[remote, ref] for ref in wanted],
         "holder": holder.to_json(),
-        "lineage": [p.to_json() for p in chain],
+        "lineage": [p.to_json() for p in chain[:reach]],
         "push": push[0].to_json() if push else None,
         "timeout": timeout if timeout is not None else _settings(repo)[0],
         "label": label or f"pid {holder.pid} in {repo.toplevel}",

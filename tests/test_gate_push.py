@@ -1,0 +1,163 @@
+"""The push gate end to end: real worktrees, real `git push`, the real helper and daemon.
+
+Nine agents push at the same moment with a plain ``git push origin HEAD:main``: with the
+gate every push lands and exits 0; without it, the story's evening (one lands).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+from pathlib import Path
+
+import pytest
+from conftest import commit_file, git
+from gate_fixtures import (
+    Fleet,
+    hold_lease,
+    install_prepush,
+    make_fleet,
+    race,
+    route,
+    stop_daemon,
+    wait_for,
+)
+
+from gitfleet.gate import queue
+from gitfleet.gate.files import daemon_files
+from gitfleet.git import discover
+
+PUSH = ["git", "push", "origin", "HEAD:main"]
+
+
+@pytest.fixture
+def gated(tmp_path: Path) -> object:
+    """Factory: a fleet of N agents with routing and the pre-push hook installed."""
+    made: list[Fleet] = []
+
+    def make(agents: int, config: str = "") -> Fleet:
+        fleet = make_fleet(tmp_path, agents, config=config)
+        route(fleet.root)
+        install_prepush(fleet.root)
+        made.append(fleet)
+        return fleet
+
+    yield make
+    for fleet in made:
+        stop_daemon(fleet.root)
+
+
+def _assert_all_landed(fleet: Fleet, outcomes: list) -> None:  # type: ignore[type-arg]
+    for i, out in enumerate(outcomes):
+        assert out.returncode == 0, f"agent {i}: {out.stderr}"
+    files = fleet.remote_files()
+    assert [f"agent-{i}.txt" for i in range(len(fleet.trees))] == sorted(
+        f for f in files if f.startswith("agent-")
+    )
+    # one new commit per agent on a straight line: no merges, nothing lost
+    assert len(fleet.remote_log()) == 1 + len(fleet.trees)
+    merges = git(fleet.remote, "rev-list", "--merges", "main").stdout.split()
+    assert merges == []
+
+
+def test_nine_racing_pushes_all_land(gated, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    fleet = gated(9)
+    outcomes = race(fleet.trees, PUSH, tmp_path / "go")
+    _assert_all_landed(fleet, outcomes)
+    rebased = [o for o in outcomes if "rebased 1 commit onto" in o.stderr]
+    assert len(rebased) >= 1, "later pushes were landed by rebasing onto the fresh tip"
+    # after the push ended, origin/main was corrected to what really landed
+    tracking = lambda: git(fleet.root, "rev-parse", "origin/main").stdout.strip()  # noqa: E731
+    wait_for(lambda: tracking() == fleet.tip(), what="origin/main to follow the real tip")
+
+
+def test_without_gitfleet_one_lands(tmp_path: Path) -> None:
+    fleet = make_fleet(tmp_path, 9)
+    outcomes = race(fleet.trees, PUSH, tmp_path / "go")
+    landed = [o for o in outcomes if o.returncode == 0]
+    assert len(landed) == 1, [o.stderr for o in outcomes]
+    assert len(fleet.remote_log()) == 2
+    assert any("rejected" in o.stderr or "cannot lock ref" in o.stderr for o in outcomes)
+
+
+def test_daemon_killed_mid_race_all_still_land(gated, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    fleet = gated(9)
+    repo = discover(fleet.root)
+    # A test lease on main holds the race back, so the daemon dies with pushes queued.
+    holder = hold_lease(fleet.root, "refs/heads/main")
+    pidfile = daemon_files(repo.state_dir).pidfile
+
+    def kill_daemon() -> None:
+        wait_for(lambda: _waiting(repo) >= 3, what="pushes queued behind the test lease")
+        os.kill(int(pidfile.read_text()), signal.SIGKILL)
+        holder.kill()  # and the lease holder, so the survivors can go
+        holder.wait()
+
+    outcomes = race(fleet.trees, PUSH, tmp_path / "go", while_running=kill_daemon)
+    _assert_all_landed(fleet, outcomes)
+
+
+def test_lease_holder_killed_next_push_proceeds(gated, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    fleet = gated(1)
+    repo = discover(fleet.root)
+    holder = hold_lease(fleet.root, "refs/heads/main")
+    push = subprocess.Popen(
+        PUSH, cwd=fleet.trees[0], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    wait_for(lambda: _waiting(repo) == 1, what="the push to queue behind the holder")
+    assert push.poll() is None
+    holder.send_signal(signal.SIGKILL)
+    holder.wait()
+    _, err = push.communicate(timeout=120)
+    assert push.returncode == 0, err
+    assert "agent-0.txt" in fleet.remote_files()
+
+
+def test_pushes_to_two_branches_do_not_wait_for_each_other(gated) -> None:  # type: ignore[no-untyped-def]
+    fleet = gated(2)
+    repo = discover(fleet.root)
+    holder = hold_lease(fleet.root, "refs/heads/main")
+    try:
+        # main's lease is held (as if a push to main were in progress) ...
+        other = git(fleet.trees[1], "push", "origin", "HEAD:refs/heads/feature")
+        assert other.returncode == 0  # ... and the push to feature went through at once
+        assert "agent-1.txt" in fleet.remote_files("feature")
+        snap = queue.snapshot(repo)
+        main = next(q for q in snap["queues"] if q["ref"] == "refs/heads/main")
+        assert main["holder"] is not None and main["waiting"] == []
+    finally:
+        holder.kill()
+        holder.wait()
+
+
+def test_conflicting_push_refused_naming_the_file(gated) -> None:  # type: ignore[no-untyped-def]
+    fleet = gated(2)
+    commit_file(fleet.trees[0], "shared.txt", "one\nTWO by agent 0\nthree\n")
+    commit_file(fleet.trees[1], "shared.txt", "one\nTWO by agent 1\nthree\n")
+    git(fleet.trees[0], "push", "origin", "HEAD:main")
+    before_remote = fleet.tip()
+    before_local = git(fleet.trees[1], "rev-parse", "HEAD").stdout.strip()
+    proc = git(fleet.trees[1], "push", "origin", "HEAD:main", check=False)
+    assert proc.returncode != 0
+    assert "shared.txt" in proc.stderr and "conflict" in proc.stderr
+    assert fleet.tip() == before_remote, "nothing was pushed"
+    assert git(fleet.trees[1], "rev-parse", "HEAD").stdout.strip() == before_local
+    assert git(fleet.trees[1], "status", "--porcelain").stdout == ""
+
+
+def test_rebase_off_gives_gits_usual_refusal(gated) -> None:  # type: ignore[no-untyped-def]
+    fleet = gated(2, config='[fleet]\ntarget = "main"\n\n[push]\nrebase = false\n')
+    git(fleet.trees[0], "push", "origin", "HEAD:main")
+    proc = git(fleet.trees[1], "push", "origin", "HEAD:main", check=False)
+    assert proc.returncode != 0
+    assert "rejected" in proc.stderr and "cannot lock ref" not in proc.stderr
+    assert len(fleet.remote_log()) == 2
+    # a fast-forward is never refused, whatever git last fetched
+    git(fleet.trees[1], "pull", "-q", "--rebase", "origin", "main")
+    assert git(fleet.trees[1], "push", "origin", "HEAD:main").returncode == 0
+
+
+def _waiting(repo) -> int:  # type: ignore[no-untyped-def]
+    snap = queue.snapshot(repo)
+    return sum(len(q["waiting"]) for q in snap["queues"])
