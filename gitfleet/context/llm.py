@@ -184,11 +184,14 @@ class ClaudeRanker:
 
 def connect(model: str | None) -> tuple[ClaudeRanker | None, str | None]:
     """A ranker when the SDK finds credentials, else (None, why) for the warning line."""
+    no_key = "no Anthropic API key (set ANTHROPIC_API_KEY, or pass --offline)"
     try:
         import anthropic
 
         client = anthropic.Anthropic(max_retries=MAX_RETRIES, timeout=TIMEOUT_S)
     except Exception as exc:  # any construction failure means: no usable client
+        if type(exc).__name__ == "CredentialsError":  # a profile or config dir without keys
+            return None, no_key
         return None, f"cannot set up the Anthropic client ({describe(exc)})"
     has_credentials = bool(
         getattr(client, "api_key", None)
@@ -196,7 +199,7 @@ def connect(model: str | None) -> tuple[ClaudeRanker | None, str | None]:
         or getattr(client, "credentials", None)
     )
     if not has_credentials:
-        return None, "no Anthropic API key (set ANTHROPIC_API_KEY, or pass --offline)"
+        return None, no_key
     return ClaudeRanker(
         client, model or os.environ.get("GITFLEET_CONTEXT_MODEL") or DEFAULT_MODEL
     ), None
