@@ -409,3 +409,51 @@ def test_the_agents_worktree_is_not_touched(work: Path, origin: Path, other: Pat
     assert result.status == "landed", result.message
     assert state() == before
     assert git(origin, "show", "main:done.txt").stdout == "done\n"
+
+
+# --- through the push gate: `git push` to a target that moved is landed for the agent ----
+
+
+def _route(clone_path: Path, origin: Path) -> None:
+    git(clone_path, "config", "remote.origin.pushurl", f"gitfleet::{origin}")
+
+
+def test_routed_push_that_is_not_a_fast_forward_is_landed(
+    work: Path, origin: Path, other: Path, tmp_path: Path
+) -> None:
+    _route(work, origin)
+    log = tmp_path / "checked.log"
+    (work / "gitfleet.toml").write_text(f"[land]\ncheck = '{recording_check(log)}'\n")
+    (work / "mine.txt").write_text("mine\n")
+    git(work, "add", "-A")
+    git(work, "commit", "-q", "-m", "mine")
+    mine = git(work, "rev-parse", "HEAD").stdout.strip()
+    theirs = push_change(other, "theirs.txt", "theirs\n")
+
+    proc = git(work, "push", "origin", "HEAD:main", check=False)
+
+    assert proc.returncode == 0, proc.stderr
+    tip = remote_tip(origin)
+    assert git(origin, "rev-parse", "main~1").stdout.strip() == theirs
+    assert git(origin, "show", "main:mine.txt").stdout == "mine\n"
+    assert tree_of(origin, tip) in checked_trees(log)
+    assert git(work, "rev-parse", "HEAD").stdout.strip() == mine  # the branch itself stays
+
+
+def test_routed_push_that_conflicts_is_refused_naming_the_file(
+    work: Path, origin: Path, other: Path
+) -> None:
+    _route(work, origin)
+    (work / "shared.txt").write_text("one\nmine\nthree\n")
+    git(work, "commit", "-qam", "mine")
+    mine = git(work, "rev-parse", "HEAD").stdout.strip()
+    push_change(other, "shared.txt", "one\ntheirs\nthree\n")
+    before = remote_tip(origin)
+
+    proc = git(work, "push", "origin", "HEAD:main", check=False)
+
+    assert proc.returncode != 0
+    assert "shared.txt" in proc.stderr
+    assert remote_tip(origin) == before
+    assert git(work, "rev-parse", "HEAD").stdout.strip() == mine
+    assert git(work, "status", "--porcelain").stdout == ""
