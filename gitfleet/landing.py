@@ -173,19 +173,27 @@ class _Landing:
         )
 
     def run(self, head: str, base: str | None, max_retries: int) -> LandResult:
+        try:
+            return self._attempts(head, base, max_retries)
+        except GitError as exc:  # this branch failed oddly; the queue moves on to the next
+            return self.result(ERROR, None, message=f"landing {self.label} failed: {exc}")
+
+    def _attempts(self, head: str, base: str | None, max_retries: int) -> LandResult:
         head = self.repo.git_out("rev-parse", "--verify", f"{head}^{{commit}}")
-        failed_push: tuple[str | None, Completed] | None = None
-        for _attempt in range(max_retries + 1):
+        failed: tuple[str | None, Completed] | None = None  # the last push refused, onto what
+        for attempt in range(max_retries + 2):
             try:
                 old = fetch_tip(self.repo, self.url, self.target_ref)
             except GitError as exc:
                 return self.result(ERROR, None, message=f"cannot fetch {self.target}: {exc}")
-            if failed_push is not None:
-                before, push = failed_push
+            if failed is not None:
+                before, push = failed
                 if old == before:  # the remote did not move: the push failed for another reason
                     return self.result(ERROR, old, message=_push_error(self.target, push))
+                if attempt > max_retries:
+                    break
                 self._event(
-                    f"retry {len(self.events) + 1}: {self.target} moved from {_abbrev(before)} "
+                    f"retry {attempt}: {self.target} moved from {_abbrev(before)} "
                     f"to {_abbrev(old)} before our push (another landing won); "
                     "fetching, rebasing and checking again"
                 )
@@ -195,13 +203,14 @@ class _Landing:
             push = push_cas(self.repo, self.url, prepared.new_tip, self.target_ref, old)
             if push.returncode == 0:
                 return self._landed(old, prepared)
-            failed_push = (old, push)
+            failed = (old, push)
         return self.result(
             LOST_RACE,
-            failed_push[0] if failed_push else None,
+            old,
             message=(
-                f"gave up landing {self.label} on {self.target} after {max_retries} retries: "
-                "other landings kept moving it first; run `gitfleet land` again"
+                f"gave up landing {self.label} on {self.target} after {max_retries} "
+                f"retr{'y' if max_retries == 1 else 'ies'}: other landings kept moving it first; "
+                f"nothing of {self.label} was pushed; run `gitfleet land {self.label}` again"
             ),
         )
 
@@ -213,7 +222,8 @@ class _Landing:
     def _prepare(self, head: str, base: str | None, old: str | None) -> LandResult | rebase.Rebased:
         """Rebase onto ``old`` and check; a LandResult when there is nothing to push."""
         if old is None:  # a new branch on the remote: nothing to rebase onto
-            rebased = rebase.Rebased(head, [], [], [])
+            fresh = self.repo.git_out("rev-list", "--reverse", head, "--not", "--remotes")
+            rebased = rebase.Rebased(head, fresh.split(), [], [])
         elif rebase.is_ancestor(self.repo.toplevel, head, old):
             return self.result(UP_TO_DATE, old, message=f"{self.label} is already on {self.target}")
         else:

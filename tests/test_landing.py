@@ -457,3 +457,23 @@ def test_routed_push_that_conflicts_is_refused_naming_the_file(
     assert remote_tip(origin) == before
     assert git(work, "rev-parse", "HEAD").stdout.strip() == mine
     assert git(work, "status", "--porcelain").stdout == ""
+
+
+def test_push_refused_by_the_remote_is_an_error_not_a_retry(work: Path, origin: Path) -> None:
+    hook = origin / "hooks" / "pre-receive"
+    hook.write_text(
+        "#!/bin/sh\nwhile read old new ref; do\n"
+        '  if git cat-file -e "$new:REJECT" 2>/dev/null; then\n'
+        '    echo "server policy: no REJECT files" >&2; exit 1\n  fi\ndone\n'
+    )
+    hook.chmod(0o755)
+    branch_with(work, "refused", {"REJECT": "x\n"})
+    branch_with(work, "fine", {"fine.txt": "ok\n"})
+    before = remote_tip(origin)
+
+    refused, fine = land(work, "refused", "fine")
+
+    assert refused.status == "error" and refused.retries == 0
+    assert "server policy: no REJECT files" in refused.message
+    assert fine.status == "landed"
+    assert git(origin, "rev-parse", "main~1").stdout.strip() == before
