@@ -220,7 +220,10 @@ class Table:
                 self.owner[key] = lease
                 lease.held.append(key)
                 if len(lease.held) < len(lease.keys):
-                    self.queues.setdefault(lease.keys[len(lease.held)], []).append(lease)
+                    # Queue for the next key in order of arrival, not of this hand-over:
+                    # an earlier request must not lose its turn for holding more refs.
+                    nxt = self.queues.setdefault(lease.keys[len(lease.held)], [])
+                    nxt.insert(sum(w.seq < lease.seq for w in nxt), lease)
                 else:
                     self._grant(lease)
                 changed = True

@@ -110,9 +110,9 @@ def push(
     ``git push``, each a compare-and-swap on its expected value. Per dst: None when it
     landed, else git's reason."""
     args = ["push", "--porcelain", "--no-verify"]  # the outer push already ran pre-push
-    if options.verbosity <= 0:
-        args.append("--quiet")
-    elif options.verbosity > 1:
+    # Never --quiet: it silences --porcelain's per-ref lines too, and a `git push -q` that
+    # landed was then reported as refused. The output is captured, so nothing is noisier.
+    if options.verbosity > 1:
         args.append("--verbose")
     if options.dry_run:
         args.append("--dry-run")
