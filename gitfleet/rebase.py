@@ -18,7 +18,8 @@ It follows plain ``git rebase`` (no ``--rebase-merges``) where choices arise:
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import contextlib
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -49,7 +50,29 @@ class Conflict:
 
 def rebase_range(repo_path: Path, upstream: str, head: str, onto: str) -> Rebased | Conflict:
     """Replay the commits of ``upstream..head`` onto ``onto``, creating commit objects only."""
-    repo = pygit2.Repository(str(repo_path))
+    with _known_objects():
+        return _replay(pygit2.Repository(str(repo_path)), repo_path, upstream, head, onto)
+
+
+@contextlib.contextmanager
+def _known_objects() -> Iterator[None]:
+    """Skip libgit2's per-entry existence check while writing trees.
+
+    Every entry of a merged tree is an object already in the repository (or a blob the
+    merge just wrote), so the check (one odb lookup per file of the tree) proves nothing,
+    yet it made writing a 2000-file tree take ~35 ms instead of ~3. The setting is process
+    wide: it is restored to libgit2's default afterwards.
+    """
+    pygit2.settings.enable_strict_object_creation(False)
+    try:
+        yield
+    finally:
+        pygit2.settings.enable_strict_object_creation(True)
+
+
+def _replay(
+    repo: pygit2.Repository, repo_path: Path, upstream: str, head: str, onto: str
+) -> Rebased | Conflict:
     head_c = _commit(repo, head)
     onto_c = _commit(repo, onto)
     todo = _range(repo, [_commit(repo, upstream).id, onto_c.id], head_c.id)
