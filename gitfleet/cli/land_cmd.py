@@ -91,8 +91,8 @@ def format_snapshot(snapshot: dict[str, Any]) -> str:
             out.append(f"  waiting: {_who(waiter)}")
         for result in entry.get("recent", [])[-5:]:
             what = result.get("branch") or result.get("label") or ""
-            message = result.get("message", "").splitlines()[:1]
-            out.append(f"  recent:  {result.get('status', '?')} {what}: {' '.join(message)}")
+            first = (result.get("message") or "").split("\n")[0].split("; ")[0]
+            out.append(f"  recent:  {result.get('status', '?')} {what}: {first}")
     return "\n".join(out)
 
 
