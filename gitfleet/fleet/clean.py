@@ -94,7 +94,9 @@ def _clean_run(repo: Repo, cfg: Config, state: RunState, force: bool, result: Cl
 
 def _blockers(repo: Repo, upstream: str, agent: AgentState) -> list[str]:
     why = []
-    if agent.phase in (runstate.STARTING, runstate.RUNNING) and runstate.pid_alive(agent.pid):
+    if agent.phase in (runstate.STARTING, runstate.RUNNING) and runstate.pid_alive(
+        agent.pid, agent.pid_start
+    ):
         why.append(f"its process {agent.pid} is still running (its spawn is gone)")
     changes = worktrees.dirty(Path(agent.worktree))
     if changes:
@@ -111,7 +113,10 @@ def _blockers(repo: Repo, upstream: str, agent: AgentState) -> list[str]:
 def _remove_agent(
     repo: Repo, cfg: Config, agent: AgentState, force: bool, result: CleanResult
 ) -> None:
-    if agent.pid and agent.phase in (runstate.STARTING, runstate.RUNNING):
+    if agent.phase in (runstate.STARTING, runstate.RUNNING) and runstate.pid_alive(
+        agent.pid, agent.pid_start
+    ):
+        assert agent.pid is not None
         # An orphan of a crashed spawn: it leads its own process group (see supervise.py).
         signal_group(agent.pid, signal.SIGKILL)
     tree = Path(agent.worktree)

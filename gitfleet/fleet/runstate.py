@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 import secrets
 import threading
 import time
@@ -20,6 +19,7 @@ from typing import Any
 
 from gitfleet import locking
 from gitfleet.errors import UsageError
+from gitfleet.gate import procs
 from gitfleet.git import Repo
 
 SCHEMA = 1
@@ -46,6 +46,7 @@ class AgentState:
     ports: dict[str, int] = field(default_factory=dict)
     phase: str = PENDING
     pid: int | None = None
+    pid_start: int = 0  # the process's start time (/proc), so a reused pid is not mistaken
     started: float | None = None
     ended: float | None = None
     exit_code: int | None = None
@@ -101,6 +102,7 @@ class RunState:
     agents: list[AgentState] = field(default_factory=list)
     finished: float | None = None
     interrupted: bool = False
+    spawn_start: int = 0  # start time of the spawn process (see pid_alive)
 
     def agent(self, name: str) -> AgentState:
         for agent in self.agents:
@@ -114,13 +116,13 @@ class RunState:
     @property
     def alive(self) -> bool:
         """Whether the spawn that owns this run is still running."""
-        return self.finished is None and pid_alive(self.spawn_pid)
+        return self.finished is None and pid_alive(self.spawn_pid, self.spawn_start)
 
     @property
     def status(self) -> str:
         if self.finished is not None:
             return "interrupted" if self.interrupted else "finished"
-        return "running" if pid_alive(self.spawn_pid) else "crashed"
+        return "running" if pid_alive(self.spawn_pid, self.spawn_start) else "crashed"
 
     def to_dict(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
@@ -137,16 +139,18 @@ class RunState:
         return cls(**{k: v for k, v in data.items() if k in run_names}, agents=agents)
 
 
-def pid_alive(pid: int | None) -> bool:
+def pid_alive(pid: int | None, start: int = 0) -> bool:
+    """Whether process ``pid`` still runs; with its ``start`` time, a new process that
+    reused the pid does not count (gate.procs reads both from /proc)."""
     if not pid:
         return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+    return procs.alive(procs.Proc(pid, start))
+
+
+def start_time(pid: int) -> int:
+    """The start time of a live process (0 when unknown), to pair with its pid."""
+    found = procs.identify(pid)
+    return found.start if found else 0
 
 
 def runs_dir(repo: Repo) -> Path:

@@ -363,6 +363,7 @@ class Spawner:
         now = time.time()
         if ev.kind == "started":
             agent.phase, agent.pid, agent.started = runstate.RUNNING, ev.pid, now
+            agent.pid_start = runstate.start_time(ev.pid) if ev.pid else 0
             message = f"started (pid {ev.pid})"
         elif ev.kind == "not-started":
             agent.phase, agent.error = runstate.NOT_STARTED, ev.error

@@ -25,7 +25,8 @@ def current(repo: Repo, run: str | None = None) -> RunState:
     shown = copy.deepcopy(state)
     for agent in shown.agents:
         if agent.phase in (runstate.PENDING, runstate.STARTING, runstate.RUNNING):
-            agent.phase = "orphaned" if runstate.pid_alive(agent.pid) else "lost"
+            alive = runstate.pid_alive(agent.pid, agent.pid_start)
+            agent.phase = "orphaned" if alive else "lost"
     return shown
 
 
