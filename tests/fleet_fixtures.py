@@ -34,6 +34,8 @@ if mode == "crash":
 os.makedirs("articles", exist_ok=True)
 with open(f"articles/{ident}.md", "w", encoding="utf-8") as fh:
     fh.write(f"---\nticketId: {ident}\ntitle: Article {ident}\n---\n\nWritten by {ident}.\n")
+    if mode == "bad":
+        fh.write("BADWORD\n")
 git("add", f"articles/{ident}.md")
 if mode == "conflict":
     path = "articles/SP-001.md"

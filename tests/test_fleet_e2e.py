@@ -80,6 +80,10 @@ def test_nine_agents_push_themselves(evening: Path, remote: Path, tmp_path: Path
     assert [a["outcome"] for a in report["agents"]] == ["landed"] * 9
     assert report["ids_claimed"] == idents
     _assert_clean_worktrees(evening, report)
+    listing = json.loads(gitfleet(evening, "ids", "list", "--json").stdout)
+    assert {s["id"]: s["status"] for s in listing if s["id"] in idents} == dict.fromkeys(
+        idents, "landed"
+    )
 
 
 def test_agents_that_only_commit_are_landed_by_spawn(
@@ -138,3 +142,16 @@ def test_a_conflicting_change_is_reported_with_its_files(
     # Nothing half-applied: the remote has the winner's edit and not the loser's article.
     assert loser["id"] not in _new_articles(remote)
     assert len(_new_articles(remote)) == 2
+
+
+def test_a_failing_land_check_keeps_the_work_off_the_target(
+    evening: Path, remote: Path, tmp_path: Path
+) -> None:
+    cfg = evening / "gitfleet.toml"
+    cfg.write_text(cfg.read_text() + '\n[land]\ncheck = "! grep -rq BADWORD articles"\n')
+    git(evening, "commit", "-qam", "land check")
+    git(evening, "push", "-q", "origin", "main")
+    report = _mixed(evening, tmp_path, ["commit", "bad"])
+    outcomes = {a["id"]: a["outcome"] for a in report["agents"]}
+    assert outcomes == {"SP-152": "landed", "SP-153": "check-failed"}
+    assert _new_articles(remote) == ["SP-152"]
