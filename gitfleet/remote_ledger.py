@@ -8,13 +8,13 @@ small blob, one tree and one commit however long the ledger grows). A write is a
 its ref lock; the first commit uses the empty-expectation form (the ref must not exist), so
 two first writers cannot both win. A refused swap means another machine wrote first: forget
 what we knew, fetch, re-run the transaction on the fresh records, retry with jittered
-backoff, a bounded number of times.
+backoff, a bounded number of times. A push whose answer is lost is checked by re-reading.
 
 Processes of one machine serialise on a local flock first, so only other machines make a
-swap fail; under that lock the private local ref ``refs/gitfleet/remote-ledger`` is the tip
-this machine last saw, which keeps the objects reachable and lets the common case cost one
-round trip (the push). A transaction computed on that unverified tip is only trusted once
-the server accepts it; an error or a no-op decided on it is re-checked on a fetched tip.
+swap fail. Each attempt costs two round trips: a fetch (only the ref advertisement when
+nothing changed) and the push. The fetch lands in the private local ref
+``refs/gitfleet/remote-ledger``, which keeps the ledger objects reachable and gives the
+next fetch something to negotiate from.
 
 Transport is the ``git`` binary on the remote's real URL (``remote.<name>.url``, never the
 ``gitfleet::`` push URL), so credentials and SSH config apply. Objects are made and read
@@ -46,7 +46,11 @@ DEFAULT_REF = "refs/gitfleet/ledger"
 LOCAL_REF = "refs/gitfleet/remote-ledger"
 SHARD_SIZE = 1000  # records per shard before a new one starts
 MAX_ATTEMPTS = 30
+BACKOFF_BASE = 0.005  # seconds; doubled after each refusal in a row
 BACKOFF_CAP = 1.0  # seconds
+WAIT_AFTER = 2  # races lost in a row before a machine asks the others to let it through
+WAIT_TTL = 10.0  # seconds a waiting marker is honoured (its machine may have died)
+YIELD_MAX = 3.0  # seconds a machine holds back for waiters, per transaction (env override)
 # Seconds the hooks may trust the last tip this machine fetched or pushed without asking the
 # remote again (GITFLEET_LEDGER_CACHE_TTL overrides; 0 turns the cache off). Allocations never
 # use it. This machine's own allocations are always in it; only ids another machine
@@ -126,7 +130,9 @@ class RemoteBackend:
         self.remote = remote
         self.ref = ref
         self.max_attempts = max_attempts
-        self.cache_ttl = _env_ttl() if cache_ttl is None else cache_ttl
+        self.cache_ttl = (
+            _env_seconds("GITFLEET_LEDGER_CACHE_TTL", CACHE_TTL) if cache_ttl is None else cache_ttl
+        )
         self.url = remote_url(repo, remote)
         state = repo.state_dir
         self._lock_path = state / "remote-ledger.lock"
@@ -160,40 +166,16 @@ class RemoteBackend:
                 raise self._unreachable(str(exc), "nothing was allocated") from None
 
     def _transact(self, fn: Callable[[list[Record]], list[Record]]) -> list[Record]:
-        # Start from the tip this machine last saw (None: never fetched, or it was empty):
-        # usually still current, since this machine's writers take turns under our lock.
-        tip = self._local_tip()
-        fresh = tip is None
-        if fresh:
-            tip = self._fetch()
-        refusals = 0
-        for _attempt in range(self.max_attempts):
-            new = self._decide(fn, tip, fresh)
-            if new is None:  # decided on an unverified tip: re-read and decide again
-                tip, fresh = self._fetch(), True
-                continue
-            if not new:
-                return []
-            candidate = self._commit(tip, new)
-            pushed = self._push(candidate, tip)
-            if pushed.lost:
-                pushed = self._verify(candidate, pushed.reason)
-            if pushed.ok:
-                self._set_local(candidate)
-                self._write_cache(candidate)
-                return new
-            self._drop_cache()  # never keep a state the server refused
-            if not pushed.race:
-                raise LedgerError(
-                    f"the remote {self.remote} ({self.url}) refused to update {self.ref}: "
-                    f"{pushed.reason}.\n  Nothing was allocated. The server must accept pushes "
-                    "to refs/gitfleet/*; or use the local ledger (`gitfleet ids migrate --to "
-                    'local`, then [ledger] backend = "local")'
-                )
-            if fresh:  # lost to another machine on a fresh read: back off before retrying
-                refusals += 1
-                time.sleep(random.uniform(0, min(BACKOFF_CAP, 0.02 * 2**refusals)))
-            tip, fresh = self._fetch(), True
+        waiting = False  # we asked the other machines to let us through
+        try:
+            for attempt in range(1, self.max_attempts + 1):
+                new = self._attempt(fn, attempt, waiting)
+                if new is not None:
+                    return new
+                waiting = waiting or attempt >= WAIT_AFTER
+        finally:
+            if waiting:
+                self._withdraw()
         raise LedgerError(
             f"gave up after {self.max_attempts} attempts: {self.ref} on {self.remote} "
             f"({self.url}) kept moving under other writers.\n  Nothing was allocated; run the "
@@ -201,25 +183,90 @@ class RemoteBackend:
             "with -n)"
         )
 
-    def _decide(
-        self, fn: Callable[[list[Record]], list[Record]], tip: str | None, fresh: bool
+    def _attempt(
+        self, fn: Callable[[list[Record]], list[Record]], attempt: int, waiting: bool
     ) -> list[Record] | None:
-        """What ``fn`` appends on ``tip``; None when only a fresh read can tell."""
+        """One read-decide-swap; the appended records, or None when another machine won."""
+        # Always read first, even when this machine's last push is probably still the tip:
+        # a machine that skipped the read would beat every machine that just lost a race
+        # (they must read) to the next push, and starve them while its queue lasts.
+        tip = self._fetch()
+        if not waiting:
+            tip = self._yield_to_waiters(tip)
+        new = fn(self._records(tip))
+        if not new:
+            return []
+        candidate = self._commit(tip, new)
+        pushed = self._push(candidate, tip)
+        if pushed.lost:
+            pushed = self._verify(candidate, pushed.reason)
+        if pushed.ok:
+            self._set_local(candidate)
+            self._write_cache(candidate)
+            return new
+        self._drop_cache()  # never keep a state the server refused
+        if not pushed.race:
+            raise LedgerError(
+                f"the remote {self.remote} ({self.url}) refused to update {self.ref}: "
+                f"{pushed.reason}.\n  Nothing was allocated. The server must accept pushes "
+                "to refs/gitfleet/*; or use the local ledger (`gitfleet ids migrate --to "
+                'local`, then [ledger] backend = "local")'
+            )
+        if attempt >= WAIT_AFTER and not waiting:
+            self._announce(candidate)
+        # Another machine wrote first. Back off a little, more after each loss in a row, so
+        # many machines spread out instead of colliding in lockstep; kept small because
+        # while we sleep, the winners keep writing.
+        time.sleep(random.uniform(0, min(BACKOFF_CAP, BACKOFF_BASE * 2**attempt)))
+        return None
+
+    # -- fairness between machines --------------------------------------------------------
+    # The winner of a race starts its next transaction the moment it wins, while the loser
+    # only learns it lost when its push returns: left alone, a machine with a queue of
+    # allocations wins every race and starves the others (the "capture effect"; seen here as
+    # one machine losing 30 races in a row). So a machine that lost WAIT_AFTER races in a row
+    # publishes a marker ref, and the others hold back (up to YIELD_MAX) while one is there.
+
+    @property
+    def _marker(self) -> str:
+        return f"{self.ref}-waiting/{self._machine_id()}"
+
+    def _machine_id(self) -> str:
+        """A random name for this clone (its common dir): one "machine" of the fleet."""
+        path = self.repo.state_dir / "machine-id"
         try:
-            records = self._records(tip)
-        except _ObjectsMissing:
-            if fresh:
-                raise LedgerError(f"{self.ref} fetched from {self.url} is incomplete") from None
-            return None
-        try:
-            new = fn(records)
-        except LedgerError:
-            if fresh:
-                raise
-            return None  # perhaps only our stale view made it an error
-        if not new and not fresh:
-            return None  # perhaps only our stale view made it a no-op
-        return new
+            return path.read_text().strip()
+        except FileNotFoundError:
+            ident = uuid.uuid4().hex[:12]
+            locking.atomic_write(path, ident + "\n")  # we hold the ledger lock
+            return ident
+
+    def _waiters(self) -> list[str]:
+        """Other machines waiting for their turn (markers younger than WAIT_TTL)."""
+        listing = self._git(
+            "for-each-ref", "--format=%(refname:lstrip=-1) %(committerdate:unix)",
+            f"{LOCAL_REF}-waiting/",
+        ).stdout  # fmt: skip
+        now, me, found = time.time(), self._machine_id(), []
+        for line in listing.splitlines():
+            name, _, when = line.partition(" ")
+            if name != me and when.isdigit() and abs(now - int(when)) < WAIT_TTL:
+                found.append(name)
+        return found
+
+    def _yield_to_waiters(self, tip: str | None) -> str | None:
+        deadline = time.monotonic() + _env_seconds("GITFLEET_LEDGER_YIELD_MAX", YIELD_MAX)
+        while time.monotonic() < deadline and self._waiters():
+            time.sleep(random.uniform(0.02, 0.1))
+            tip = self._fetch()
+        return tip
+
+    def _announce(self, candidate: str) -> None:
+        # Best effort: without the marker we are merely less likely to win, never wrong.
+        self._git("push", "--quiet", "--no-verify", self.url, f"+{candidate}:{self._marker}")
+
+    def _withdraw(self) -> None:
+        self._git("push", "--quiet", "--no-verify", self.url, f":{self._marker}")
 
     def _verify(self, candidate: str, reason: str) -> _Push:
         """After a push whose answer was lost: re-read to learn whether it was applied."""
@@ -255,7 +302,8 @@ class RemoteBackend:
         """Fetch the remote tip into the private local ref; None when the ledger is empty."""
         done = self._git(
             "fetch", "--quiet", "--no-tags", "--no-write-fetch-head", "--recurse-submodules=no",
-            "--no-auto-gc", self.url, f"+{self.ref}:{LOCAL_REF}",
+            "--no-auto-gc", "--prune", self.url, f"+{self.ref}:{LOCAL_REF}",
+            f"+{self.ref}-waiting/*:{LOCAL_REF}-waiting/*",
         )  # fmt: skip
         if done.returncode == 0:
             tip = self._local_tip()
@@ -425,13 +473,13 @@ class _ObjectsMissing(Exception):
 _MISSING = _Missing()
 
 
-def _env_ttl() -> float:
-    raw = os.environ.get("GITFLEET_LEDGER_CACHE_TTL", "")
+def _env_seconds(name: str, default: float) -> float:
+    raw = os.environ.get(name, "")
     try:
-        return max(0.0, float(raw)) if raw else CACHE_TTL
+        return max(0.0, float(raw)) if raw else default
     except ValueError:
         raise LedgerError(
-            f"GITFLEET_LEDGER_CACHE_TTL={raw!r} is not a number of seconds; unset it or use e.g. 5"
+            f"{name}={raw!r} is not a number of seconds; unset it or use e.g. {default:g}"
         ) from None
 
 

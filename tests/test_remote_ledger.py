@@ -4,10 +4,12 @@ the real CLI in many concurrent processes."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import stat
 import subprocess
 import sys
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -19,7 +21,14 @@ from gitfleet import config
 from gitfleet.errors import LedgerError
 from gitfleet.git import discover
 from gitfleet.ledger import Ledger, LocalBackend, Record, fold
-from gitfleet.remote_ledger import DEFAULT_REF, LOCAL_REF, RemoteBackend, migrate, plan_merge
+from gitfleet.remote_ledger import (
+    DEFAULT_REF,
+    LOCAL_REF,
+    WAIT_AFTER,
+    RemoteBackend,
+    migrate,
+    plan_merge,
+)
 
 GITFLEET = str(Path(sys.executable).parent / "gitfleet")
 REMOTE_CFG = '\n[ledger]\nbackend = "remote"\n'
@@ -147,9 +156,9 @@ def test_two_machines_many_processes_each_get_unique_ids_none_lost(
     # The ledger stays out of the branches: only the ledger ref is new on the remote.
     refs = git(bare, "for-each-ref", "--format=%(refname)").stdout.split()
     assert sorted(refs) == [DEFAULT_REF, "refs/heads/main"]
-    assert git(a, "for-each-ref", "--format=%(refname)", "refs/gitfleet").stdout.split() == [
-        LOCAL_REF
-    ]
+    mine = git(a, "for-each-ref", "--format=%(refname)", "refs/gitfleet", "refs/heads").stdout
+    # (plus, perhaps, the last-seen copies of other machines' waiting markers)
+    assert sorted(r for r in mine.split() if "-waiting/" not in r) == [LOCAL_REF, "refs/heads/main"]
 
 
 def test_a_machine_that_lost_the_race_reruns_on_fresh_records(
@@ -168,6 +177,44 @@ def test_a_machine_that_lost_the_race_reruns_on_fresh_records(
     got = _backend(a).transact(race)
     assert [r.id for r in got] == ["SP-155"]
     assert _allocated(bare) == {"SP-152": "b", "SP-153": "racer", "SP-154": "b", "SP-155": "racer"}
+
+
+def test_a_machine_that_keeps_losing_is_let_through(
+    fleet: tuple[Path, Path, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The capture effect: the winner starts its next transaction the moment it wins, the
+    loser only when its push returns, so a machine with a queue can win every race. After
+    WAIT_AFTER losses in a row a machine publishes a marker and the others hold back."""
+    bare, a, b = fleet
+    monkeypatch.setenv("GITFLEET_LEDGER_YIELD_MAX", "600")  # B waits as long as it takes
+    calls: list[int] = []
+    background: list[subprocess.Popen[str]] = []
+
+    def contended(records: list[Record]) -> list[Record]:
+        calls.append(len(records))
+        if len(calls) <= WAIT_AFTER:  # B wins the first races...
+            gitfleet(b, "ids", "allocate", "SP", "--owner", "b")
+        else:  # ...then A is waiting; B, allocating meanwhile, must hold back.
+            assert git(bare, "for-each-ref", f"{DEFAULT_REF}-waiting/").stdout.strip()
+            background.append(
+                subprocess.Popen([GITFLEET, "ids", "allocate", "SP", "--owner", "b"], cwd=b,
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            )  # fmt: skip
+            while not git(b, "for-each-ref", f"{LOCAL_REF}-waiting/").stdout.strip():
+                assert background[0].poll() is None, background[0].communicate()
+                time.sleep(0.05)  # until B has seen A's marker
+            # A holding B would finish now, win, and make A lose again: give it every chance.
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                background[0].wait(timeout=5)
+        top = max((r.number for r in records if r.series == "SP"), default=151)
+        return [Record("allocated", "SP", top + 1, f"SP-{top + 1:03d}", "a", 1.0)]
+
+    got = _backend(a).transact(contended)
+    out, err = background[0].communicate(timeout=600)
+    assert background[0].returncode == 0, err
+    assert len(calls) == WAIT_AFTER + 1  # A won the race B was holding back from
+    assert [r.id for r in got] == ["SP-154"] and out.split() == ["SP-155"]
+    assert not git(bare, "for-each-ref", f"{DEFAULT_REF}-waiting/").stdout.strip()  # withdrawn
 
 
 def test_bounded_retries_then_a_clear_error_and_no_cache(fleet: tuple[Path, Path, Path]) -> None:
@@ -200,8 +247,7 @@ def test_the_read_cache_is_short_lived_and_a_refusal_invalidates_it(
     gitfleet(b, "ids", "allocate", "SP", "--owner", "b")
     # Within its lifetime the cache answers without asking the remote (the hooks' fast path)...
     assert [r.id for r in trusting.read() if r.id] == ["SP-152"]
-    # ...but never decides an allocation: A's swap on its stale tip is refused (B moved the
-    # ref), which drops the cache and re-reads.
+    # ...but never decides an allocation, which always reads the remote first.
     assert Ledger(trusting).allocate(_series(a), 1, "a", lambda: 0) == ["SP-154"]
     assert [r.id for r in trusting.read() if r.id] == ["SP-152", "SP-153", "SP-154"]
     # And once expired, a read asks the remote again.
