@@ -107,8 +107,9 @@ def test_sigterm_stops_every_agent_and_leaves_an_interrupted_run(
     while not all((t / "child.pid").exists() for t in trees) and time.monotonic() < end:
         time.sleep(0.1)
     spawn.send_signal(signal.SIGTERM)
-    _out, err = spawn.communicate(timeout=120)
+    out, err = spawn.communicate(timeout=120)
     assert spawn.returncode == 130, err
+    assert "interrupted" in out  # the report of where the run stands is still printed
     status = json.loads(gitfleet(story_repo, "status", "--json").stdout)
     assert status["status"] == "interrupted"
     assert [a["phase"] for a in status["agents"]] == ["killed", "killed"]

@@ -15,12 +15,14 @@ from gitfleet.fleet.runstate import RunState
 from gitfleet.git import discover
 
 
-def _print_report(run_state: RunState, as_json: bool) -> bool:
+def _print_report(run_state: RunState, as_json: bool, summary: bool = True) -> bool:
     """Print the run's report (with Claude's summary when a key is set); True if all landed."""
     from gitfleet.fleet import report as report_mod
 
     repo = discover()
-    rep = report_mod.with_summary(report_mod.build(repo, config.load(repo.toplevel), run_state))
+    rep = report_mod.build(repo, config.load(repo.toplevel), run_state)
+    if summary:
+        rep = report_mod.with_summary(rep)
     if as_json:
         echo_json(rep.to_dict())
     else:
@@ -87,12 +89,22 @@ def spawn(
         series=series, max_parallel=max_parallel, timeout=timeout, base=base, land=land,
         context=context,
     )  # fmt: skip
-    state = spawn_mod.spawn(repo, config.load(repo.toplevel), opts, display.choose(as_json))
+    started: list[RunState] = []
+    try:
+        state = spawn_mod.spawn(
+            repo, config.load(repo.toplevel), opts, display.choose(as_json), started.append
+        )
+    except KeyboardInterrupt:
+        if started:  # show where the interrupted run stands, then exit 130
+            _print_report(started[0], as_json, summary=False)
+        raise
     if not _print_report(state, as_json):
         raise Refusal(
             f"not every agent of run {state.run} landed (see above); inspect with "
             f"`gitfleet logs AGENT`, clean up with `gitfleet clean {state.run}`"
         )
+    if not as_json:
+        click.echo(f"worktrees are kept for a look; remove them with `gitfleet clean {state.run}`")
 
 
 @click.command()
