@@ -47,6 +47,7 @@ def test_no_land_run_then_status_logs_and_clean(story_repo: Path, tmp_path: Path
     assert [a["outcome"] for a in report["agents"]] == ["committed", "committed"]
     assert report["ids_allocated"] == report["ids_claimed"] == ["SP-152", "SP-153"]
     assert "SP-152: started" in proc.stderr  # event lines go to stderr with --json
+    assert "not routed through the gitfleet queue" in proc.stderr  # no `gitfleet init` here
 
     status = json.loads(gitfleet(story_repo, "status", "--json").stdout)
     assert status["run"] == report["run"] and status["status"] == "finished"

@@ -316,9 +316,28 @@ class Spawner:
         agent.phase, agent.error = runstate.NOT_STARTED, why
         self.display.event(state, agent, f"not started: {why}")
 
+    def push_warning(self) -> str | None:
+        """Why agents' own pushes would bypass the push gate, if they would."""
+        if self.repo.git(
+            "config", "--get", f"remote.{self.cfg.remote}.url", check=False
+        ).returncode:
+            return None  # no remote: agents cannot push anywhere
+        urls = self.repo.git(
+            "config", "--get-all", f"remote.{self.cfg.remote}.pushurl", check=False
+        ).stdout.split()
+        if any(u.startswith("gitfleet::") for u in urls):
+            return None
+        return (
+            f"warning: pushes to {self.cfg.remote!r} are not routed through the gitfleet queue, "
+            "so agents that push themselves can race; run `gitfleet init` first"
+        )
+
     def run(self, state: RunState) -> RunState:
         """Create, launch, supervise and land; always leaves the run state final."""
         self.display.start(state)
+        warning = self.push_warning()
+        if warning:
+            self.display.event(state, None, warning)
         the_lander = lander.Lander(
             lambda a: lander.land_agent(self.repo, self.cfg, state, a),
             lambda a: self._landed(state, a),
