@@ -65,7 +65,9 @@ def cli() -> None:
 def run(args: list[str]) -> int:
     """Run the CLI with our error boundary in charge of exit codes."""
     try:
-        cli.main(args=args, prog_name="gitfleet", standalone_mode=False)
+        # Without standalone mode click returns (not raises) the code of `ctx.exit(n)` and
+        # of `raise Exit(n)`; commands use either to say "refused".
+        code = cli.main(args=args, prog_name="gitfleet", standalone_mode=False)
     except click.exceptions.Exit as exc:
         return exc.exit_code
     except click.exceptions.Abort:
@@ -73,7 +75,7 @@ def run(args: list[str]) -> int:
     except click.exceptions.ClickException as exc:
         exc.show()
         return exc.exit_code
-    return 0
+    return code if isinstance(code, int) else 0
 
 
 def echo_json(data: Any) -> None:

@@ -201,5 +201,5 @@ def connect(model: str | None) -> tuple[ClaudeRanker | None, str | None]:
     if not has_credentials:
         return None, no_key
     return ClaudeRanker(
-        client, model or os.environ.get("GITFLEET_CONTEXT_MODEL") or DEFAULT_MODEL
+        client, model or os.environ.get("GITFLEET_MODEL") or DEFAULT_MODEL
     ), None
