@@ -162,3 +162,18 @@ def test_spawn_exit_code_and_usage_errors(story_repo: Path) -> None:
     assert failed.returncode == 1 and "failed" in failed.stdout
     assert "gitfleet logs AGENT" in failed.stderr
     assert os.path.exists(story_repo / ".git" / "gitfleet" / "runs")
+
+
+def test_status_watch_follows_the_run_to_its_end(story_repo: Path, tmp_path: Path) -> None:
+    (tmp_path / "slow.py").write_text("import time\ntime.sleep(3)\n")
+    cmd = shlex.join([sys.executable, str(tmp_path / "slow.py")])
+    spawn = subprocess.Popen(
+        [GITFLEET, "spawn", "1", "--task", "t", "--agent-cmd", cmd, "--no-land"],
+        cwd=story_repo, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    _wait_running(story_repo, 1)
+    watched = gitfleet(story_repo, "status", "--watch", timeout=120).stdout
+    tables = watched.count("gitfleet run ")
+    assert tables >= 2, watched  # the running table, then the finished one
+    assert "running" in watched and "(finished)" in watched.split("gitfleet run ")[-1]
+    spawn.wait(timeout=120)
