@@ -71,7 +71,7 @@ def test_no_land_run_then_status_logs_and_clean(story_repo: Path, tmp_path: Path
     assert git(story_repo, "rev-parse", "--verify", "fleet/SP-152", check=False).returncode != 0
 
     # --force drops the unlanded one and gives its never-landed id back.
-    forced = json.loads(gitfleet(story_repo, "clean", "--force", "--json").stdout)
+    forced = json.loads(gitfleet(story_repo, "clean", "--all", "--force", "--json").stdout)
     assert forced["removed"] == ["fleet/SP-153"] and forced["released"] == ["SP-153"]
     assert forced["runs_removed"] == [report["run"]]
     assert git(story_repo, "worktree", "list").stdout.count("\n") == 1

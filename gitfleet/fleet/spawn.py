@@ -407,7 +407,10 @@ class Spawner:
 
     def _landed(self, state: RunState, agent: AgentState) -> None:
         self.save()
-        detail = f": {agent.land_message}" if agent.land_message else ""
+        message = agent.land_message
+        if message.startswith(agent.landing or "-"):  # landing's own words already say it
+            message = message[len(agent.landing or "") :].lstrip(" :")
+        detail = f": {message}" if message else ""
         files = f" [{', '.join(agent.conflict_paths)}]" if agent.conflict_paths else ""
         self.display.event(state, agent, f"{agent.landing}{detail}{files}")
 
