@@ -132,7 +132,13 @@ def bench_remote(root: Path, procs: int, per_proc: int) -> None:
 
     served = root / "served"
     served.mkdir()
-    sh(root, "git", "clone", "-q", "--bare", str(story(root, "remote")), str(served / "fleet.git"))
+    bare = served / "fleet.git"
+    sh(root, "git", "clone", "-q", "--bare", str(story(root, "remote")), str(bare))
+    # The server logs every ref update it commits, to tell swaps from fairness markers.
+    updates = root / "updates.log"
+    hook = bare / "hooks" / "reference-transaction"
+    hook.write_text(f'#!/bin/sh\n[ "$1" = committed ] || exit 0\ncat >> "{updates}"\n')
+    hook.chmod(0o755)
     daemon = start_daemon(served, root / "git-daemon.log")
     try:
         url = daemon.url("fleet.git")
@@ -145,8 +151,10 @@ def bench_remote(root: Path, procs: int, per_proc: int) -> None:
         for cwd in (machines[0], machines[1], local):
             sh(cwd, GITFLEET, "ids", "allocate", "SP", "--owner", "warmup")
         before = daemon.connections()
+        updates.write_text("")
         t_remote, got_remote = load(gitfleet_jobs(machines, procs), per_proc)
         after = daemon.connections()
+        refs = [line.split()[-1] for line in updates.read_text().splitlines() if line.strip()]
         t_local, got_local = load(gitfleet_jobs([local], procs), per_proc)
     finally:
         daemon.stop()
@@ -154,6 +162,8 @@ def bench_remote(root: Path, procs: int, per_proc: int) -> None:
     check_unique("local", got_local, total)
     fetches = (after["fetch"] - before["fetch"]) / total
     pushes = (after["push"] - before["push"]) / total
+    swaps = sum(1 for ref in refs if ref == "refs/gitfleet/ledger")
+    markers = (len(refs) - swaps) / total
     print(f"{procs} processes x {per_proc} CLI allocations ({total}), in the same run:")
     print(
         f"  local backend, one machine          : {t_local:6.2f} s  {total / t_local:7.1f} alloc/s"
@@ -164,9 +174,9 @@ def bench_remote(root: Path, procs: int, per_proc: int) -> None:
     )
     print(f"ratio remote / local throughput: {t_local / t_remote:.2f}  (expected < 1)")
     print(
-        f"round trips per remote allocation: {fetches + pushes:.2f} "
-        f"({fetches:.2f} fetches + {pushes:.2f} pushes; pushes above 1.00 lost a race to the "
-        "other machine)"
+        f"round trips per remote allocation: {fetches + pushes:.2f} = {fetches:.2f} fetches + "
+        f"{pushes:.2f} pushes ({swaps / total:.2f} won swaps, {markers:.2f} fairness-marker "
+        f"updates, {pushes - swaps / total - markers:.2f} swaps lost to the other machine)"
     )
 
 

@@ -138,6 +138,7 @@ class RemoteBackend:
         self._lock_path = state / "remote-ledger.lock"
         self._cache_path = state / "remote-ledger-cache.json"
         self._shards: dict[str, list[Record]] = {}  # blob oid -> parsed records
+        self._last_raw: tuple[str, bytes] = ("", b"")  # the newest shard read: (oid, bytes)
 
     # -- the Backend protocol -------------------------------------------------------------
 
@@ -381,6 +382,9 @@ class RemoteBackend:
             names = dict((blob, name) for name, blob in shards)
             for blob in missing:
                 self._shards[blob] = self._parse(data[blob], names[blob], tip)
+            last = shards[-1][1]
+            if last in data:
+                self._last_raw = (last, data[last])  # the next commit appends to it
         return [rec for _, blob in shards for rec in self._shards[blob]]
 
     def _blobs(self, oids: list[str], tip: str | None) -> dict[str, bytes]:
@@ -420,7 +424,8 @@ class RemoteBackend:
         payload = "".join(rec.to_json() + "\n" for rec in new)
         if shards and len(self._shards[shards[-1][1]]) < SHARD_SIZE:
             name, blob = shards.pop()
-            data = self._blobs([blob], tip)[blob].decode("utf-8") + payload
+            raw = self._last_raw[1] if self._last_raw[0] == blob else self._blobs([blob], tip)[blob]
+            data = raw.decode("utf-8") + payload
         else:
             name, data = f"{len(shards):06d}.jsonl", payload
         blob = self._plumb("hash-object", "-w", "--stdin", input=data).strip()
