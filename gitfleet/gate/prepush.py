@@ -26,10 +26,10 @@ from typing import TextIO
 
 from gitfleet import config, idcheck
 from gitfleet.errors import Refusal
-from gitfleet.gate import procs, queue, relay
 from gitfleet.git import Repo, discover_in_hook
 
 ZERO_OID = "0" * 40
+ROUTE_PREFIX = "gitfleet::"  # as gitfleet.gate.queue; not imported: the helper path skips it
 
 
 @dataclass(frozen=True)
@@ -62,7 +62,7 @@ def main(args: list[str], stdin: TextIO) -> int:
     url = args[1] if len(args) > 1 else remote
     repo = discover_in_hook()
     check_ids(repo, updates)
-    if url.startswith(queue.ROUTE_PREFIX):
+    if url.startswith(ROUTE_PREFIX):
         return 0  # the helper holds this push's lease and gave git a fresh view
     gate(repo, remote, url, updates)
     return 0
@@ -106,6 +106,8 @@ def _have(repo: Repo, oid: str) -> bool:
 
 def gate(repo: Repo, remote: str, url: str, updates: list[Update]) -> None:
     """Wait for our turn on these refs, then refuse if the remote moved meanwhile."""
+    from gitfleet.gate import procs, queue, relay
+
     refs = sorted({u.remote_ref for u in updates})
     push = procs.find_push()
     holder = push[0].pid if push else os.getppid()

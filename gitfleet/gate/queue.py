@@ -18,7 +18,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +42,9 @@ class Grant:
     refs: tuple[str, ...]
     holder: Proc
     joined: bool  # True when this request joined a lease its own push already held
+    # The connection the grant came on, kept to release over it (one round trip less
+    # between one push and the next). Not part of the grant's identity.
+    conn: LineSocket | None = field(default=None, compare=False, repr=False)
 
 
 # --- keys ------------------------------------------------------------------------------
@@ -136,8 +139,10 @@ def _spawn(files: DaemonFiles, idle: float) -> subprocess.Popen[bytes]:
     env = no_git_env()
     env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
     with open(files.log, "ab") as log:
+        # -S: no site processing; everything it imports is gitfleet's (on PYTHONPATH) or
+        # the standard library, and startup is part of every push's cost.
         return subprocess.Popen(
-            [sys.executable, "-m", "gitfleet.gate.daemon", str(files.state_dir), f"{idle:g}"],
+            [sys.executable, "-S", "-m", "gitfleet.gate.daemon", str(files.state_dir), f"{idle:g}"],
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=log,
@@ -258,24 +263,37 @@ def acquire(
             line.send(request)
             while (answer := line.recv()) is not None:
                 if not answer.get("ok"):
+                    line.close()
                     raise GitfleetError(f"queue daemon refused the lease: {answer.get('error')}")
                 if answer.get("queued") and on_wait is not None:
                     on_wait(int(answer.get("ahead", 0)))
                 if answer.get("granted"):
-                    token = int(answer["token"])
-                    return Grant(token, remote, wanted, holder, bool(answer.get("joined")))
+                    token, joined = int(answer["token"]), bool(answer.get("joined"))
+                    return Grant(token, remote, wanted, holder, joined, line)
         except (OSError, ProtocolError):
             pass
-        finally:
-            line.close()
+        line.close()
         # The daemon died while we waited (or was stopped): start another and queue again.
         time.sleep(0.05)
 
 
 def release(repo: Repo, grant: Grant) -> None:
     """Let go of ``grant`` (best effort: it also ends when its holder exits)."""
+    message = {"op": "release", "token": grant.token, "holder": grant.holder.to_json()}
+    if grant.conn is not None:
+        conn = grant.conn
+        object.__setattr__(grant, "conn", None)  # released once, whatever happens next
+        try:
+            conn.send(message)
+            answer = conn.recv()
+            if answer is not None and answer.get("ok"):
+                return
+        except (OSError, ProtocolError):
+            pass  # the daemon went away; a new one may have our grant from its state file
+        finally:
+            conn.close()
     with contextlib.suppress(GitfleetError, OSError):
-        _ask(repo, {"op": "release", "token": grant.token, "holder": grant.holder.to_json()})
+        _ask(repo, message)
 
 
 @contextlib.contextmanager

@@ -27,7 +27,9 @@ The lease ends when the push batch is done, or when this process exits.
 
 from __future__ import annotations
 
+import contextlib
 import sys
+import threading
 from typing import Any, TextIO
 
 from gitfleet import config, target
@@ -58,6 +60,18 @@ def main(argv: list[str], stdin: TextIO, stdout: TextIO) -> int:
         helper.release()
 
 
+def _preload_landing() -> threading.Thread:
+    """Import the landing code (pygit2: slow) while we wait for our turn, not during it."""
+
+    def load() -> None:
+        with contextlib.suppress(Exception):  # a real failure resurfaces at the real import
+            import gitfleet.landing  # noqa: F401
+
+    thread = threading.Thread(target=load, name="preload-landing", daemon=True)
+    thread.start()
+    return thread
+
+
 def _err(text: str) -> None:
     print(f"gitfleet: {text}", file=sys.stderr, flush=True)
 
@@ -76,6 +90,9 @@ class Helper:
         self.push = procs.find_push()
         self.prediction = Prediction()
         self.forks: dict[str, str] = {}  # ref -> fork point we listed instead of its tip
+        # (token, real values) read under that lease: still true while we hold it
+        self.listed: tuple[int, dict[str, str | None]] | None = None
+        self._preload: threading.Thread | None = None
 
     # --- the protocol ---------------------------------------------------------------
 
@@ -114,10 +131,14 @@ class Helper:
         if for_push:
             if self.push is not None:
                 self.prediction = pushargs.predict(self.push[1], self.remote)
+            if self.cfg.push_rebase:
+                self._preload = _preload_landing()
             if self.prediction.refs:
                 self._lease(sorted(self.prediction.refs))
         listing = relay.ls_remote(self.url)
         refs = dict(listing.refs)
+        if self.grant is not None:
+            self.listed = (self.grant.token, {r: refs.get(r) for r in self.grant.refs})
         if for_push:
             self._advertise_fork_point(refs)
         lines = [f"@{dest} {name}" for name, dest in listing.symrefs.items()]
@@ -144,10 +165,11 @@ class Helper:
             fetched = landing.fetch_tip(self.repo, self.url, ref)
             if fetched != tip or not self._have(tip):
                 return None
-        if self._is_ancestor(tip, head) or self._is_ancestor(head, tip):
-            return None
         proc = self.repo.git("merge-base", tip, head, check=False)
-        return proc.stdout.strip() or None
+        fork = proc.stdout.strip()
+        if not fork or fork in (tip, head):
+            return None  # unrelated, a fast-forward, or nothing new: git decides as usual
+        return fork
 
     # --- push -----------------------------------------------------------------------
 
@@ -165,10 +187,22 @@ class Helper:
             results = {s.dst: why for s in specs}
         finally:
             self.release()
+        for spec in specs:  # after the release: the next push need not wait for this
+            self._record(spec, results.get(spec.dst))
         return [
             f"ok {s.dst}" if results.get(s.dst) is None else f"error {s.dst} {results[s.dst]}"
             for s in specs
         ]
+
+    def _record(self, spec: Spec, why: str | None) -> None:
+        summary: dict[str, Any] = {
+            "status": "pushed" if why is None else "refused",
+            "by": "git push",
+            "from": spec.src,
+            "worktree": str(self.repo.toplevel),
+            "message": why or "",
+        }
+        queue.record_result(self.repo, self.url, spec.dst, summary)
 
     # --- leases and git -------------------------------------------------------------
 
@@ -181,7 +215,10 @@ class Helper:
 
         pid = self.push[0].pid if self.push else None
         label = f"git push {names} from {self.repo.toplevel}" + (f" (pid {pid})" if pid else "")
-        self.grant = queue.acquire(self.repo, self.url, refs, label=label, on_wait=waiting)
+        self.grant = queue.acquire(
+            self.repo, self.url, refs, timeout=self.cfg.lease_timeout, label=label,
+            on_wait=waiting,
+        )  # fmt: skip
 
     def release(self) -> None:
         if self.grant is not None:
@@ -213,7 +250,7 @@ class _Batch:
 
     def run(self) -> dict[str, str | None]:
         h = self.h
-        fresh = relay.ls_remote(h.url, [s.dst for s in self.specs]).refs
+        fresh = self._fresh()
         for spec in self.specs:
             self._decide(spec, fresh.get(spec.dst))
         if h.options.atomic and len(self.specs) > 1:
@@ -222,9 +259,17 @@ class _Batch:
             self.results.update(relay.push(h.url, self.plain, h.options))
         for spec, head, tip in self.lands:
             self.results[spec.dst] = self._land(spec, head, tip)
-        for spec in self.specs:
-            self._record(spec)
         return self.results
+
+    def _fresh(self) -> dict[str, str | None]:
+        """The remote's values of our refs: as listed, when read under this very lease
+        (nothing gated can have moved them since), else read again."""
+        h = self.h
+        dsts = [s.dst for s in self.specs]
+        if h.listed is not None and h.grant is not None and h.listed[0] == h.grant.token:
+            return {d: h.listed[1].get(d) for d in dsts}
+        found = relay.ls_remote(h.url, dsts).refs
+        return {d: found.get(d) for d in dsts}
 
     def _decide(self, spec: Spec, tip: str | None) -> None:
         h, dst = self.h, spec.dst
@@ -267,9 +312,11 @@ class _Batch:
             self.plain = []
 
     def _land(self, spec: Spec, head: str, tip: str) -> str | None:
+        h = self.h
+        if h._preload is not None:
+            h._preload.join()  # imports are not thread-safe to race: let it finish first
         from gitfleet import landing
 
-        h = self.h
         assert h.grant is not None  # _push took it
         result = landing.land_under_lease(
             h.repo, h.cfg, h.url, spec.dst, head,
@@ -301,15 +348,3 @@ class _Batch:
         tracking = f"refs/remotes/{h.remote}/{_short(dst)}"
         push = h.push[0] if h.push else None
         trackfix.spawn(str(h.repo.toplevel), tracking, pushed, landed, push)
-
-    def _record(self, spec: Spec) -> None:
-        h = self.h
-        why = self.results.get(spec.dst)
-        summary: dict[str, Any] = {
-            "status": "pushed" if why is None else "refused",
-            "by": "git push",
-            "from": spec.src,
-            "worktree": str(h.repo.toplevel),
-            "message": why or "",
-        }
-        queue.record_result(h.repo, h.url, spec.dst, summary)

@@ -54,8 +54,11 @@ def spawn(worktree: str, ref: str, git_wrote: str, landed: str, push: Proc | Non
     env = no_git_env()
     env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
     who = [str(push.pid), str(push.start)] if push else ["0", "0"]
+    # -S: no site processing; everything it imports is gitfleet's (on PYTHONPATH) or the
+    # standard library, and startup is part of every push's cost.
+    argv = [sys.executable, "-S", "-m", "gitfleet.gate.trackfix", worktree, ref, git_wrote, landed]
     subprocess.Popen(
-        [sys.executable, "-m", "gitfleet.gate.trackfix", worktree, ref, git_wrote, landed, *who],
+        [*argv, *who],
         stdin=subprocess.DEVNULL,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,

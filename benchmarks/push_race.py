@@ -1,0 +1,126 @@
+"""Push race: N agents push at the same moment through the gate, against the same N
+commits landed one after another by hand (``git pull --rebase``, ``git push``), in the
+same run.
+
+    python benchmarks/push_race.py [--agents 9] [--rounds 3]
+
+Each round builds two identical repositories (a bare remote, N linked worktrees each one
+commit ahead with its own file). In one, pushes are routed through ``git-remote-gitfleet``
+with the pre-push hook installed, and the N plain ``git push origin HEAD:main`` start
+together (the daemon starts on demand inside the race). In the other, one person lands
+them in turn. Prints landed counts and the median wall-time ratio (goal: N/N, <= 2).
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from gitfleet import install
+from gitfleet.fleet import demo
+from gitfleet.gate import queue
+from gitfleet.git import discover, run
+
+_LAUNCHER = (
+    "import os, sys, time\n"
+    "go = sys.argv[1]\n"
+    "while not os.path.exists(go): time.sleep(0.002)\n"
+    "os.execvp(sys.argv[2], sys.argv[2:])\n"
+)
+
+
+def build(root: Path, agents: int) -> tuple[Path, Path, list[Path]]:
+    remote = root / "remote.git"
+    repo = root / "repo"
+    run(["init", "-q", "--bare", "-b", "main", str(remote)], root.parent)
+    repo.mkdir(parents=True)
+    run(["init", "-q", "-b", "main"], repo)
+    (repo / "README.md").write_text("hello\n")
+    (repo / "gitfleet.toml").write_text('[fleet]\ntarget = "main"\n')
+    run(["add", "-A"], repo)
+    run(["commit", "-q", "-m", "init"], repo)
+    run(["remote", "add", "origin", str(remote)], repo)
+    run(["push", "-q", "-u", "origin", "main"], repo)
+    trees = []
+    for i in range(agents):
+        tree = root / f"agent-{i}"
+        run(["worktree", "add", "-q", "-b", f"agent-{i}", str(tree), "main"], repo)
+        (tree / f"agent-{i}.txt").write_text(f"work of agent {i}\n")
+        run(["add", "-A"], tree)
+        run(["commit", "-q", "-m", f"agent {i}"], tree)
+        trees.append(tree)
+    return repo, remote, trees
+
+
+def landed(remote: Path, agents: int) -> int:
+    names = run(["ls-tree", "--name-only", "main"], remote).stdout.split()
+    return sum(f"agent-{i}.txt" in names for i in range(agents))
+
+
+def by_hand(root: Path, agents: int) -> tuple[float, int]:
+    _, remote, trees = build(root, agents)
+    start = time.perf_counter()
+    for tree in trees:
+        run(["pull", "-q", "--rebase", "origin", "main"], tree)
+        run(["push", "-q", "origin", "HEAD:main"], tree)
+    return time.perf_counter() - start, landed(remote, agents)
+
+
+def through_gate(root: Path, agents: int) -> tuple[float, int, int]:
+    repo, remote, trees = build(root, agents)
+    folder = install.hooks_dir(discover(repo))
+    folder.mkdir(parents=True, exist_ok=True)
+    install.install_hook(folder, "pre-push")
+    run(["config", "remote.origin.pushurl", f"gitfleet::{remote}"], repo)
+    go = root / "go"
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", _LAUNCHER, str(go), "git", "push", "-q", "origin", "HEAD:main"],
+            cwd=tree,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        for tree in trees
+    ]
+    time.sleep(0.3)  # every launcher polls for the go file
+    start = time.perf_counter()
+    go.write_text("go\n")
+    codes = [p.wait() for p in procs]
+    elapsed = time.perf_counter() - start
+    queue.stop_daemon(discover(repo))
+    return elapsed, landed(remote, agents), sum(c == 0 for c in codes)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--agents", type=int, default=9)
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args()
+    root = Path(tempfile.mkdtemp(prefix="gitfleet-push-race-")).resolve()
+    hand, gate = [], []
+    try:
+        with demo.isolated_env(root):
+            for n in range(args.rounds):
+                t, got = by_hand(root / f"hand{n}", args.agents)
+                hand.append(t)
+                print(f"round {n + 1}: by hand {got}/{args.agents} landed in {t:.2f} s", end="; ")
+                t, got, ok = through_gate(root / f"gate{n}", args.agents)
+                gate.append(t)
+                print(f"gate {got}/{args.agents} landed ({ok} pushes exited 0) in {t:.2f} s")
+        h, g = statistics.median(hand), statistics.median(gate)
+        print(f"{args.agents} agents, {args.rounds} rounds (median)")
+        print(f"one after another by hand (pull --rebase, push): {h:.2f} s")
+        print(f"all at once through the gate (plain git push):   {g:.2f} s")
+        print(f"ratio: {g / h:.2f} (goal <= 2)")
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
