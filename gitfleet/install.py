@@ -134,7 +134,7 @@ def hooks_dir(repo: Repo) -> Path:
 def _shim(hook: str) -> str:
     text = (resources.files("gitfleet.hooks") / "shim.sh").read_text("utf-8")
     root = str(Path(__file__).resolve().parent.parent)
-    fast = "1" if hook in ("pre-commit", "pre-merge-commit") else ""
+    fast = "1" if hook in ("pre-commit", "pre-merge-commit", "pre-push") else ""
     return (
         text.replace("@HOOK@", hook)
         .replace("@PYTHON@", sys.executable)

@@ -21,19 +21,18 @@ Starts fast: standard library and gitfleet's small core modules only.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
-from typing import TextIO
+from typing import TYPE_CHECKING, NamedTuple, TextIO
 
-from gitfleet import config, idcheck
 from gitfleet.errors import Refusal
-from gitfleet.git import Repo, discover_in_hook
+
+if TYPE_CHECKING:
+    from gitfleet.git import Repo
 
 ZERO_OID = "0" * 40
 ROUTE_PREFIX = "gitfleet::"  # as gitfleet.gate.queue; not imported: the helper path skips it
 
 
-@dataclass(frozen=True)
-class Update:
+class Update(NamedTuple):
     local_ref: str
     local_oid: str
     remote_ref: str
@@ -53,6 +52,25 @@ def parse(text: str) -> list[Update]:
     return updates
 
 
+def _may_claim_ids(top: str) -> bool:
+    """False only when ``top`` is a worktree root whose gitfleet.toml (or its absence)
+    configures no series and no guarded files: then the id check has nothing to do.
+
+    On the helper path this hook runs while the push holds the queue's lease, so every
+    millisecond of it is one that the next push waits: skip the imports when we can.
+    """
+    if not os.path.exists(os.path.join(top, ".git")):
+        return True
+    try:
+        with open(os.path.join(top, "gitfleet.toml"), encoding="utf-8") as handle:
+            text = handle.read()
+    except FileNotFoundError:
+        return False
+    except OSError:
+        return True
+    return "series" in text or "guarded" in text
+
+
 def main(args: list[str], stdin: TextIO) -> int:
     """The hook: 0 lets the push go on; a Refusal (exit 1) stops it with the reason."""
     updates = parse(stdin.read())
@@ -60,15 +78,22 @@ def main(args: list[str], stdin: TextIO) -> int:
         return 0
     remote = args[0] if args else ""
     url = args[1] if len(args) > 1 else remote
+    routed = url.startswith(ROUTE_PREFIX)
+    if routed and not _may_claim_ids(os.getcwd()):
+        return 0  # the helper holds this push's lease and gave git a fresh view
+    from gitfleet.git import discover_in_hook
+
     repo = discover_in_hook()
     check_ids(repo, updates)
-    if url.startswith(ROUTE_PREFIX):
-        return 0  # the helper holds this push's lease and gave git a fresh view
+    if routed:
+        return 0
     gate(repo, remote, url, updates)
     return 0
 
 
 def check_ids(repo: Repo, updates: list[Update]) -> None:
+    from gitfleet import config, idcheck
+
     cfg = config.load(repo.toplevel)
     if not cfg.series and not cfg.guarded:
         return
