@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from gitfleet import claims, target
@@ -38,12 +38,16 @@ def allocate(
     cfg: Config,
     series_name: str,
     count: int = 1,
-    owner: str | None = None,
+    owner: str | Callable[[str], str] | None = None,
     note: dict[str, Any] | None = None,
 ) -> list[str]:
-    """Allocate ``count`` contiguous ids of a series to ``owner`` in one transaction."""
+    """Allocate ``count`` contiguous ids of a series in one transaction.
+
+    ``owner``: a name, a function of each id (a fleet run gives each id its own agent
+    branch), or None for this worktree's branch.
+    """
     series = cfg.series_for(series_name)
-    who = default_owner(repo, owner)
+    who = owner if callable(owner) else default_owner(repo, owner)
 
     def seed() -> int:
         require_commits(repo)

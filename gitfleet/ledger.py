@@ -245,14 +245,16 @@ class Ledger:
         self,
         series: Series,
         count: int,
-        owner: str,
+        owner: str | Callable[[str], str],
         seed: Callable[[], int],
         note: dict[str, Any] | None = None,
     ) -> list[str]:
         """Issue ``count`` contiguous new ids of ``series`` to ``owner`` in one transaction.
 
-        ``seed`` returns the highest number already claimed in the repository; it is called
-        only the first time a series is used (inside the transaction, so exactly once).
+        ``owner`` is a name, or a function of the id for a run whose ids each belong to
+        another agent branch (``fleet/SP-152``). ``seed`` returns the highest number already
+        claimed in the repository; it is called only the first time a series is used (inside
+        the transaction, so exactly once).
         """
         if count < 1:
             raise LedgerError(f"cannot allocate {count} ids; ask for 1 or more")
@@ -268,11 +270,9 @@ class Ledger:
                 new.append(Record("seeded", series.name, top, ts=now))
             extra = dict(note or {})
             for number in range(top + 1, top + 1 + count):
-                new.append(
-                    Record(
-                        "allocated", series.name, number, series.format(number), owner, now, extra
-                    )
-                )
+                ident = series.format(number)
+                who = owner(ident) if callable(owner) else owner
+                new.append(Record("allocated", series.name, number, ident, who, now, extra))
             return new
 
         return [rec.id for rec in self.backend.transact(txn) if rec.op == "allocated"]

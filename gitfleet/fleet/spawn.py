@@ -19,15 +19,14 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from gitfleet import claims, target
+from gitfleet import ids, target
 from gitfleet.config import Config, Series
 from gitfleet.errors import GitfleetError, UsageError
 from gitfleet.fleet import agents, brief, lander, runstate, worktrees
 from gitfleet.fleet.display import Display, PlainDisplay
 from gitfleet.fleet.runstate import AgentState, RunState, RunStore
 from gitfleet.fleet.supervise import Event, Job, Supervisor
-from gitfleet.git import Repo, no_git_env, require_commits
-from gitfleet.ledger import Record, high_water
+from gitfleet.git import Repo, no_git_env
 
 BRANCH_PREFIX = "fleet/"
 
@@ -118,25 +117,9 @@ def resolve_base(repo: Repo, cfg: Config, target_name: str, base: str | None) ->
 def allocate_ids(repo: Repo, cfg: Config, series: Series, count: int, run: str) -> list[str]:
     """All ids of the run in ONE ledger transaction, each owned by its agent's branch
     (the id check accepts a claim only on the branch that owns the id)."""
-    from gitfleet.ids import open_ledger
-
-    def txn(records: list[Record]) -> list[Record]:
-        now = time.time()
-        new: list[Record] = []
-        top = high_water(records, series.name)
-        if top is None:  # first use of the series: start above what the repo already claims
-            require_commits(repo)
-            top = max(
-                claims.highest_claimed(repo, cfg, series, target.seed_treeishes(repo, cfg)), 0
-            )
-            new.append(Record("seeded", series.name, top, ts=now))
-        for number in range(top + 1, top + 1 + count):
-            ident = series.format(number)
-            owner = BRANCH_PREFIX + ident
-            new.append(Record("allocated", series.name, number, ident, owner, now, {"run": run}))
-        return new
-
-    return [rec.id for rec in open_ledger(repo, cfg).backend.transact(txn) if rec.op == "allocated"]
+    return ids.allocate(
+        repo, cfg, series.name, count, owner=lambda ident: BRANCH_PREFIX + ident, note={"run": run}
+    )
 
 
 def plan_agents(
