@@ -149,6 +149,11 @@ def test_persisted_grants_survive_a_new_table() -> None:
     assert fresh.results[MAIN][0]["status"] == "pushed"
     c, _ = req(fresh, [FEAT], P(3))
     assert (c.token or 0) > (a.token or 0) + 1, "tokens never go back"
+    # the holder, whose grant the dead daemon never delivered, queues again: it joins,
+    # and its one release ends the lease
+    again, joined = req(fresh, [MAIN], P(1))
+    assert joined and again.token == a.token
+    assert fresh.release(a.token or 0, P(1))
 
 
 def test_process_identity_sees_start_time() -> None:

@@ -114,6 +114,20 @@ def test_lease_holder_killed_next_push_proceeds(gated, tmp_path: Path) -> None: 
     assert "agent-0.txt" in fleet.remote_files()
 
 
+def test_stuck_holder_loses_the_lease_after_the_timeout(gated) -> None:  # type: ignore[no-untyped-def]
+    fleet = gated(1, config='[fleet]\ntarget = "main"\n\n[daemon]\nlease_timeout = 1\n')
+    repo = discover(fleet.root)
+    holder = hold_lease(fleet.root, "refs/heads/main")  # alive, never releases
+    try:
+        git(fleet.trees[0], "push", "origin", "HEAD:main")
+        assert "agent-0.txt" in fleet.remote_files()
+        recent = queue.snapshot(repo)["queues"]
+        assert holder.poll() is None and recent, "the holder still runs; its lease expired"
+    finally:
+        holder.kill()
+        holder.wait()
+
+
 def test_pushes_to_two_branches_do_not_wait_for_each_other(gated) -> None:  # type: ignore[no-untyped-def]
     fleet = gated(2)
     repo = discover(fleet.root)

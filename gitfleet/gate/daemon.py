@@ -109,6 +109,9 @@ class Daemon:
                         break
                     raise
                 conn.settimeout(None)
+                # Answers are sent under the table's lock: a client that stops reading must
+                # not stall every other one, so a send gives up after a while.
+                conn.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, struct.pack("ll", 5, 0))
                 with self.cond:
                     self.connections += 1
                 threading.Thread(target=self._serve_conn, args=(conn,), daemon=True).start()
@@ -168,6 +171,11 @@ class Daemon:
         try:
             peer = peer_uid(conn)
             if not peer_allowed(peer, self.allowed_uid):
+                # Read its first request before answering, so that the refusal is what it
+                # reads (closing on unread data would reset the connection instead).
+                conn.settimeout(2.0)
+                with contextlib.suppress(OSError, ProtocolError):
+                    line.recv()
                 line.send({"ok": False, "error": f"uid {peer} may not use this queue"})
                 return
             while (message := line.recv()) is not None:

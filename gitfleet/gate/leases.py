@@ -78,7 +78,9 @@ class Lease:
         return Lease(
             seq=int(data["seq"]),
             keys=keys,
-            holders={Proc.from_json(p): 1 for p in data["holders"]},
+            # 0 grants: nobody holds it through *this* daemon yet. A holder that queues
+            # again after the restart joins it (count 1) and one release ends it.
+            holders={Proc.from_json(p): 0 for p in data["holders"]},
             anchors={Proc.from_json(p) for p in data["anchors"]},
             timeout=float(data["timeout"]),
             label=str(data["label"]),
