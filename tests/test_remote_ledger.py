@@ -292,6 +292,52 @@ SERVER_DIES = "kill -9 0\n"
 CONNECTION_DROPS = "kill -9 $PPID\n"
 
 
+def test_server_killed_while_two_machines_allocate_hands_out_nothing_twice(
+    tmp_path: Path, story_repo: Path, daemon: GitDaemon
+) -> None:
+    bare = _serve(tmp_path, story_repo)
+    a = _machine(tmp_path, "a", daemon.url("fleet.git"))
+    b = _machine(tmp_path, "b", daemon.url("fleet.git"))
+    gitfleet(a, "ids", "allocate", "SP", "--owner", "first")  # the ledger exists
+    procs = []
+    for i in range(6):
+        # Each process keeps allocating; a failed call prints a marker and goes on.
+        call = f"{GITFLEET} ids allocate SP --owner p{i} || echo FAILED"
+        loop = f"for k in 1 2 3 4 5 6 7 8; do {call}; done"
+        procs.append(
+            (f"p{i}", subprocess.Popen(["sh", "-c", loop], cwd=(a, b)[i % 2], text=True,
+                                       stdout=subprocess.PIPE, stderr=subprocess.PIPE))
+        )  # fmt: skip
+    while len(_allocated(bare)) < 6:  # kill the server while allocations are under way
+        time.sleep(0.05)
+    daemon.stop()
+    handed: dict[str, str] = {"SP-152": "first"}
+    failures = 0
+    for owner, proc in procs:
+        out, err = proc.communicate(timeout=600)
+        failures += out.split().count("FAILED")
+        for ident in out.split():
+            if ident != "FAILED":
+                assert ident not in handed, f"{ident} handed out twice"
+                handed[ident] = owner
+        for line in err.splitlines():
+            if line.startswith("gitfleet:"):
+                assert "could not be reached" in line or "went away" in line, err
+        assert "internal error" not in err and "Traceback" not in err
+    assert failures > 0
+    before = _allocated(bare)  # handed out, plus any whose answer was lost: never reissued
+    again = _restart(daemon)
+    try:
+        after = [
+            gitfleet(m, "ids", "allocate", "SP", "--owner", "after").stdout.strip() for m in (a, b)
+        ]
+    finally:
+        again.stop()
+    # Every id handed out is recorded for its owner; the ones after the outage are new.
+    assert all(before[ident] == owner for ident, owner in handed.items())
+    assert len(set(after)) == 2 and min(after) > max(before)
+
+
 def test_server_dies_mid_push_before_the_update(
     tmp_path: Path, story_repo: Path, daemon: GitDaemon
 ) -> None:
