@@ -139,6 +139,7 @@ class RemoteBackend:
         self._cache_path = state / "remote-ledger-cache.json"
         self._shards: dict[str, list[Record]] = {}  # blob oid -> parsed records
         self._last_raw: tuple[str, bytes] = ("", b"")  # the newest shard read: (oid, bytes)
+        self._seen_waiters: list[str] = []  # machines with a live waiting marker, last fetch
 
     # -- the Backend protocol -------------------------------------------------------------
 
@@ -243,17 +244,9 @@ class RemoteBackend:
             return ident
 
     def _waiters(self) -> list[str]:
-        """Other machines waiting for their turn (markers younger than WAIT_TTL)."""
-        listing = self._git(
-            "for-each-ref", "--format=%(refname:lstrip=-1) %(committerdate:unix)",
-            f"{LOCAL_REF}-waiting/",
-        ).stdout  # fmt: skip
-        now, me, found = time.time(), self._machine_id(), []
-        for line in listing.splitlines():
-            name, _, when = line.partition(" ")
-            if name != me and when.isdigit() and abs(now - int(when)) < WAIT_TTL:
-                found.append(name)
-        return found
+        """Other machines waiting for their turn, as of the last fetch."""
+        me = self._machine_id()
+        return [name for name in self._seen_waiters if name != me]
 
     def _yield_to_waiters(self, tip: str | None) -> str | None:
         deadline = time.monotonic() + _env_seconds("GITFLEET_LEDGER_YIELD_MAX", YIELD_MAX)
@@ -307,12 +300,10 @@ class RemoteBackend:
             f"+{self.ref}-waiting/*:{LOCAL_REF}-waiting/*",
         )  # fmt: skip
         if done.returncode == 0:
-            tip = self._local_tip()
-            if tip is None:
-                raise LedgerError(f"fetching {self.ref} from {self.url} left no {LOCAL_REF}")
-            return tip
+            return self._read_local_refs()
         if "couldn't find remote ref" in done.stderr:
             self._set_local(None)  # the remote has no ledger (yet, or it was moved away)
+            self._seen_waiters = []
             return None
         self._drop_cache()
         raise _Unreachable(_last_line(done.stderr))
@@ -350,9 +341,22 @@ class RemoteBackend:
         done = git.run(args, self.repo.toplevel, input=input, env=env or git.no_git_env())
         return done.stdout
 
-    def _local_tip(self) -> str | None:
-        done = self._git("rev-parse", "-q", "--verify", f"{LOCAL_REF}^{{commit}}")
-        return done.stdout.strip() if done.returncode == 0 else None
+    def _read_local_refs(self) -> str:
+        """The fetched tip; also notes the waiting markers younger than WAIT_TTL."""
+        listing = self._git(
+            "for-each-ref", "--format=%(refname) %(objectname) %(committerdate:unix)",
+            LOCAL_REF, f"{LOCAL_REF}-waiting/",
+        ).stdout  # fmt: skip
+        tip, now, self._seen_waiters = "", time.time(), []
+        for line in listing.splitlines():
+            name, oid, when = [*line.split(" "), "", ""][:3]
+            if name == LOCAL_REF:
+                tip = oid
+            elif when.isdigit() and abs(now - int(when)) < WAIT_TTL:
+                self._seen_waiters.append(name.rpartition("/")[2])
+        if not tip:
+            raise LedgerError(f"fetching {self.ref} from {self.url} left no {LOCAL_REF}")
+        return tip
 
     def _set_local(self, oid: str | None) -> None:
         if oid is None:
