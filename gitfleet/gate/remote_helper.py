@@ -93,6 +93,7 @@ class Helper:
         # (token, real values) read under that lease: still true while we hold it
         self.listed: tuple[int, dict[str, str | None]] | None = None
         self._preload: threading.Thread | None = None
+        self._known: dict[tuple[str, str], str | bool] = {}
 
     # --- the protocol ---------------------------------------------------------------
 
@@ -159,16 +160,20 @@ class Helper:
 
     def _fork_point(self, tip: str, head: str, ref: str) -> str | None:
         """Where ``head`` left ``tip``'s history, when ``head`` is not a fast-forward."""
-        if not self._have(tip):
+        proc = self.repo.git("merge-base", tip, head, check=False)
+        if proc.returncode == 128:  # we lack the tip's objects: fetch them and ask again
             from gitfleet import landing
 
-            fetched = landing.fetch_tip(self.repo, self.url, ref)
-            if fetched != tip or not self._have(tip):
+            if landing.fetch_tip(self.repo, self.url, ref) != tip:
                 return None
-        proc = self.repo.git("merge-base", tip, head, check=False)
+            proc = self.repo.git("merge-base", tip, head, check=False)
         fork = proc.stdout.strip()
-        if not fork or fork in (tip, head):
-            return None  # unrelated, a fast-forward, or nothing new: git decides as usual
+        if proc.returncode != 0 or not fork:
+            return None  # unrelated histories: git decides as usual
+        self._known[("have", tip)] = True
+        self._known[(tip, head)] = fork == tip  # is tip an ancestor of head?
+        if fork in (tip, head):
+            return None  # a fast-forward, or nothing new: git decides as usual
         return fork
 
     # --- push -----------------------------------------------------------------------
@@ -225,17 +230,28 @@ class Helper:
             queue.release(self.repo, self.grant)
             self.grant = None
 
+    # Answers about local objects are remembered for the helper's short life: each costs a
+    # git process, the list and push phases ask the same questions, and all of it runs
+    # while other pushes wait for our lease. (Objects never vanish during a push.)
+
     def _resolve(self, rev: str) -> str | None:
-        # Run at the pushing worktree's root, so HEAD is that worktree's HEAD.
-        proc = self.repo.git("rev-parse", "-q", "--verify", f"{rev}^{{commit}}", check=False)
-        return proc.stdout.strip() or None if proc.returncode == 0 else None
+        if ("rev", rev) not in self._known:
+            # Run at the pushing worktree's root, so HEAD is that worktree's HEAD.
+            proc = self.repo.git("rev-parse", "-q", "--verify", f"{rev}^{{commit}}", check=False)
+            self._known[("rev", rev)] = proc.stdout.strip() if proc.returncode == 0 else ""
+        return str(self._known[("rev", rev)]) or None
 
     def _have(self, oid: str) -> bool:
-        return self.repo.git("cat-file", "-e", f"{oid}^{{commit}}", check=False).returncode == 0
+        if not self._known.get(("have", oid)):
+            proc = self.repo.git("cat-file", "-e", f"{oid}^{{commit}}", check=False)
+            self._known[("have", oid)] = proc.returncode == 0
+        return bool(self._known[("have", oid)])
 
     def _is_ancestor(self, ancestor: str, descendant: str) -> bool:
-        proc = self.repo.git("merge-base", "--is-ancestor", ancestor, descendant, check=False)
-        return proc.returncode == 0
+        if (ancestor, descendant) not in self._known:
+            proc = self.repo.git("merge-base", "--is-ancestor", ancestor, descendant, check=False)
+            self._known[(ancestor, descendant)] = proc.returncode == 0
+        return bool(self._known[(ancestor, descendant)])
 
 
 class _Batch:
