@@ -6,13 +6,14 @@ gate every push lands and exits 0; without it, the story's evening (one lands).
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import commit_file, git
+from conftest import commit_file, git, gitfleet
 from gate_fixtures import (
     Fleet,
     hold_lease,
@@ -70,6 +71,12 @@ def test_nine_racing_pushes_all_land(gated, tmp_path: Path) -> None:  # type: ig
     # after the push ended, origin/main was corrected to what really landed
     tracking = lambda: git(fleet.root, "rev-parse", "origin/main").stdout.strip()  # noqa: E731
     wait_for(lambda: tracking() == fleet.tip(), what="origin/main to follow the real tip")
+    # `gitfleet queue` reports every push's outcome, from the daemon's records
+    shown = json.loads(gitfleet(fleet.root, "queue", "--json").stdout)
+    main = next(q for q in shown["queues"] if q["ref"] == "refs/heads/main")
+    statuses = sorted(r["status"] for r in main["recent"])
+    assert len(statuses) == 9 and set(statuses) <= {"pushed", "landed"} and "landed" in statuses
+    assert main["holder"] is None and main["waiting"] == []
 
 
 def test_without_gitfleet_one_lands(tmp_path: Path) -> None:

@@ -94,6 +94,7 @@ class Helper:
         self.listed: tuple[int, dict[str, str | None]] | None = None
         self._preload: threading.Thread | None = None
         self._known: dict[tuple[str, str], str | bool] = {}
+        self.landed: dict[str, str] = {}  # ref -> the rebased tip we landed there
 
     # --- the protocol ---------------------------------------------------------------
 
@@ -200,12 +201,14 @@ class Helper:
         ]
 
     def _record(self, spec: Spec, why: str | None) -> None:
+        status = "refused" if why is not None else "landed" if spec.dst in self.landed else "pushed"
         summary: dict[str, Any] = {
-            "status": "pushed" if why is None else "refused",
-            "by": "git push",
-            "from": spec.src,
+            "status": status,
+            "by": "git push (gitfleet remote helper)",
+            "branch": _short(spec.src) if spec.src else "(deletion)",
+            "new": self.landed.get(spec.dst),
             "worktree": str(self.repo.toplevel),
-            "message": why or "",
+            "message": why or ("rebased onto the fresh tip" if status == "landed" else ""),
         }
         queue.record_result(self.repo, self.url, spec.dst, summary)
 
@@ -330,7 +333,7 @@ class _Batch:
     def _land(self, spec: Spec, head: str, tip: str) -> str | None:
         h = self.h
         if h._preload is not None:
-            h._preload.join()  # imports are not thread-safe to race: let it finish first
+            h._preload.join()  # let the background import finish rather than wait on its lock
         from gitfleet import landing
 
         assert h.grant is not None  # _push took it
@@ -350,6 +353,7 @@ class _Batch:
                 f"{'s' * (count != 1)} onto {tip[:10]} and landed {result.new_tip[:10]}"
                 f" ({tip[:10]}..{result.new_tip[:10]})"
             )
+            h.landed[spec.dst] = result.new_tip
             self._fix_tracking_ref(spec.dst, head, result.new_tip)
         return None
 
