@@ -64,6 +64,14 @@ def test_deletion(fleet: Fleet) -> None:
     assert git(fleet.remote, "rev-parse", "-q", "--verify", "feature", check=False).returncode != 0
 
 
+def test_annotated_tag_is_pushed_as_a_tag(fleet: Fleet) -> None:
+    a = fleet.trees[0]
+    git(a, "tag", "-a", "-m", "release one", "v1")
+    git(a, "push", "origin", "v1")
+    assert git(fleet.remote, "cat-file", "-t", "v1").stdout.strip() == "tag"
+    assert git(fleet.remote, "rev-parse", "v1").stdout == git(a, "rev-parse", "v1").stdout
+
+
 def test_atomic_is_all_or_nothing(fleet: Fleet) -> None:
     a, b = fleet.trees
     git(a, "push", "origin", "HEAD:refs/heads/topic")

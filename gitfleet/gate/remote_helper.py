@@ -240,13 +240,15 @@ class Helper:
     def _resolve(self, rev: str) -> str | None:
         if ("rev", rev) not in self._known:
             # Run at the pushing worktree's root, so HEAD is that worktree's HEAD.
-            proc = self.repo.git("rev-parse", "-q", "--verify", f"{rev}^{{commit}}", check=False)
+            # Not peeled: an annotated tag is pushed as the tag object (ancestry questions
+            # peel it themselves).
+            proc = self.repo.git("rev-parse", "-q", "--verify", rev, check=False)
             self._known[("rev", rev)] = proc.stdout.strip() if proc.returncode == 0 else ""
         return str(self._known[("rev", rev)]) or None
 
     def _have(self, oid: str) -> bool:
         if not self._known.get(("have", oid)):
-            proc = self.repo.git("cat-file", "-e", f"{oid}^{{commit}}", check=False)
+            proc = self.repo.git("cat-file", "-e", oid, check=False)
             self._known[("have", oid)] = proc.returncode == 0
         return bool(self._known[("have", oid)])
 
