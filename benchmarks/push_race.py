@@ -14,6 +14,8 @@ them in turn. Prints landed counts and the median wall-time ratio (goal: N/N, <=
 from __future__ import annotations
 
 import argparse
+import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -63,16 +65,23 @@ def landed(remote: Path, agents: int) -> int:
     return sum(f"agent-{i}.txt" in names for i in range(agents))
 
 
-def by_hand(root: Path, agents: int) -> tuple[float, int]:
+def cpu_of_children() -> float:
+    """CPU seconds of the finished processes we waited for (git, helper, hook...)."""
+    used = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return used.ru_utime + used.ru_stime
+
+
+def by_hand(root: Path, agents: int) -> tuple[float, int, float]:
     _, remote, trees = build(root, agents)
+    cpu = cpu_of_children()
     start = time.perf_counter()
     for tree in trees:
         run(["pull", "-q", "--rebase", "origin", "main"], tree)
         run(["push", "-q", "origin", "HEAD:main"], tree)
-    return time.perf_counter() - start, landed(remote, agents)
+    return time.perf_counter() - start, landed(remote, agents), cpu_of_children() - cpu
 
 
-def through_gate(root: Path, agents: int) -> tuple[float, int, int]:
+def through_gate(root: Path, agents: int) -> tuple[float, int, int, float]:
     repo, remote, trees = build(root, agents)
     folder = install.hooks_dir(discover(repo))
     folder.mkdir(parents=True, exist_ok=True)
@@ -89,12 +98,14 @@ def through_gate(root: Path, agents: int) -> tuple[float, int, int]:
         for tree in trees
     ]
     time.sleep(0.3)  # every launcher polls for the go file
+    cpu = cpu_of_children()
     start = time.perf_counter()
     go.write_text("go\n")
     codes = [p.wait() for p in procs]
     elapsed = time.perf_counter() - start
+    cpu = cpu_of_children() - cpu  # the launchers' own polling is in it too (small)
     queue.stop_daemon(discover(repo))
-    return elapsed, landed(remote, agents), sum(c == 0 for c in codes)
+    return elapsed, landed(remote, agents), sum(c == 0 for c in codes), cpu
 
 
 def main() -> None:
@@ -103,20 +114,27 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
     root = Path(tempfile.mkdtemp(prefix="gitfleet-push-race-")).resolve()
-    hand, gate = [], []
+    load = os.getloadavg()
+    hand, gate, hand_cpu, gate_cpu = [], [], [], []
     try:
         with demo.isolated_env(root):
             for n in range(args.rounds):
-                t, got = by_hand(root / f"hand{n}", args.agents)
+                t, got, cpu = by_hand(root / f"hand{n}", args.agents)
                 hand.append(t)
+                hand_cpu.append(cpu)
                 print(f"round {n + 1}: by hand {got}/{args.agents} landed in {t:.2f} s", end="; ")
-                t, got, ok = through_gate(root / f"gate{n}", args.agents)
+                t, got, ok, cpu = through_gate(root / f"gate{n}", args.agents)
                 gate.append(t)
+                gate_cpu.append(cpu)
                 print(f"gate {got}/{args.agents} landed ({ok} pushes exited 0) in {t:.2f} s")
         h, g = statistics.median(hand), statistics.median(gate)
         print(f"{args.agents} agents, {args.rounds} rounds (median)")
         print(f"one after another by hand (pull --rebase, push): {h:.2f} s")
         print(f"all at once through the gate (plain git push):   {g:.2f} s")
+        per_hand = statistics.median(hand_cpu) / args.agents
+        per_gate = statistics.median(gate_cpu) / args.agents
+        print(f"CPU per push: by hand {per_hand:.3f} s, through the gate {per_gate:.3f} s")
+        print(f"cores: {os.cpu_count()}, load average before: {load[0]:.1f}")
         print(f"ratio: {g / h:.2f} (goal <= 2)")
     finally:
         shutil.rmtree(root, ignore_errors=True)
