@@ -12,12 +12,16 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from gitfleet import claims, config
 from gitfleet.claims import Entry
 from gitfleet.config import Config
 from gitfleet.errors import Refusal
 from gitfleet.git import Repo, discover_in_hook, run
+
+if TYPE_CHECKING:  # the ledger is imported only when a commit claims a new id
+    from gitfleet.ledger import IdState
 
 EMPTY_TREE = "4b825dc642cb6eb9a060e54bf8d69288fbee4904"  # git's well-known empty tree
 ZERO_OID = "0" * 40
@@ -79,10 +83,13 @@ def problems(
         if ident in before_ids:
             continue  # already claimed before this commit: editing old work
         if states is None:
-            from gitfleet.ids import open_ledger
-
-            states = open_ledger(repo, cfg).states()
+            states = _ledger_states(repo, cfg, fresh=False)
         state = states.get(ident)
+        if cfg.ledger_backend == "remote" and (state is None or state.owner != owner):
+            # The remote ledger's hook cache may predate an allocation made on another
+            # machine a moment ago: never refuse on a cached answer.
+            states = _ledger_states(repo, cfg, fresh=True)
+            state = states.get(ident)
         where = ", ".join(p for p in paths if p in changed_paths)
         prefix = _ids_of_series_prefix(ident)
         if state is None:
@@ -106,6 +113,17 @@ def problems(
                 f"`gitfleet ids allocate {prefix}`"
             )
     return found
+
+
+def _ledger_states(repo: Repo, cfg: Config, fresh: bool) -> dict[str, IdState]:
+    if fresh and cfg.ledger_backend == "remote":
+        from gitfleet.ledger import Ledger
+        from gitfleet.remote_ledger import RemoteBackend
+
+        return Ledger(RemoteBackend(repo, cfg.remote, cache_ttl=0)).states()
+    from gitfleet.ids import open_ledger
+
+    return open_ledger(repo, cfg).states()
 
 
 def _refuse(what: str, found: list[str]) -> None:

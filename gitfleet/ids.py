@@ -15,7 +15,7 @@ from gitfleet.ledger import IdState, Ledger, LocalBackend
 def open_ledger(repo: Repo, cfg: Config) -> Ledger:
     """The ledger ``gitfleet.toml`` asks for: the local file (default) or the remote's ref."""
     if cfg.ledger_backend == "remote":
-        from gitfleet.remote_ledger import RemoteBackend  # type: ignore[import-not-found,unused-ignore]
+        from gitfleet.remote_ledger import RemoteBackend
 
         return Ledger(RemoteBackend(repo, cfg.remote))
     return Ledger(LocalBackend(repo.state_dir))

@@ -564,3 +564,20 @@ def test_plan_merge_appends_only_missing_tails() -> None:
     assert plan_merge(dst, src, "s", "d") == []
     with pytest.raises(LedgerError, match="SP-11"):
         plan_merge(src, [rec("allocated", 11, 9.0)], "s", "d")
+
+
+def test_commit_hook_rereads_before_refusing_on_a_cached_answer(
+    tmp_path: Path, story_repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An id allocated on another machine a moment ago is not refused from a stale cache."""
+    bare = _serve(tmp_path, story_repo)
+    a = _machine(tmp_path, "a", bare.as_uri())
+    b = _machine(tmp_path, "b", bare.as_uri())
+    gitfleet(a, "init")
+    monkeypatch.setenv("GITFLEET_LEDGER_CACHE_TTL", "3600")
+    gitfleet(a, "ids", "list")  # machine a now holds a cached tip
+    ident = gitfleet(b, "ids", "allocate", "SP", "--owner", "main").stdout.strip()
+    (a / "articles" / f"{ident}.md").write_text(f"---\nticketId: {ident}\n---\n")
+    git(a, "add", "-A")
+    proc = git(a, "commit", "-q", "-m", "allocated on machine b", check=False)
+    assert proc.returncode == 0, proc.stderr
