@@ -192,9 +192,12 @@ def check_push(repo: Repo, cfg: Config, old: str | None, new: str, owner: str | 
 
 
 def _push_base(repo: Repo, new: str) -> str:
-    text = repo.git("rev-list", "--boundary", new, "--not", "--remotes").stdout
-    boundary = [line[1:] for line in text.splitlines() if line.startswith("-")]
-    return boundary[0] if boundary else EMPTY_TREE
+    """What a new remote ref at ``new`` adds to what the remotes already have."""
+    lines = repo.git("rev-list", "--boundary", new, "--not", "--remotes").stdout.splitlines()
+    if not lines:
+        return new  # every commit is already on a remote: nothing outgoing to check
+    boundary = [line[1:] for line in lines if line.startswith("-")]
+    return boundary[0] if boundary else EMPTY_TREE  # no boundary: history from a root
 
 
 def pre_commit_main(args: list[str]) -> int:

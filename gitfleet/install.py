@@ -134,7 +134,9 @@ def hooks_dir(repo: Repo) -> Path:
 def _shim(hook: str) -> str:
     text = (resources.files("gitfleet.hooks") / "shim.sh").read_text("utf-8")
     root = str(Path(__file__).resolve().parent.parent)
-    fast = "1" if hook in ("pre-commit", "pre-merge-commit", "pre-push") else ""
+    # -S hides site-packages; the hooks need only the standard library, which on 3.10
+    # lacks tomllib (tomli is a site package there), so 3.10 takes the ordinary path.
+    fast = "1" if sys.version_info >= (3, 11) else ""
     return (
         text.replace("@HOOK@", hook)
         .replace("@PYTHON@", sys.executable)

@@ -176,3 +176,20 @@ def test_manifest_is_valid_for_pre_commit() -> None:
         text=True,
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_push_check_of_a_new_ref_looks_only_at_outgoing_commits(fleet: Path) -> None:
+    from gitfleet import config, idcheck
+    from gitfleet.git import discover
+
+    repo, cfg = discover(fleet), config.load(fleet)
+    git(fleet, "push", "-q", "--no-verify", "origin", "main")
+    head = git(fleet, "rev-parse", "HEAD").stdout.strip()
+    # A new remote branch at a commit the remote already has: nothing outgoing, nothing wrong
+    # (151 seeded articles are not allocations and must not be judged as new claims).
+    assert idcheck.check_push(repo, cfg, None, head, "main") == []
+    (fleet / "articles" / "SP-400.md").write_text(_article("SP-400"))
+    git(fleet, "add", "-A")
+    git(fleet, "commit", "-q", "--no-verify", "-m", "unallocated")
+    found = idcheck.check_push(repo, cfg, None, "HEAD", "main")
+    assert len(found) == 1 and "SP-400" in found[0]

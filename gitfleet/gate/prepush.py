@@ -102,8 +102,6 @@ def check_ids(repo: Repo, updates: list[Update]) -> None:
         if update.deletion:
             continue
         old = update.remote_oid if _have(repo, update.remote_oid) else None
-        if old is None and not _outgoing(repo, update.local_oid):
-            continue  # a new remote ref at a commit the remote already has: nothing new
         owner = (
             update.local_ref[len("refs/heads/") :]
             if update.local_ref.startswith("refs/heads/")
@@ -115,12 +113,6 @@ def check_ids(repo: Repo, updates: list[Update]) -> None:
             "push refused: outgoing commits break the id rules (committed with --no-verify?)\n  "
             + "\n  ".join(dict.fromkeys(found))
         )
-
-
-def _outgoing(repo: Repo, oid: str) -> bool:
-    """Whether ``oid`` has commits no remote-tracking ref has."""
-    proc = repo.git("rev-list", "-n1", oid, "--not", "--remotes", check=False)
-    return proc.returncode != 0 or bool(proc.stdout.strip())
 
 
 def _have(repo: Repo, oid: str) -> bool:
