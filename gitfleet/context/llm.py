@@ -200,6 +200,4 @@ def connect(model: str | None) -> tuple[ClaudeRanker | None, str | None]:
     )
     if not has_credentials:
         return None, no_key
-    return ClaudeRanker(
-        client, model or os.environ.get("GITFLEET_MODEL") or DEFAULT_MODEL
-    ), None
+    return ClaudeRanker(client, model or os.environ.get("GITFLEET_MODEL") or DEFAULT_MODEL), None
