@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from functools import lru_cache
+from typing import NamedTuple
 
 from gitfleet.config import Config, Series
 from gitfleet.git import Repo, run, split_z
@@ -47,8 +47,7 @@ def matches(path: str, globs: Iterable[str]) -> bool:
     return any(glob_regex(g).match(path) for g in globs)
 
 
-@dataclass(frozen=True)
-class Entry:
+class Entry(NamedTuple):
     path: str
     oid: str
 

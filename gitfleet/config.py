@@ -9,9 +9,10 @@ from __future__ import annotations
 import re
 import sys
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
-from typing import Any, TypeVar
+from types import MappingProxyType
+from typing import Any, NamedTuple, TypeVar
 
 from gitfleet.errors import ConfigError
 
@@ -25,8 +26,7 @@ _PREFIX_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 T = TypeVar("T")
 
 
-@dataclass(frozen=True)
-class Series:
+class Series(NamedTuple):
     """One sequence of ids, e.g. prefix ``SP`` and width 3 give ``SP-152``."""
 
     name: str
@@ -41,23 +41,21 @@ class Series:
     @property
     def id_pattern(self) -> re.Pattern[str]:
         """Matches an id of this series as a whole word; group 1 is the number."""
-        return re.compile(rf"(?<![A-Za-z0-9_]){re.escape(self.prefix)}-(\d+)(?![0-9])")
+        return id_regex(self.prefix)
 
 
-@dataclass(frozen=True)
-class Agent:
+class Agent(NamedTuple):
     """An agent preset: argv template and how it takes the prompt."""
 
     name: str
     argv: tuple[str, ...]
 
 
-@dataclass(frozen=True)
-class Config:
+class Config(NamedTuple):
     path: Path | None
     target: str | None = None  # None: the remote's default branch, else "main"
     remote: str = "origin"
-    series: Mapping[str, Series] = field(default_factory=dict)
+    series: Mapping[str, Series] = MappingProxyType({})
     guarded: tuple[str, ...] = ()
     push_rebase: bool = True
     land_check: str | None = None
@@ -68,7 +66,7 @@ class Config:
     copy_files: tuple[str, ...] = ()
     setup: str | None = None
     ports: tuple[str, ...] = ()  # names of ports to allocate per agent, e.g. ("PORT",)
-    agents: Mapping[str, Agent] = field(default_factory=dict)
+    agents: Mapping[str, Agent] = MappingProxyType({})
 
     def series_for(self, name: str) -> Series:
         for series in self.series.values():
@@ -88,6 +86,11 @@ class Config:
                 if series.prefix == prefix:
                     return series, int(digits)
         raise ConfigError(f"{ident!r} is not an id of a configured series (like SP-152)")
+
+
+@lru_cache(maxsize=64)
+def id_regex(prefix: str) -> re.Pattern[str]:
+    return re.compile(rf"(?<![A-Za-z0-9_]){re.escape(prefix)}-(\d+)(?![0-9])")
 
 
 class _Reader:

@@ -12,9 +12,8 @@ from __future__ import annotations
 import os
 import subprocess
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from typing import NewType
+from typing import NamedTuple, NewType
 
 from gitfleet.errors import GitError, NotARepoError
 
@@ -46,8 +45,7 @@ def no_git_env(base: Mapping[str, str] | None = None) -> dict[str, str]:
     return {k: v for k, v in env.items() if k not in _REPO_BOUND}
 
 
-@dataclass(frozen=True)
-class Completed:
+class Completed(NamedTuple):
     returncode: int
     stdout: str
     stderr: str
@@ -93,8 +91,7 @@ def split_z(text: str) -> list[str]:
     return [part for part in text.split("\0") if part]
 
 
-@dataclass(frozen=True)
-class Repo:
+class Repo(NamedTuple):
     """A non-bare repository seen from one of its worktrees."""
 
     toplevel: Path  # this worktree's root

@@ -11,8 +11,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from gitfleet import claims, config
 from gitfleet.claims import Entry
@@ -27,8 +26,7 @@ EMPTY_TREE = "4b825dc642cb6eb9a060e54bf8d69288fbee4904"  # git's well-known empt
 ZERO_OID = "0" * 40
 
 
-@dataclass(frozen=True)
-class Change:
+class Change(NamedTuple):
     path: str
     old_oid: str  # ZERO_OID when added
     new_oid: str  # ZERO_OID when deleted

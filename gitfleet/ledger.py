@@ -17,10 +17,10 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Protocol
+from types import MappingProxyType
+from typing import Any, NamedTuple, Protocol
 
 from gitfleet import locking
 from gitfleet.config import Series
@@ -37,15 +37,16 @@ _NEXT = {
 }
 
 
-@dataclass(frozen=True)
-class Record:
+class Record(NamedTuple):
+    # NamedTuple, not a dataclass: the commit hook reads the ledger, and importing
+    # dataclasses (which imports inspect) costs more than the read.
     op: str
     series: str
     number: int
     id: str = ""  # empty for "seeded"
     owner: str | None = None
     ts: float = 0.0
-    note: dict[str, Any] = field(default_factory=dict)  # e.g. {"commit": oid}
+    note: Mapping[str, Any] = MappingProxyType({})  # e.g. {"commit": oid}
 
     def to_json(self) -> str:
         body: dict[str, Any] = {"v": SCHEMA, "op": self.op, "series": self.series, "n": self.number}
@@ -77,18 +78,28 @@ class Record:
         return cls(op, series, number, ident, owner, float(data.get("ts", 0.0)), note)
 
 
-@dataclass
 class IdState:
     """Where one id is now, folded from its records."""
 
-    id: str
-    series: str
-    number: int
-    owner: str | None
-    status: str
-    allocated_at: float
-    updated_at: float
-    note: dict[str, Any] = field(default_factory=dict)
+    __slots__ = ("allocated_at", "id", "note", "number", "owner", "series", "status", "updated_at")
+
+    def __init__(
+        self,
+        id: str,
+        series: str,
+        number: int,
+        owner: str | None,
+        status: str,
+        allocated_at: float,
+        updated_at: float,
+        note: dict[str, Any] | None = None,
+    ) -> None:
+        self.id, self.series, self.number, self.owner = id, series, number, owner
+        self.status, self.allocated_at, self.updated_at = status, allocated_at, updated_at
+        self.note: dict[str, Any] = note if note is not None else {}
+
+    def __repr__(self) -> str:
+        return f"IdState({self.to_dict()!r})"
 
     def to_dict(self) -> dict[str, Any]:
         return {
