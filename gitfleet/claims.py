@@ -117,7 +117,8 @@ def claims_of_entries(repo: Repo, cfg: Config, entries: Iterable[Entry]) -> dict
     return {ident: sorted(paths) for ident, paths in found.items()}
 
 
-_CACHE_NAME = "front-matter-cache.json"
+# v2: entries written before git output was read as bytes may be wrong (CRLF blobs).
+_CACHE_NAME = "front-matter-cache.v2.json"
 
 
 def front_matter_values(repo: Repo, keys: list[str], oids: set[str]) -> dict[str, dict[str, str]]:

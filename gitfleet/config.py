@@ -253,6 +253,34 @@ def parse(path: Path, text: str) -> Config:
     )
 
 
+def load_committed(root: Path, treeish: str, env: Mapping[str, str] | None = None) -> Config:
+    """The config as committed in ``treeish``, else the file in ``root``.
+
+    Checks take their rules from what is committed, so a commit (or a push) cannot relax
+    the rules it is judged by, e.g. empty ``[guarded]`` while editing a guarded file.
+    """
+    from gitfleet.git import run
+
+    proc = run(["cat-file", "blob", f"{treeish}:{CONFIG_NAME}"], root, env=env, check=False)
+    if proc.returncode != 0:
+        return load(root)
+    return parse(Path(f"{treeish}:{CONFIG_NAME}"), proc.stdout)
+
+
+def load_target_rules(root: Path) -> Config:
+    """The config as committed on the fleet's target (as last fetched), else ``root``'s.
+
+    What a push or a landing is judged by: the pushing worktree's own copy could have been
+    edited to switch a check off.
+    """
+    from gitfleet import target
+    from gitfleet.git import discover
+
+    local = load(root)
+    branch = target.target_branch(discover(root), local)
+    return load_committed(root, f"refs/remotes/{local.remote}/{branch}")
+
+
 def load(root: Path) -> Config:
     """Read ``root/gitfleet.toml``, or the defaults when the file does not exist."""
     path = root / CONFIG_NAME

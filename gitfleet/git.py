@@ -61,19 +61,20 @@ def run(
 ) -> Completed:
     """Run ``git ARGS`` and return its output; raise GitError on failure when ``check``."""
     argv = ["git", *args]
+    # Bytes in, bytes out, decoded here: text mode would turn "\r\n" into "\n" and break
+    # every reader that counts bytes (cat-file --batch sizes) or paths holding a "\r".
     proc = subprocess.run(
         argv,
         cwd=cwd,
-        input=input,
+        input=None if input is None else input.encode("utf-8", "surrogateescape"),
         env=None if env is None else dict(env),
         capture_output=True,
-        text=True,
-        encoding="utf-8",
-        errors="surrogateescape",
     )
+    stdout = proc.stdout.decode("utf-8", "surrogateescape")
+    stderr = proc.stderr.decode("utf-8", "surrogateescape")
     if check and proc.returncode != 0:
-        raise GitError(argv, proc.returncode, proc.stdout, proc.stderr)
-    return Completed(proc.returncode, proc.stdout, proc.stderr)
+        raise GitError(argv, proc.returncode, stdout, stderr)
+    return Completed(proc.returncode, stdout, stderr)
 
 
 def out(

@@ -24,6 +24,9 @@ if TYPE_CHECKING:  # the ledger is imported only when a commit claims a new id
 
 EMPTY_TREE = "4b825dc642cb6eb9a060e54bf8d69288fbee4904"  # git's well-known empty tree
 ZERO_OID = "0" * 40
+# The owner of a commit made on a detached HEAD: no branch, so no id is provably its own.
+# (None, by contrast, means "do not judge ownership", as landing does.)
+DETACHED = ""
 
 
 class Change(NamedTuple):
@@ -103,8 +106,15 @@ def problems(
         elif (
             owner is not None
             and state.owner != owner
-            and not _owner_committed(repo, cfg, state.owner, ident)
+            and not _owner_committed(repo, state.owner, [c for c in changes if c.path in paths])
         ):
+            if owner == DETACHED:
+                found.append(
+                    f"{ident} (claimed by {where}) is allocated to {state.owner}, and HEAD is "
+                    "detached, so nothing shows this commit is theirs.\n"
+                    f"    commit on the owning branch: `git switch {state.owner}`"
+                )
+                continue
             found.append(
                 f"{ident} (claimed by {where}) is allocated to {state.owner}, not to {owner}.\n"
                 f"    use an id allocated to this branch: `gitfleet ids list {prefix}`, or "
@@ -150,7 +160,7 @@ def check_index(repo: Repo, cfg: Config) -> list[str]:
     before_entries = [e for e in index if e.path not in changed]
     before_entries += [Entry(c.path, c.old_oid) for c in changes if c.old_oid != ZERO_OID]
     before = set(claims.claims_of_entries(repo, cfg, _candidates(cfg, before_entries)))
-    return problems(repo, cfg, changes, after, before, repo.branch)
+    return problems(repo, cfg, changes, after, before, repo.branch or DETACHED)
 
 
 def _candidates(cfg: Config, entries: Iterable[Entry]) -> list[Entry]:
@@ -158,16 +168,26 @@ def _candidates(cfg: Config, entries: Iterable[Entry]) -> list[Entry]:
     return [e for e in entries if claims.matches(e.path, globs)]
 
 
-def _owner_committed(repo: Repo, cfg: Config, owner: str | None, ident: str) -> bool:
-    # Merging another branch brings in ids its owner committed there; that is their work,
-    # checked when they committed it, not a theft. (pre-merge-commit runs before git
-    # writes MERGE_HEAD, so the owner's branch is how we recognise it.)
-    if not owner:
+def _owner_committed(repo: Repo, owner: str | None, claiming: list[Change]) -> bool:
+    """Whether every changed file claiming the id is the owner's own committed file.
+
+    Merging another branch brings in ids its owner committed there: their work, checked
+    when they committed it. The very same blobs at the same paths on the owner's branch is
+    what recognises it (pre-merge-commit runs before git writes MERGE_HEAD); a new file
+    of ours claiming their id is not theirs, and is refused.
+    """
+    if not owner or not claiming:
         return False
     ref = f"refs/heads/{owner}"
-    if repo.git("rev-parse", "-q", "--verify", ref, check=False).returncode != 0:
+    listing = repo.git("ls-tree", "-z", ref, "--", *[c.path for c in claiming], check=False)
+    if listing.returncode != 0:
         return False
-    return ident in claims.claims_in_tree(repo, cfg, ref)
+    theirs = {}
+    for record in listing.stdout.split("\0"):
+        meta, _, path = record.partition("\t")
+        if path:
+            theirs[path] = meta.split()[2]
+    return all(theirs.get(c.path) == c.new_oid for c in claiming)
 
 
 def check_push(repo: Repo, cfg: Config, old: str | None, new: str, owner: str | None) -> list[str]:
@@ -202,7 +222,8 @@ def pre_commit_main(args: list[str]) -> int:
     """``gitfleet hook pre-commit``: refuse a commit that breaks the id rules."""
     del args  # pre-commit passes none (pass_filenames: false); git passes none either
     repo = discover_in_hook()
-    cfg = config.load(repo.toplevel)
+    # The rules in force are the committed ones (HEAD's), never this commit's own edit.
+    cfg = config.load_committed(repo.toplevel, "HEAD", env=os.environ)
     if not cfg.series and not cfg.guarded:
         return 0
     _refuse("commit", check_index(repo, cfg))

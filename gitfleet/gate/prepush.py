@@ -94,7 +94,7 @@ def main(args: list[str], stdin: TextIO) -> int:
 def check_ids(repo: Repo, updates: list[Update]) -> None:
     from gitfleet import config, idcheck
 
-    cfg = config.load(repo.toplevel)
+    cfg = config.load_target_rules(repo.toplevel)
     if not cfg.series and not cfg.guarded:
         return
     found: list[str] = []
@@ -105,7 +105,7 @@ def check_ids(repo: Repo, updates: list[Update]) -> None:
         owner = (
             update.local_ref[len("refs/heads/") :]
             if update.local_ref.startswith("refs/heads/")
-            else repo.branch
+            else repo.branch or idcheck.DETACHED
         )
         found += idcheck.check_push(repo, cfg, old, update.local_oid, owner)
     if found:

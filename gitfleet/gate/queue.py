@@ -65,7 +65,8 @@ def normalize_remote(url: str) -> str:
             return _local(rest)
         netloc, _, path = rest.partition("/")
         user, at, host = netloc.rpartition("@")
-        netloc = f"{user}{at}{host.lower()}"
+        # Keep the user name, never a password or token: this key is stored and shown.
+        netloc = f"{user.split(':', 1)[0]}{at}{host.lower()}"
         return f"{scheme}://{netloc}/{_trim(path)}"
     match = _SCP_LIKE.match(url)
     if match and not os.path.exists(url):

@@ -83,7 +83,7 @@ def _short(ref: str) -> str:
 class Helper:
     def __init__(self, repo: Repo, remote: str, url: str, out: TextIO) -> None:
         self.repo, self.remote, self.url, self.out = repo, remote, url, out
-        self.cfg = config.load(repo.toplevel)
+        self.cfg = config.load_target_rules(repo.toplevel)
         self.target_ref = f"refs/heads/{target.target_branch(repo, self.cfg)}"
         self.options = Options()
         self.grant: queue.Grant | None = None
@@ -278,9 +278,21 @@ class _Batch:
             self._atomic()
         if self.plain:
             self.results.update(relay.push(h.url, self.plain, h.options))
+            self._mark_landed()
         for spec, head, tip in self.lands:
             self.results[spec.dst] = self._land(spec, head, tip)
         return self.results
+
+    def _mark_landed(self) -> None:
+        """Ids a plain push brought onto the target are landed, as if `gitfleet land` did it."""
+        h = self.h
+        for head, dst, expected in self.plain:
+            if dst == h.target_ref and head and self.results.get(dst) is None:
+                from gitfleet import landing
+
+                _ids, note = landing.mark_landed_ids(h.repo, h.cfg, expected, head, dst)
+                if note.startswith(" (ledger"):
+                    _err(note.strip(" ()"))
 
     def _fresh(self) -> dict[str, str | None]:
         """The remote's values of our refs: as listed, when read under this very lease
@@ -311,6 +323,11 @@ class _Batch:
         elif head == tip:
             self.results[dst] = None  # up to date
         elif force or tip is None or (h._have(tip) and h._is_ancestor(tip, head)):
+            if dst == h.target_ref and not force and tip is not None and h.cfg.land_check:
+                # The target only moves to checked trees: a fast-forward is checked too.
+                if not h.options.dry_run:
+                    self.lands.append((spec, head, tip))
+                return
             self.plain.append((head, dst, expected))
         elif dst == h.target_ref and h.cfg.push_rebase:
             if h.options.dry_run:
