@@ -183,12 +183,18 @@ def index_entries(cwd: str, env: dict[str, str] | None = None) -> list[Entry]:
 
 def claims_in_tree(repo: Repo, cfg: Config, treeish: str) -> dict[str, list[str]]:
     """id -> paths claiming it in ``treeish`` (a commit, branch or tree)."""
-    return claims_of_entries(repo, cfg, _claim_candidates(cfg, tree_entries(repo, treeish)))
+    return claims_of_entries(repo, cfg, candidates(cfg, tree_entries(repo, treeish)))
 
 
-def _claim_candidates(cfg: Config, entries: Iterable[Entry]) -> list[Entry]:
+def candidates(cfg: Config, entries: Iterable[Entry]) -> list[Entry]:
+    """The entries whose path could claim an id of some series."""
     globs = [g for s in cfg.series.values() for g in s.paths]
     return [e for e in entries if matches(e.path, globs)]
+
+
+def watched(cfg: Config) -> list[str]:
+    """Globs of every path the id check cares about: guarded files and claim paths."""
+    return list(cfg.guarded) + [g for s in cfg.series.values() for g in s.paths]
 
 
 def highest_claimed(repo: Repo, cfg: Config, series: Series, treeishes: Sequence[str]) -> int:

@@ -150,22 +150,17 @@ def check_index(repo: Repo, cfg: Config) -> list[str]:
         proc = run([*diff, EMPTY_TREE], cwd, env=env)
     raw = proc.stdout
     changes = parse_raw_diff(raw)
-    watched = list(cfg.guarded) + [g for s in cfg.series.values() for g in s.paths]
+    watched = claims.watched(cfg)
     if not any(claims.matches(c.path, watched) for c in changes):
         return []
     index = claims.index_entries(cwd, env)
-    after = claims.claims_of_entries(repo, cfg, _candidates(cfg, index))
+    after = claims.claims_of_entries(repo, cfg, claims.candidates(cfg, index))
     # What the parent already claimed: unchanged entries plus the old side of changed ones.
     changed = {c.path for c in changes}
     before_entries = [e for e in index if e.path not in changed]
     before_entries += [Entry(c.path, c.old_oid) for c in changes if c.old_oid != ZERO_OID]
-    before = set(claims.claims_of_entries(repo, cfg, _candidates(cfg, before_entries)))
+    before = set(claims.claims_of_entries(repo, cfg, claims.candidates(cfg, before_entries)))
     return problems(repo, cfg, changes, after, before, repo.branch or DETACHED)
-
-
-def _candidates(cfg: Config, entries: Iterable[Entry]) -> list[Entry]:
-    globs = [g for s in cfg.series.values() for g in s.paths]
-    return [e for e in entries if claims.matches(e.path, globs)]
 
 
 def _owner_committed(repo: Repo, owner: str | None, claiming: list[Change]) -> bool:
@@ -201,7 +196,7 @@ def check_push(repo: Repo, cfg: Config, old: str | None, new: str, owner: str | 
     base = old if old and old != ZERO_OID else _push_base(repo, new)
     raw = repo.git("diff-tree", "-r", "--raw", "-z", "--no-renames", base, new).stdout
     changes = parse_raw_diff(raw)
-    watched = list(cfg.guarded) + [g for s in cfg.series.values() for g in s.paths]
+    watched = claims.watched(cfg)
     if not any(claims.matches(c.path, watched) for c in changes):
         return []
     after = claims.claims_in_tree(repo, cfg, new)
