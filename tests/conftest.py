@@ -148,3 +148,16 @@ def story_repo(tmp_path: Path, remote: Path) -> Path:
     git(path, "remote", "add", "origin", str(remote))
     git(path, "push", "-q", "origin", "main")
     return path
+
+
+@pytest.fixture
+def fleet(story_repo: Path) -> Path:
+    """The story repo after `gitfleet init --series SP`, pushed, with agent worktrees a1, a2."""
+    gitfleet(story_repo, "init", "--series", "SP")
+    git(story_repo, "add", "gitfleet.toml")
+    git(story_repo, "commit", "-q", "--allow-empty", "-m", "gitfleet")
+    git(story_repo, "push", "-q", "origin", "main")
+    for name in ("a1", "a2"):
+        path = story_repo.parent / name
+        git(story_repo, "worktree", "add", "-q", "-b", f"fleet/{name}", str(path))
+    return story_repo

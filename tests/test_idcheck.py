@@ -5,31 +5,11 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-import pytest
 from conftest import git, gitfleet
 
 
 def _article(ident: str) -> str:
     return f"---\nticketId: {ident}\ntitle: t\n---\n\nBody mentioning SP-001 in prose.\n"
-
-
-@pytest.fixture
-def fleet(story_repo: Path) -> Path:
-    """The story repo with gitfleet init done and committed, plus two agent worktrees."""
-    gitfleet(story_repo, "init", "--series", "SP")
-    git(story_repo, "add", "gitfleet.toml")
-    git(story_repo, "commit", "-q", "-m", "gitfleet", "--allow-empty")
-    for name in ("a1", "a2"):
-        git(
-            story_repo,
-            "worktree",
-            "add",
-            "-q",
-            "-b",
-            f"fleet/{name}",
-            str(story_repo.parent / name),
-        )
-    return story_repo
 
 
 def _commit(wt: Path, rel: str, text: str) -> subprocess.CompletedProcess[str]:

@@ -6,27 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import pytest
 from conftest import git, gitfleet
-
-
-@pytest.fixture
-def fleet(story_repo: Path) -> Path:
-    gitfleet(story_repo, "init", "--series", "SP")
-    git(story_repo, "add", "gitfleet.toml")
-    git(story_repo, "commit", "-q", "--allow-empty", "-m", "gitfleet")
-    git(story_repo, "push", "-q", "origin", "main")
-    for name in ("a1", "a2"):
-        git(
-            story_repo,
-            "worktree",
-            "add",
-            "-q",
-            "-b",
-            f"fleet/{name}",
-            str(story_repo.parent / name),
-        )
-    return story_repo
 
 
 def _stage(wt: Path, rel: str, text: str | bytes) -> None:
