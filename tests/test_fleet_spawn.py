@@ -181,6 +181,10 @@ def test_missing_agent_binary_fails_that_agent_only(story_repo: Path) -> None:
     )
     assert state.agents[0].phase == runstate.NOT_STARTED
     assert "not found on PATH" in (state.agents[0].error or "")
+    # The reason outlives the live display: the report says it too.
+    report = build(discover(story_repo), config.load(story_repo), state)
+    assert "not found on PATH" in (report.agents[0].error or "")
+    assert "not found on PATH" in render_text(report)
 
 
 def test_no_series_runs_agents_without_ids(repo: Path, tmp_path: Path) -> None:

@@ -188,7 +188,8 @@ def clean(run: str | None, all_runs: bool, force: bool, as_json: bool) -> None:
         lines = "\n".join(f"  - {why}" for why in result.kept)
         raise Refusal(
             f"kept {len(result.kept)} agent(s) with work that has not landed:\n{lines}\n"
-            "  land it (`gitfleet land BRANCH`) or drop it with `gitfleet clean --force`"
+            "  commit what is uncommitted in its worktree, land its branch "
+            "(`gitfleet land <branch>`), or drop it all with `gitfleet clean --force`"
         )
 
 

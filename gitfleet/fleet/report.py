@@ -40,6 +40,7 @@ class AgentReport:
     ids_claimed: list[str]  # ids the branch's own changes claim
     id_problem: str | None  # the claims differ from the allocation
     log: str
+    error: str | None = None  # why the agent never started, e.g. its command is not on PATH
 
 
 @dataclass
@@ -106,7 +107,7 @@ def agent_report(repo: Repo, cfg: Config, run: RunState, agent: AgentState) -> A
         exit_code=agent.exit_code, outcome=agent.outcome, commits=agent.commits, files=files,
         insertions=added, deletions=removed, landing=agent.landing,
         land_message=agent.land_message, conflicts=list(agent.conflict_paths),
-        ids_claimed=claimed, id_problem=problem, log=agent.log,
+        ids_claimed=claimed, id_problem=problem, log=agent.log, error=agent.error,
     )  # fmt: skip
 
 
@@ -191,6 +192,8 @@ def render_text(report: Report) -> str:
         cells = [cell.ljust(width) for cell, width in zip(row, widths, strict=False)]
         out.append("  " + "  ".join([*cells, row[-1]]).rstrip())
     for a in report.agents:
+        if a.error:
+            out.append(f"  {a.name}: {a.error}")
         if a.conflicts:
             out.append(f"  {a.name}: conflicts in {', '.join(a.conflicts)}")
         if a.land_message and a.outcome not in ("landed", "committed"):
