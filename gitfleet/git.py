@@ -18,6 +18,7 @@ from typing import NamedTuple, NewType
 from gitfleet.errors import GitError, NotARepoError
 
 Oid = NewType("Oid", str)
+ZERO_OID = "0" * 40  # what git writes for "no such ref" (new refs, deletions)
 RefName = NewType("RefName", str)
 
 # Variables that tie a git process to one repository, index or worktree. Everything else

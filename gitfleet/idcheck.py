@@ -17,13 +17,12 @@ from gitfleet import claims, config
 from gitfleet.claims import Entry
 from gitfleet.config import Config
 from gitfleet.errors import Refusal
-from gitfleet.git import Repo, discover_in_hook, run
+from gitfleet.git import ZERO_OID, Repo, discover_in_hook, run
 
 if TYPE_CHECKING:  # the ledger is imported only when a commit claims a new id
     from gitfleet.ledger import IdState
 
 EMPTY_TREE = "4b825dc642cb6eb9a060e54bf8d69288fbee4904"  # git's well-known empty tree
-ZERO_OID = "0" * 40
 # The owner of a commit made on a detached HEAD: no branch, so no id is provably its own.
 # (None, by contrast, means "do not judge ownership", as landing does.)
 DETACHED = ""

@@ -6,7 +6,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from gitfleet import claims, target
-from gitfleet.config import Config
+from gitfleet.config import Config, Series
 from gitfleet.errors import LedgerError, UsageError
 from gitfleet.git import Repo, require_commits
 from gitfleet.ledger import IdState, Ledger, LocalBackend
@@ -48,12 +48,20 @@ def allocate(
     """
     series = cfg.series_for(series_name)
     who = owner if callable(owner) else default_owner(repo, owner)
+    return open_ledger(repo, cfg).allocate(series, count, who, seed_fn(repo, cfg, series), note)
+
+
+def seed_fn(repo: Repo, cfg: Config, series: Series) -> Callable[[], int]:
+    """Where a series starts: above the highest id claimed on the target and HEAD.
+
+    Returned unevaluated: the ledger calls it only for a series it has never seen.
+    """
 
     def seed() -> int:
         require_commits(repo)
         return claims.highest_claimed(repo, cfg, series, target.seed_treeishes(repo, cfg))
 
-    return open_ledger(repo, cfg).allocate(series, count, who, seed, note)
+    return seed
 
 
 def list_ids(repo: Repo, cfg: Config, series_name: str | None = None) -> list[IdState]:

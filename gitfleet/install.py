@@ -15,17 +15,16 @@ import re
 import shutil
 import sys
 from collections import Counter
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from gitfleet import claims, config, target
-from gitfleet.config import CONFIG_NAME, Config, Series
+from gitfleet import claims, config
+from gitfleet.config import CONFIG_NAME
 from gitfleet.errors import ConfigError, UsageError
 from gitfleet.git import Repo, require_commits
-from gitfleet.ids import open_ledger
+from gitfleet.ids import open_ledger, seed_fn
 from gitfleet.locking import atomic_write, exclusive
 
 # pre-merge-commit: `git merge` runs it instead of pre-commit, and a merge is exactly where
@@ -285,9 +284,8 @@ def init(
     with exclusive(repo.state_dir / "install.lock"):
         state = _read_state(repo)
         ledger = open_ledger(repo, cfg)
-        trees = target.seed_treeishes(repo, cfg)
         for s in cfg.series.values():
-            result.seeded[s.name] = ledger.seed(s, _seed_from(repo, cfg, s, trees))
+            result.seeded[s.name] = ledger.seed(s, seed_fn(repo, cfg, s))
         folder = hooks_dir(repo)
         folder.mkdir(parents=True, exist_ok=True)
         for hook in HOOKS:
@@ -321,7 +319,3 @@ def uninstall(repo: Repo) -> dict[str, Any]:
         state.pop("pushurl", None)
         atomic_write(_state_path(repo), json.dumps(state, indent=2) + "\n")
     return {"hooks": removed, "unrouted": cfg.remote}
-
-
-def _seed_from(repo: Repo, cfg: Config, series: Series, trees: list[str]) -> Callable[[], int]:
-    return lambda: claims.highest_claimed(repo, cfg, series, trees)

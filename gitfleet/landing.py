@@ -30,13 +30,12 @@ from typing import TYPE_CHECKING, Any
 from gitfleet import claims, idcheck, rebase, scratch, target
 from gitfleet.config import Config
 from gitfleet.errors import GitError, UsageError
-from gitfleet.git import Completed, Repo
+from gitfleet.git import ZERO_OID, Completed, Repo
 
 if TYPE_CHECKING:
     from gitfleet.gate.queue import Grant
 
 MAX_RETRIES = 5  # lost compare-and-swaps before giving up; each one means another landing won
-ZERO_OID = "0" * 40
 
 LANDED, UP_TO_DATE, CONFLICT, CHECK_FAILED, LOST_RACE, ERROR = (
     "landed",

@@ -12,8 +12,6 @@ from dataclasses import dataclass, field
 from gitfleet.errors import GitError
 from gitfleet.git import run
 
-ZERO_OID = "0" * 40
-
 
 @dataclass
 class Listing:
