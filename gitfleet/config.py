@@ -6,6 +6,7 @@ Every section is optional; a repository without the file gets the defaults (no s
 
 from __future__ import annotations
 
+import json
 import re
 import sys
 from collections.abc import Mapping
@@ -16,12 +17,12 @@ from typing import Any, NamedTuple, TypeVar
 
 from gitfleet.errors import ConfigError
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - exercised on 3.10 only
-    import tomli as tomllib
-
 CONFIG_NAME = "gitfleet.toml"
+# Parsed TOML of the last few config texts, as JSON: the commit hooks and `ids allocate`
+# start a python process per call, and tomllib (with typing) costs them more to import than
+# the check they run. Keyed by the exact text, so it is never stale.
+TOML_CACHE_NAME = "toml-cache.json"
+_TOML_CACHE_ENTRIES = 4
 _PREFIX_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 T = TypeVar("T")
 
@@ -169,12 +170,48 @@ def _series(path: Path, name: str, reader: _Reader) -> Series:
     return Series(name, prefix, width, paths, front)
 
 
-def parse(path: Path, text: str) -> Config:
-    """Validate the text of a config file; every error names file and key."""
+def _toml(path: Path, text: str) -> dict[str, Any]:
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # pragma: no cover - exercised on 3.10 only
+        import tomli as tomllib
     try:
-        data = tomllib.loads(text)
+        return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+
+
+def _cached_toml(path: Path, text: str, cache_dir: Path | None) -> dict[str, Any]:
+    if cache_dir is None:
+        return _toml(path, text)
+    cache = cache_dir / TOML_CACHE_NAME
+    try:
+        entries = json.loads(cache.read_bytes())
+        for entry in entries:
+            if entry["text"] == text:
+                return dict(entry["data"])
+    except (OSError, ValueError, TypeError, KeyError):
+        entries = []  # missing or damaged: a cache, rebuilt from the source of truth
+    data = _toml(path, text)
+    try:
+        fresh = json.dumps([{"text": text, "data": data}, *entries[: _TOML_CACHE_ENTRIES - 1]])
+    except (TypeError, ValueError):
+        return data  # dates and times have no JSON form: such a file is parsed every time
+    import contextlib
+
+    from gitfleet.locking import atomic_write
+
+    with contextlib.suppress(OSError):  # a read-only state dir costs speed, not correctness
+        atomic_write(cache, fresh, durable=False)
+    return data
+
+
+def parse(path: Path, text: str, cache_dir: Path | None = None) -> Config:
+    """Validate the text of a config file; every error names file and key.
+
+    ``cache_dir`` (the repository's state dir) keeps the parsed TOML for the next process.
+    """
+    data = _cached_toml(path, text, cache_dir)
     top = _Reader(path, data, "")
     fleet = top.sub("fleet")
     target = fleet.opt_str("target", 'a branch name such as "main"')
@@ -253,7 +290,12 @@ def parse(path: Path, text: str) -> Config:
     )
 
 
-def load_committed(root: Path, treeish: str, env: Mapping[str, str] | None = None) -> Config:
+def load_committed(
+    root: Path,
+    treeish: str,
+    env: Mapping[str, str] | None = None,
+    cache_dir: Path | None = None,
+) -> Config:
     """The config as committed in ``treeish``, else the file in ``root``.
 
     Checks take their rules from what is committed, so a commit (or a push) cannot relax
@@ -263,8 +305,8 @@ def load_committed(root: Path, treeish: str, env: Mapping[str, str] | None = Non
 
     proc = run(["cat-file", "blob", f"{treeish}:{CONFIG_NAME}"], root, env=env, check=False)
     if proc.returncode != 0:
-        return load(root)
-    return parse(Path(f"{treeish}:{CONFIG_NAME}"), proc.stdout)
+        return load(root, cache_dir)
+    return parse(Path(f"{treeish}:{CONFIG_NAME}"), proc.stdout, cache_dir)
 
 
 def load_target_rules(root: Path) -> Config:
@@ -281,7 +323,7 @@ def load_target_rules(root: Path) -> Config:
     return load_committed(root, f"refs/remotes/{local.remote}/{branch}")
 
 
-def load(root: Path) -> Config:
+def load(root: Path, cache_dir: Path | None = None) -> Config:
     """Read ``root/gitfleet.toml``, or the defaults when the file does not exist."""
     path = root / CONFIG_NAME
     try:
@@ -290,4 +332,4 @@ def load(root: Path) -> Config:
         return Config(path=None)
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: cannot read: {exc}") from None
-    return parse(path, text)
+    return parse(path, text, cache_dir)

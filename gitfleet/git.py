@@ -10,7 +10,6 @@ wrong repository (pre-commit does the same in ``git.py: no_git_env``).
 from __future__ import annotations
 
 import os
-import subprocess
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import NamedTuple, NewType
@@ -64,18 +63,119 @@ def run(
     argv = ["git", *args]
     # Bytes in, bytes out, decoded here: text mode would turn "\r\n" into "\n" and break
     # every reader that counts bytes (cat-file --batch sizes) or paths holding a "\r".
-    proc = subprocess.run(
-        argv,
-        cwd=cwd,
-        input=None if input is None else input.encode("utf-8", "surrogateescape"),
-        env=None if env is None else dict(env),
-        capture_output=True,
-    )
-    stdout = proc.stdout.decode("utf-8", "surrogateescape")
-    stderr = proc.stderr.decode("utf-8", "surrogateescape")
-    if check and proc.returncode != 0:
-        raise GitError(argv, proc.returncode, stdout, stderr)
-    return Completed(proc.returncode, stdout, stderr)
+    raw_input = None if input is None else input.encode("utf-8", "surrogateescape")
+    returncode, raw_out, raw_err = _spawn(argv, cwd, raw_input, env)
+    stdout = raw_out.decode("utf-8", "surrogateescape")
+    stderr = raw_err.decode("utf-8", "surrogateescape")
+    if check and returncode != 0:
+        raise GitError(argv, returncode, stdout, stderr)
+    return Completed(returncode, stdout, stderr)
+
+
+_FOUND: dict[tuple[str, str], str] = {}
+
+
+def _find_program(name: str, env: Mapping[str, str] | None) -> str:
+    """``name`` looked up on the PATH of the environment it will run in, as subprocess does
+    (posix_spawnp would use this process's PATH instead)."""
+    path = (os.environ if env is None else env).get("PATH", os.defpath)
+    found = _FOUND.get((name, path))
+    if found is None:
+        for folder in path.split(os.pathsep):
+            candidate = os.path.join(folder or ".", name)
+            if os.access(candidate, os.X_OK) and not os.path.isdir(candidate):
+                found = _FOUND[(name, path)] = candidate
+                break
+        else:
+            raise FileNotFoundError(2, f"{name} is not on PATH; install git", name)
+    return found
+
+
+def _spawn(
+    argv: list[str],
+    cwd: str | os.PathLike[str] | None,
+    input: bytes | None,
+    env: Mapping[str, str] | None,
+) -> tuple[int, bytes, bytes]:
+    """Run ``argv``, feed it ``input``, collect stdout and stderr: subprocess.run's job.
+
+    Done with posix_spawn and poll because the commit hooks and ``ids allocate`` are a
+    python process per call: importing subprocess (threading, selectors, signal) and its
+    per-call machinery cost them more than the git calls themselves. Stdin is inherited
+    when there is no input, as with subprocess.
+    """
+    if not hasattr(os, "posix_spawnp"):  # pragma: no cover - not a POSIX system
+        import subprocess
+
+        proc = subprocess.run(
+            argv, cwd=cwd, input=input, env=None if env is None else dict(env), capture_output=True
+        )
+        return proc.returncode, proc.stdout, proc.stderr
+    import select
+
+    if cwd is not None:  # posix_spawn cannot chdir; git's -C is the same as starting there
+        argv = [argv[0], "-C", os.fspath(cwd), *argv[1:]]
+    out_r, out_w = os.pipe()
+    err_r, err_w = os.pipe()
+    actions = [(os.POSIX_SPAWN_DUP2, out_w, 1), (os.POSIX_SPAWN_DUP2, err_w, 2)]
+    in_r = in_w = -1
+    if input is not None:
+        in_r, in_w = os.pipe()
+        actions.append((os.POSIX_SPAWN_DUP2, in_r, 0))
+    # os.pipe() descriptors are close-on-exec: the child keeps only the dup2'ed copies.
+    try:
+        pid = os.posix_spawn(
+            _find_program(argv[0], env),
+            argv,
+            os.environ if env is None else env,
+            file_actions=actions,
+        )
+    except BaseException:
+        for fd in (out_r, out_w, err_r, err_w, in_r, in_w):
+            if fd >= 0:
+                os.close(fd)
+        raise
+    os.close(out_w)
+    os.close(err_w)
+    chunks: dict[int, list[bytes]] = {out_r: [], err_r: []}
+    poller = select.poll()
+    poller.register(out_r, select.POLLIN)
+    poller.register(err_r, select.POLLIN)
+    pending = memoryview(input or b"")
+    if input is not None:
+        os.close(in_r)
+        if pending:
+            os.set_blocking(in_w, False)
+            poller.register(in_w, select.POLLOUT)
+        else:
+            os.close(in_w)
+    open_fds = {out_r, err_r} | ({in_w} if pending else set())
+    try:
+        while open_fds:
+            for fd, _event in poller.poll():
+                if fd == in_w:
+                    try:
+                        pending = pending[os.write(fd, pending[: 1 << 16]) :]
+                    except BlockingIOError:
+                        continue
+                    except BrokenPipeError:
+                        pending = pending[:0]  # git stopped reading: its answer says why
+                    if pending:
+                        continue
+                elif data := os.read(fd, 1 << 16):
+                    chunks[fd].append(data)
+                    continue
+                poller.unregister(fd)
+                os.close(fd)
+                open_fds.discard(fd)
+    except BaseException:
+        os.kill(pid, 9)  # interrupted: leave no git behind, then let the interruption out
+        for fd in open_fds:
+            os.close(fd)
+        raise
+    finally:
+        _, status = os.waitpid(pid, 0)
+    return os.waitstatus_to_exitcode(status), b"".join(chunks[out_r]), b"".join(chunks[err_r])
 
 
 def out(
@@ -147,35 +247,69 @@ def discover(cwd: str | os.PathLike[str] | None = None, *, keep_git_env: bool = 
 def discover_in_hook() -> Repo:
     """The repository a hook runs for, found without a subprocess where the layout is plain.
 
-    Git runs hooks at the root of the worktree, exporting ``GIT_DIR`` for linked worktrees;
-    the layout (``.git`` folder, or a ``.git`` file naming the git dir, whose ``commondir``
-    names the shared one) is documented in gitrepository-layout(5). Anything unusual falls
-    back to asking git.
+    Git runs hooks at the root of the worktree, exporting ``GIT_DIR`` for linked worktrees.
+    Anything unusual falls back to asking git.
     """
     top = Path.cwd()
-    git_dir_env = os.environ.get("GIT_DIR")
     if "GIT_WORK_TREE" in os.environ or "GIT_COMMON_DIR" in os.environ:
         return discover(keep_git_env=True)
-    if git_dir_env:
-        git_dir = top / git_dir_env
-    elif (top / ".git").is_dir():
-        git_dir = top / ".git"
-    else:
+    git_dir_env = os.environ.get("GIT_DIR")
+    found = _plain_layout(top, top / git_dir_env if git_dir_env else None)
+    return found or discover(keep_git_env=True)
+
+
+# These change where git's own discovery stops; only git applies them faithfully. (The
+# repo-binding variables are ignored by :func:`discover`, and so here too.)
+_DISCOVERY_ENV = ("GIT_CEILING_DIRECTORIES", "GIT_DISCOVERY_ACROSS_FILESYSTEM")
+
+
+def discover_quick(cwd: str | os.PathLike[str] | None = None) -> Repo:
+    """:func:`discover` without a subprocess for the plain layout, for per-call commands.
+
+    An agent runs ``gitfleet ids allocate`` once per id, so a git process saved here is
+    saved on every allocation. Walks up from ``cwd`` as git does; anything git would judge
+    differently (discovery variables, a folder owned by someone else, being inside a git
+    dir) is left to :func:`discover`, which also gives the errors.
+    """
+    if any(name in os.environ for name in _DISCOVERY_ENV):
+        return discover(cwd)
+    start = Path(os.path.abspath(cwd if cwd is not None else os.getcwd()))
+    for top in (start, *start.parents):
         try:
-            text = (top / ".git").read_text("utf-8").strip()
+            owner = (top / ".git").lstat().st_uid
         except OSError:
-            return discover(keep_git_env=True)
-        if not text.startswith("gitdir:"):
-            return discover(keep_git_env=True)
-        git_dir = top / text[len("gitdir:") :].strip()
+            continue
+        if owner != os.geteuid() or ".git" in start.relative_to(top).parts:
+            break  # safe.directory rules, or a git dir rather than a worktree: git decides
+        return _plain_layout(top, None) or discover(cwd)
+    return discover(cwd)
+
+
+def _plain_layout(top: Path, git_dir: Path | None) -> Repo | None:
+    """The repository whose worktree root is ``top``, read from its files, or None.
+
+    The layout (a ``.git`` folder, or a ``.git`` file naming the git dir, whose
+    ``commondir`` names the shared one) is documented in gitrepository-layout(5).
+    """
+    if git_dir is None:
+        if (top / ".git").is_dir():
+            git_dir = top / ".git"
+        else:
+            try:
+                text = (top / ".git").read_text("utf-8").strip()
+            except (OSError, UnicodeDecodeError):
+                return None
+            if not text.startswith("gitdir:"):
+                return None
+            git_dir = top / text[len("gitdir:") :].strip()
     try:
         common = (git_dir / "commondir").read_text("utf-8").strip()
     except FileNotFoundError:
         common = "."
-    except OSError:
-        return discover(keep_git_env=True)
+    except (OSError, UnicodeDecodeError):
+        return None
     if not (git_dir / "HEAD").is_file():
-        return discover(keep_git_env=True)
+        return None
     common_dir = Path(os.path.normpath(git_dir / common))
     return Repo(top, Path(os.path.normpath(git_dir)), common_dir, _head_ref(git_dir, top, None))
 

@@ -217,7 +217,7 @@ def pre_commit_main(args: list[str]) -> int:
     del args  # pre-commit passes none (pass_filenames: false); git passes none either
     repo = discover_in_hook()
     # The rules in force are the committed ones (HEAD's), never this commit's own edit.
-    cfg = config.load_committed(repo.toplevel, "HEAD", env=os.environ)
+    cfg = config.load_committed(repo.toplevel, "HEAD", env=os.environ, cache_dir=repo.state_dir)
     if not cfg.series and not cfg.guarded:
         return 0
     _refuse("commit", check_index(repo, cfg))

@@ -5,11 +5,17 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from gitfleet import claims, target
+from gitfleet import config
 from gitfleet.config import Config, Series
 from gitfleet.errors import LedgerError, UsageError
-from gitfleet.git import Repo, require_commits
+from gitfleet.git import Repo, discover_quick, require_commits
 from gitfleet.ledger import IdState, Ledger, LocalBackend
+
+
+def here() -> tuple[Repo, Config]:
+    """The repository around the current folder and its config, as the ids verbs see them."""
+    repo = discover_quick()
+    return repo, config.load(repo.toplevel, cache_dir=repo.state_dir)
 
 
 def open_ledger(repo: Repo, cfg: Config) -> Ledger:
@@ -58,6 +64,10 @@ def seed_fn(repo: Repo, cfg: Config, series: Series) -> Callable[[], int]:
     """
 
     def seed() -> int:
+        # Imported here: only a series' first allocation needs them, every later one is a
+        # short process that would pay for them (claims brings the front-matter reader).
+        from gitfleet import claims, target
+
         require_commits(repo)
         return claims.highest_claimed(repo, cfg, series, target.seed_treeishes(repo, cfg))
 
@@ -94,6 +104,8 @@ def mark(
 
 def claimed_in_branches(repo: Repo, cfg: Config, ids: Sequence[str]) -> dict[str, str]:
     """For each of ``ids`` claimed by the tip of a local or remote-tracking branch: where."""
+    from gitfleet import claims
+
     refs = repo.git_out("for-each-ref", "--format=%(refname)", "refs/heads", "refs/remotes").split()
     wanted, where = set(ids), dict[str, str]()
     for ref in refs:

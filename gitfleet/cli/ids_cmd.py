@@ -4,16 +4,11 @@ from __future__ import annotations
 
 import click
 
-from gitfleet import config
 from gitfleet import ids as ids_api
 from gitfleet.cli import echo_json
-from gitfleet.git import Repo, discover
 from gitfleet.ledger import IdState
 
-
-def _context() -> tuple[Repo, config.Config]:
-    repo = discover()
-    return repo, config.load(repo.toplevel)
+_context = ids_api.here
 
 
 @click.group(name="ids")

@@ -1,0 +1,180 @@
+"""The short-process paths: `ids allocate` without click, repository discovery without git,
+the parsed-config cache, and the one-parse ledger read. Each must give exactly what the
+ordinary path gives, and hand anything unusual to it."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import git, gitfleet
+
+from gitfleet import config
+from gitfleet.errors import LedgerError, NotARepoError
+from gitfleet.git import discover, discover_quick
+from gitfleet.ledger import LocalBackend, Record
+
+
+def _modules_after(cwd: Path, code: str) -> set[str]:
+    """Run ``code`` in a fresh interpreter in ``cwd``; the modules it ended with."""
+    probe = f"{code}\nimport sys, json\nprint(json.dumps(sorted(sys.modules)), file=sys.stderr)"
+    proc = subprocess.run([sys.executable, "-c", probe], cwd=cwd, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    return set(json.loads(proc.stderr.strip().splitlines()[-1]))
+
+
+def test_allocate_fast_path_skips_click_and_tomllib(story_repo: Path) -> None:
+    gitfleet(story_repo, "ids", "allocate", "SP")  # seeds, and fills the config cache
+    code = "from gitfleet.entry import _dispatch\n_dispatch(['ids', 'allocate', 'SP'])"
+    loaded = _modules_after(story_repo, code)
+    assert "click" not in loaded
+    assert "tomllib" not in loaded  # the parsed config came from the cache
+    assert "subprocess" not in loaded  # discovery read the files; the ledger needs no git
+    ids = [line.split("\t")[0] for line in gitfleet(story_repo, "ids", "list").stdout.splitlines()]
+    assert ids == ["SP-152", "SP-153"]
+
+
+def test_allocate_fast_path_answers_as_the_click_command(story_repo: Path) -> None:
+    plain = gitfleet(story_repo, "ids", "allocate", "SP", "-n", "2", "--owner", "a").stdout
+    assert plain == "SP-152\nSP-153\n"
+    as_json = json.loads(gitfleet(story_repo, "ids", "allocate", "SP", "--json").stdout)
+    assert as_json == {"ids": ["SP-154"], "owner": "main", "series": "SP"}
+    spelled = gitfleet(story_repo, "ids", "allocate", "--count=2", "--owner=b", "SP").stdout
+    assert spelled == "SP-155\nSP-156\n"
+    # From a subfolder and from a linked worktree, owned by that worktree's branch.
+    assert gitfleet(story_repo / "articles", "ids", "allocate", "SP").stdout == "SP-157\n"
+    git(story_repo, "worktree", "add", "-q", "-b", "agent", str(story_repo.parent / "wt"))
+    got = gitfleet(story_repo.parent / "wt", "ids", "allocate", "SP", "--json").stdout
+    assert json.loads(got)["owner"] == "agent"
+    owners = {
+        line.split("\t")[0]: line.split("\t")[2]
+        for line in gitfleet(story_repo, "ids", "list").stdout.splitlines()
+    }
+    assert owners["SP-152"] == "a" and owners["SP-154"] == "main" and owners["SP-158"] == "agent"
+
+
+@pytest.mark.parametrize(
+    ("args", "expect"),
+    [
+        (["-n", "0"], "0 is not in the range"),
+        (["-n", "two"], "'two' is not a valid integer"),
+        (["--bogus"], "No such option '--bogus'"),
+        (["--help"], "Allocate COUNT new ids of SERIES"),
+        ([], "Missing argument 'SERIES'"),
+    ],
+)
+def test_allocate_hands_anything_else_to_click(
+    story_repo: Path, args: list[str], expect: str
+) -> None:
+    series = [] if not args or args == ["--help"] else ["SP"]
+    proc = gitfleet(story_repo, "ids", "allocate", *series, *args, check=False)
+    assert expect in proc.stdout + proc.stderr
+    assert not (story_repo / ".git" / "gitfleet" / "ledger.jsonl").exists()
+
+
+def test_discover_quick_agrees_with_git(story_repo: Path, tmp_path: Path) -> None:
+    wt = tmp_path / "wt"
+    git(story_repo, "worktree", "add", "-q", "-b", "agent", str(wt))
+    git(story_repo, "checkout", "-q", "--detach")
+    for where in (story_repo, story_repo / "articles", wt):
+        assert discover_quick(where) == discover(where)
+    assert discover_quick(wt).branch == "agent"
+    assert discover_quick(story_repo).head_ref is None
+    assert discover_quick(wt).common_dir == story_repo / ".git"
+
+
+def test_discover_quick_leaves_the_odd_cases_to_git(
+    story_repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with pytest.raises(NotARepoError, match="inside the git dir"):
+        discover_quick(story_repo / ".git" / "refs")
+    outside = tmp_path / "plain"
+    outside.mkdir()
+    with pytest.raises(NotARepoError, match="not inside a git repository"):
+        discover_quick(outside)
+    # A ceiling above the worktree stops git's discovery; ours must stop too.
+    monkeypatch.setenv("GIT_CEILING_DIRECTORIES", str(story_repo))
+    with pytest.raises(NotARepoError):
+        discover_quick(story_repo / "articles")
+
+
+def test_config_cache_is_keyed_by_the_text(story_repo: Path, tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    first = config.load(story_repo, cache_dir=state)
+    cache = state / config.TOML_CACHE_NAME
+    assert json.loads(cache.read_text())[0]["data"]["series"]["SP"]["prefix"] == "SP"
+    assert config.load(story_repo, cache_dir=state) == first
+    # An edited file is a new text: parsed afresh, never answered from the old entry.
+    text = (story_repo / "gitfleet.toml").read_text()
+    (story_repo / "gitfleet.toml").write_text(text.replace("width = 3", "width = 4"))
+    assert config.load(story_repo, cache_dir=state).series["SP"].width == 4
+    # A bad file is still a clear error, not a cached answer.
+    (story_repo / "gitfleet.toml").write_text(text + "[series\n")
+    with pytest.raises(config.ConfigError, match="not valid TOML"):
+        config.load(story_repo, cache_dir=state)
+    # A damaged cache is ignored and rewritten.
+    cache.write_text("{not json")
+    (story_repo / "gitfleet.toml").write_text(text)
+    assert config.load(story_repo, cache_dir=state) == first
+    assert json.loads(cache.read_text())[0]["text"] == text
+
+
+def test_config_cache_is_only_used_for_its_own_text(story_repo: Path, tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    text = (story_repo / "gitfleet.toml").read_text()
+    # Whatever the cache claims for another text cannot leak into this one.
+    forged = [{"text": text + "\n", "data": {"fleet": {"target": "forged"}}}]
+    state.mkdir()
+    (state / config.TOML_CACHE_NAME).write_text(json.dumps(forged))
+    assert config.load(story_repo, cache_dir=state).target == "main"
+
+
+def test_ledger_line_holding_two_records_is_named(tmp_path: Path) -> None:
+    backend = LocalBackend(tmp_path)
+    one = Record("allocated", "SP", 1, "SP-1", "a", 1.0).to_json()
+    two = Record("allocated", "SP", 2, "SP-2", "a", 1.0).to_json()
+    (tmp_path / "ledger.jsonl").write_text(f"{one}\n{one},{two}\n")
+    with pytest.raises(LedgerError, match="line 2, is not a ledger record"):
+        backend.read()
+    (tmp_path / "ledger.jsonl").write_text(f"{one}\n\n{two}\n")
+    assert [r.id for r in backend.read()] == ["SP-1", "SP-2"]
+
+
+def test_commit_hook_reads_rules_from_the_cache(story_repo: Path) -> None:
+    ident = gitfleet(story_repo, "ids", "allocate", "SP").stdout.strip()
+    (story_repo / "articles" / f"{ident}.md").write_text(f"---\nticketId: {ident}\n---\n")
+    git(story_repo, "add", "articles")
+    code = "from gitfleet.idcheck import pre_commit_main\nassert pre_commit_main([]) == 0"
+    _modules_after(story_repo, code)  # the first check parses HEAD's gitfleet.toml
+    loaded = _modules_after(story_repo, code)
+    assert "tomllib" not in loaded and "click" not in loaded
+
+
+def test_git_runner_streams_both_ways_and_reports_failure(repo: Path) -> None:
+    from gitfleet.git import run
+
+    # Far more than a pipe holds in both directions at once: a runner that wrote all input
+    # before reading would deadlock here.
+    asked = "HEAD\n" * 20000
+    got = run(["cat-file", "--batch-check"], repo, input=asked)
+    assert got.stdout.count(" commit ") == 20000
+    failed = run(["rev-parse", "--verify", "nope"], repo, check=False)
+    assert failed.returncode == 128 and "single revision" in failed.stderr
+    assert run(["rev-parse", "--show-prefix"], repo / ".git" / "..").stdout == "\n"
+
+
+def test_git_runner_finds_git_on_the_path_it_is_given(repo: Path, tmp_path: Path) -> None:
+    import os
+
+    from gitfleet.git import run
+
+    fake = tmp_path / "bin" / "git"
+    fake.parent.mkdir()
+    fake.write_text('#!/bin/sh\necho "fake git $*"\n')
+    fake.chmod(0o755)
+    env = {**os.environ, "PATH": str(fake.parent)}
+    assert run(["version"], env=env).stdout == "fake git version\n"
+    assert run(["version"]).stdout.startswith("git version")
