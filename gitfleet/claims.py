@@ -7,7 +7,8 @@ reference and claims nothing. Reads go through git (the index or a tree), never 
 working tree, so what is checked is exactly what is committed.
 """
 
-from __future__ import annotations
+# No `from __future__ import annotations` here: typing.NamedTuple compiles each string
+# annotation at class creation, and this module loads in every hook run.
 
 import re
 from collections.abc import Iterable, Sequence

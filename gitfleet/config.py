@@ -4,7 +4,8 @@ The file sits at the repository root, is committed, and so is the same in every 
 Every section is optional; a repository without the file gets the defaults (no series).
 """
 
-from __future__ import annotations
+# No `from __future__ import annotations` here: typing.NamedTuple compiles each string
+# annotation at class creation, and this module loads in every hook run.
 
 import json
 import re
@@ -133,7 +134,7 @@ class _Reader:
             raise self._fail(key, allowed)
         return tuple(value)
 
-    def sub(self, key: str) -> _Reader:
+    def sub(self, key: str) -> "_Reader":
         self.seen.add(key)
         value = self.table.get(key, {})
         if not isinstance(value, dict):

@@ -7,7 +7,8 @@ than the one a hook runs in passes ``env=no_git_env()``: inside a hook git expor
 wrong repository (pre-commit does the same in ``git.py: no_git_env``).
 """
 
-from __future__ import annotations
+# No `from __future__ import annotations` here: typing.NamedTuple compiles each string
+# annotation at class creation, and this module loads in every hook run.
 
 import os
 from collections.abc import Mapping, Sequence

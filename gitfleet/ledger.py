@@ -12,7 +12,8 @@ runs it under an exclusive file lock; the remote backend (refs on the git remote
 compare-and-swap with retries. All the rules live here, once, for both.
 """
 
-from __future__ import annotations
+# No `from __future__ import annotations` here: typing.NamedTuple compiles each string
+# annotation at class creation, and this module loads in every hook run.
 
 import json
 import os
@@ -59,11 +60,11 @@ class Record(NamedTuple):
         return json.dumps(body, sort_keys=True, separators=(",", ":"))
 
     @classmethod
-    def from_json(cls, line: str) -> Record:
+    def from_json(cls, line: str) -> "Record":
         return cls.from_data(json.loads(line))
 
     @classmethod
-    def from_data(cls, data: Any) -> Record:
+    def from_data(cls, data: Any) -> "Record":
         if not isinstance(data, dict):
             raise ValueError("not a JSON object")
         if data.get("v") != SCHEMA:

@@ -45,10 +45,17 @@ def atomic_write(path: Path, data: str | bytes, mode: int = 0o644, durable: bool
     costs only a recomputation, and an fsync would cost more than the work it saves.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
-    import tempfile  # lazily: the hooks import this module and rarely write
-
     raw = data.encode("utf-8") if isinstance(data, str) else data
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    # A fresh name next to the target (same file system, so the rename is atomic), made
+    # with O_EXCL as tempfile.mkstemp does; tempfile itself (random, shutil, weakref) costs
+    # the commit hook, which writes its caches here, more than the write.
+    while True:
+        tmp = str(path.parent / f".{path.name}.{os.getpid()}.{os.urandom(6).hex()}.tmp")
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            break
+        except FileExistsError:
+            continue
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(raw)
