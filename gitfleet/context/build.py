@@ -8,6 +8,7 @@ from gitfleet.context import (
     MIN_BUDGET,
     ContextResult,
     RankedFile,
+    lexical,
     loop,
     pack,
     repomap,
@@ -41,13 +42,13 @@ class _Texts:
         return self.cache[file_id]
 
     def defs(self, file_id: int) -> list[Definition]:
-        """Definitions for a pack: big files, only line-tagged in the index, parsed in full."""
-        text = self(file_id)
+        """Definitions for a pack or a skeleton, parsed with tree-sitter (exact spans and
+        members); the index holds only line tags, which are enough to rank and link files."""
         lang = self.index.langs[file_id]
-        if len(text) <= symbols.MAX_PARSE_BYTES or not symbols.supported(lang):
+        if not symbols.supported(lang):
             return self.index.defs[file_id]
         if file_id not in self.full_defs:
-            data = text.encode("utf-8", "surrogateescape")
+            data = self(file_id).encode("utf-8", "surrogateescape")
             self.full_defs[file_id] = symbols.definitions(
                 data, lang, max_parse=symbols.FULL_PARSE_BYTES
             )
@@ -109,15 +110,18 @@ def build(
     used_llm = ranker is not None and not warnings
 
     relevant = [s for s in result.files if s.score >= scoring.RELEVANT] or result.files[:3]
+    query = result.needs.weighted_terms(lexical.terms_of_text(task))
     code = []
     for s in relevant[:CODE_FILES]:
         text = texts(s.file_id)
         defs = texts.defs(s.file_id)
+        # The parsed definitions may name members the line tags missed (JS methods...).
+        wanted = scoring.symbols_for(index, s.file_id, query, result.needs, defs=defs)
         code.append(
             (
                 s,
                 index.langs[s.file_id],
-                pack.excerpt(text, defs, s.symbols),
+                pack.excerpt(text, defs, list(dict.fromkeys([*s.symbols, *wanted]))),
                 pack.skeleton(text, defs),
             )
         )

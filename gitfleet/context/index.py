@@ -11,11 +11,8 @@ from __future__ import annotations
 
 import os
 import pickle
-import sys
 import tempfile
-import threading
-from collections import Counter
-from collections.abc import Sequence
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,14 +24,12 @@ from gitfleet.context import lexical, repomap, symbols
 from gitfleet.context.graph import FileGraph
 from gitfleet.context.symbols import Definition
 
-CACHE_VERSION = 7
+CACHE_VERSION = 8
 
 # A name defined in more files than this ("get", "run", "__init__") links nothing useful.
 MAX_DEFINERS = 5
 # Cached indexes kept per repository (the newest by use); each is ~4 KB per file.
 KEEP_CACHED = 8
-# Below this many files a process pool costs more than it saves.
-PARALLEL_FROM = 400
 
 
 @dataclass
@@ -64,61 +59,51 @@ class Index:
         return [d.name for d in self.defs[file_id] if d.depth == 0]
 
 
-@dataclass(frozen=True)
-class _Scan:
-    defs: list[Definition]
-    # The distinct identifiers mentioned, NUL-joined (one string crosses the process pipe
-    # far faster than a list of thousands), how often each occurs, and hash(identifier)
-    # to number them with numpy.
-    idents: str
-    counts: npt.NDArray[np.int32]
-    hashes: npt.NDArray[np.int64]
+@dataclass
+class _Mentions:
+    """Every (file, identifier, count) of the tree as arrays, identifiers numbered."""
 
-    def names(self) -> list[str]:
-        return self.idents.split("\0") if self.idents else []
+    files: npt.NDArray[np.int32]
+    idents: npt.NDArray[np.int32]
+    counts: npt.NDArray[np.float64]
+    names: list[str]  # identifier id -> identifier
 
 
-def _scan_blob(data: bytes, lang: str | None) -> _Scan | None:
-    if len(data) > repomap.MAX_INDEX_BYTES or b"\0" in data[:8000]:
-        return None
-    # Decoding once and counting str matches runs in C; decoding each match does not.
-    idents = Counter(lexical.IDENT_STR.findall(data.decode("utf-8", "replace")))
-    names = list(idents)
-    # hash() is the same in forked workers and their parent (the seed is inherited), and a
-    # 64-bit collision between two identifiers of one tree is not worth a thought.
-    hashes = np.fromiter(map(hash, names), dtype=np.int64, count=len(names))
-    counts = np.fromiter(idents.values(), dtype=np.int32, count=len(names))
-    return _Scan(symbols.definitions(data, lang), "\0".join(names), counts, hashes)
+class _Scanner:
+    """Reads each file once: its definitions (line tags) and the identifiers it mentions.
 
+    Identifiers are numbered as first met, through a dict whose missing keys number
+    themselves (``map`` over it runs in C): one pass, no per-identifier Python code.
+    """
 
-def _scan_chunk(job: tuple[str, list[tuple[str, str | None]]]) -> list[_Scan | None]:
-    """Worker: read and scan blobs (oid, lang) of one repository."""
-    repo = repomap.open_repo(job[0])
-    return [_scan_blob(repo[oid].data, lang) for oid, lang in job[1]]
+    def __init__(self) -> None:
+        self.numbers: defaultdict[str, int] = defaultdict()
+        self.numbers.default_factory = self.numbers.__len__
+        self.defs: list[list[Definition]] = []
+        self.idents: list[npt.NDArray[np.int32]] = []
+        self.counts: list[npt.NDArray[np.int32]] = []
 
+    def add(self, data: bytes, lang: str | None) -> bool:
+        """Scan one blob; False (and nothing kept) for a binary or oversized one."""
+        if len(data) > repomap.MAX_INDEX_BYTES or b"\0" in data[:8000]:
+            return False
+        # Decoding once and counting str matches runs in C; decoding each match does not.
+        found = Counter(lexical.IDENT_STR.findall(data.decode("utf-8", "replace")))
+        n = len(found)
+        self.idents.append(np.fromiter(map(self.numbers.__getitem__, found), np.int32, n))
+        self.counts.append(np.fromiter(found.values(), np.int32, n))
+        self.defs.append(symbols.tags(data, lang))
+        return True
 
-def _scan_all(repo_path: str, files: Sequence[repomap.TreeFile]) -> list[_Scan | None]:
-    items = [(f.oid, f.lang) for f in files]
-    workers = min(os.cpu_count() or 1, 8)
-    # fork copies only the calling thread: with other threads alive (spawn's supervisor)
-    # a lock one of them holds would stay locked in the child forever, so stay serial.
-    forkable = sys.platform == "linux" and threading.active_count() == 1
-    if workers < 2 or len(items) < PARALLEL_FROM or not forkable:
-        return _scan_chunk((repo_path, items))
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
-
-    # Interleaved chunks balance big and small files; fork because the children need
-    # nothing but what is already imported (spawn would pay python's start-up again).
-    n_chunks = workers * 4
-    chunks = [items[i::n_chunks] for i in range(n_chunks)]
-    ctx = multiprocessing.get_context("fork")
-    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
-        results = list(pool.map(_scan_chunk, [(repo_path, c) for c in chunks]))
-    out: list[_Scan | None] = [None] * len(items)
-    for i, chunk_result in enumerate(results):
-        out[i::n_chunks] = chunk_result
-    return out
+    def mentions(self) -> _Mentions:
+        sizes = [len(a) for a in self.idents]
+        empty = np.zeros(0, dtype=np.int32)
+        return _Mentions(
+            files=np.repeat(np.arange(len(sizes), dtype=np.int32), sizes),
+            idents=np.concatenate(self.idents) if sizes else empty,
+            counts=np.concatenate(self.counts).astype(np.float64) if sizes else np.zeros(0),
+            names=list(self.numbers),
+        )
 
 
 def _module_name(path: str) -> str:
@@ -130,45 +115,14 @@ def _module_name(path: str) -> str:
     return stem
 
 
-@dataclass
-class _Mentions:
-    """Every (file, identifier, count) of the tree as arrays, identifiers numbered."""
-
-    files: npt.NDArray[np.int32]
-    idents: npt.NDArray[np.int32]
-    counts: npt.NDArray[np.float64]
-    names: list[str]  # identifier id -> identifier
-
-    @classmethod
-    def of(cls, scans: Sequence[_Scan]) -> _Mentions:
-        if not scans:
-            empty = np.zeros(0, dtype=np.int32)
-            return cls(empty, empty, np.zeros(0), [])
-        hashes = np.concatenate([scan.hashes for scan in scans])
-        _, first, inverse = np.unique(hashes, return_index=True, return_inverse=True)
-        flat = "\0".join(scan.idents for scan in scans if scan.idents).split("\0")
-        return cls(
-            files=np.repeat(np.arange(len(scans), dtype=np.int32), [len(s.hashes) for s in scans]),
-            idents=inverse.astype(np.int32).ravel(),
-            counts=np.concatenate([scan.counts for scan in scans]).astype(np.float64),
-            names=[flat[i] for i in first.tolist()],
-        )
-
-
 def _content_index(m: _Mentions, n_docs: int) -> lexical.Bm25Index:
     """BM25 over the identifier-split terms of each file.
 
-    Each distinct identifier of the tree is split once; numpy then spreads every (file,
-    identifier, count) over the identifier's terms and sums per (file, term). A per-file
-    Python loop over identifiers cost seconds on a 5,000-file tree.
+    Each distinct identifier of the tree is split once (all together, lexical.split_many);
+    numpy then spreads every (file, identifier, count) over the identifier's terms and sums
+    per (file, term). A per-file Python loop over identifiers cost seconds on 5,000 files.
     """
-    vocab: dict[str, int] = {}
-    ptr = np.zeros(len(m.names) + 1, dtype=np.int64)
-    flat: list[int] = []
-    for i, name in enumerate(m.names):
-        flat.extend(vocab.setdefault(t, len(vocab)) for t in lexical.split_uncached(name))
-        ptr[i + 1] = len(flat)
-    term_of = np.asarray(flat, dtype=np.int64)
+    vocab, ptr, term_of = lexical.split_many(m.names)
     per_ident = np.diff(ptr)
     reps = per_ident[m.idents]
     doc = np.repeat(m.files.astype(np.int64), reps)
@@ -176,10 +130,9 @@ def _content_index(m: _Mentions, n_docs: int) -> lexical.Bm25Index:
     first = np.repeat(ptr[m.idents], reps)
     offset = np.arange(len(doc)) - np.repeat(np.cumsum(reps) - reps, reps)
     term = term_of[first + offset] if len(doc) else np.zeros(0, dtype=np.int64)
-    key = doc * max(len(vocab), 1) + term
-    uniq, inverse = np.unique(key, return_inverse=True)
-    tf = np.bincount(inverse, weights=cnt, minlength=len(uniq)).astype(np.float64)
     width = max(len(vocab), 1)
+    uniq, inverse = np.unique(doc * width + term, return_inverse=True)
+    tf = np.bincount(inverse, weights=cnt, minlength=len(uniq)).astype(np.float64)
     return lexical.Bm25Index.from_counts(
         (uniq // width).astype(np.int32),
         (uniq % width).astype(np.int32),
@@ -221,20 +174,21 @@ def _edges(
 
 def build(repo_path: str, tree_id: str) -> Index:
     """Index the tree ``tree_id`` of the repository at ``repo_path`` (no cache)."""
-    repo = repomap.open_repo(repo_path)
-    listed = repomap.list_tree(repo, tree_id)
-    scanned = _scan_all(repo_path, listed)
-    files = [f for f, s in zip(listed, scanned, strict=True) if s is not None]
-    scans = [s for s in scanned if s is not None]
+    listed = repomap.list_tree(repomap.open_repo(repo_path), tree_id)
+    scanner = _Scanner()
+    files: list[repomap.TreeFile] = []
+    for f, data in zip(listed, repomap.read_blobs(repo_path, [f.oid for f in listed]), strict=True):
+        if scanner.add(data, f.lang):
+            files.append(f)
     definers: dict[str, list[int]] = {}
-    for fid, (f, scan) in enumerate(zip(files, scans, strict=True)):
-        names = {d.name for d in scan.defs}
+    for fid, (f, defs) in enumerate(zip(files, scanner.defs, strict=True)):
+        names = {d.name for d in defs}
         names.add(_module_name(f.path))
         for name in names:
             definers.setdefault(name, []).append(fid)
     for holders in definers.values():
         holders.sort()
-    mentions = _Mentions.of(scans)
+    mentions = scanner.mentions()
     srcs, dsts, ws = _edges(mentions, definers, len(files))
     paths = [f.path for f in files]
     return Index(
@@ -244,7 +198,7 @@ def build(repo_path: str, tree_id: str) -> Index:
         langs=[f.lang for f in files],
         tests=np.array([repomap.is_test(p) for p in paths], dtype=np.bool_),
         docs=np.array([repomap.is_doc(p) for p in paths], dtype=np.bool_),
-        defs=[s.defs for s in scans],
+        defs=scanner.defs,
         content=_content_index(mentions, len(files)),
         path_index=lexical.Bm25Index.build([Counter(lexical.path_terms(p)) for p in paths]),
         definers=definers,

@@ -13,7 +13,7 @@ the task is about tests, and prose (README, docs) unless the task is about docum
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -22,6 +22,7 @@ import numpy.typing as npt
 from gitfleet.context import lexical
 from gitfleet.context.index import Index
 from gitfleet.context.needs import Needs, glob_matches
+from gitfleet.context.symbols import Definition
 
 PATH_BOOST = 0.6
 W_LEXICAL, W_COVERAGE, W_GRAPH = 0.45, 0.35, 0.20
@@ -94,11 +95,19 @@ def _coverage(
     return (cov / total if total > 0 else cov), mass
 
 
-def symbols_for(index: Index, file_id: int, query: Mapping[str, float], needs: Needs) -> list[str]:
-    """The file's definitions that match the query, best first (at most five)."""
+def symbols_for(
+    index: Index,
+    file_id: int,
+    query: Mapping[str, float],
+    needs: Needs,
+    *,
+    defs: Sequence[Definition] | None = None,
+) -> list[str]:
+    """The file's definitions (``defs``, else the index's) matching the query, best first
+    (at most five)."""
     wanted = {i.rsplit(".", 1)[-1] for i in needs.identifiers}
     ranked: list[tuple[float, int, str]] = []
-    for d in index.defs[file_id]:
+    for d in index.defs[file_id] if defs is None else defs:
         s = sum(query.get(t, 0.0) for t in set(lexical.split_identifier(d.name)))
         s += 3.0 if d.name in wanted else 0.0
         if s > 0:
