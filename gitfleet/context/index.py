@@ -13,18 +13,21 @@ import os
 import pickle
 import tempfile
 from collections import Counter, defaultdict
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from itertools import chain
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
-from gitfleet.context import lexical, repomap, symbols
+from gitfleet.context import blobs, lexical, repomap, symbols
+from gitfleet.context.deftable import Definers, DefTable
 from gitfleet.context.graph import FileGraph
 from gitfleet.context.symbols import Definition
 
-CACHE_VERSION = 8
+CACHE_VERSION = 9
 
 # A name defined in more files than this ("get", "run", "__init__") links nothing useful.
 MAX_DEFINERS = 5
@@ -42,10 +45,10 @@ class Index:
     langs: list[str | None]
     tests: npt.NDArray[np.bool_]
     docs: npt.NDArray[np.bool_]
-    defs: list[list[Definition]]
+    defs: DefTable  # file id -> its definitions (line tags)
     content: lexical.Bm25Index
     path_index: lexical.Bm25Index
-    definers: dict[str, list[int]]  # defined name -> files that define it
+    definers: Definers  # defined name -> files that define it
     graph: FileGraph
     by_path: dict[str, int] = field(default_factory=dict)
 
@@ -67,6 +70,7 @@ class _Mentions:
     idents: npt.NDArray[np.int32]
     counts: npt.NDArray[np.float64]
     names: list[str]  # identifier id -> identifier
+    numbers: Mapping[str, int]  # identifier -> identifier id
 
 
 class _Scanner:
@@ -103,6 +107,7 @@ class _Scanner:
             idents=np.concatenate(self.idents) if sizes else empty,
             counts=np.concatenate(self.counts).astype(np.float64) if sizes else np.zeros(0),
             names=list(self.numbers),
+            numbers=self.numbers,
         )
 
 
@@ -150,14 +155,19 @@ def _edges(
     Weighted 1/definers per name and summed per file pair; spread with numpy like the
     terms in _content_index, since a tree has around a million (file, name) mentions.
     """
+    # Walk the defined names (fewer than the mentioned ones) and find each one's number.
+    owners: list[int] = []
+    holders: list[list[int]] = []
+    for name, files in definers.items():
+        number = m.numbers.get(name) if len(files) <= MAX_DEFINERS and len(name) >= 3 else None
+        if number is not None:
+            owners.append(number)
+            holders.append(files)
+    owner = np.repeat(np.asarray(owners, dtype=np.int64), [len(h) for h in holders])
+    order = np.argsort(owner, kind="stable")
+    target_of = np.fromiter(chain.from_iterable(holders), np.int64, len(owner))[order]
     ptr = np.zeros(len(m.names) + 1, dtype=np.int64)
-    flat: list[int] = []
-    for i, name in enumerate(m.names):
-        targets = definers.get(name, ()) if len(name) >= 3 else ()
-        if len(targets) <= MAX_DEFINERS:
-            flat.extend(targets)
-        ptr[i + 1] = len(flat)
-    target_of = np.asarray(flat, dtype=np.int64)
+    np.cumsum(np.bincount(owner, minlength=len(m.names)), out=ptr[1:])
     per_ident = np.diff(ptr)
     reps = per_ident[m.idents]
     src = np.repeat(m.files.astype(np.int64), reps)
@@ -177,7 +187,7 @@ def build(repo_path: str, tree_id: str) -> Index:
     listed = repomap.list_tree(repomap.open_repo(repo_path), tree_id)
     scanner = _Scanner()
     files: list[repomap.TreeFile] = []
-    for f, data in zip(listed, repomap.read_blobs(repo_path, [f.oid for f in listed]), strict=True):
+    for f, data in zip(listed, blobs.read_blobs(repo_path, [f.oid for f in listed]), strict=True):
         if scanner.add(data, f.lang):
             files.append(f)
     definers: dict[str, list[int]] = {}
@@ -198,10 +208,10 @@ def build(repo_path: str, tree_id: str) -> Index:
         langs=[f.lang for f in files],
         tests=np.array([repomap.is_test(p) for p in paths], dtype=np.bool_),
         docs=np.array([repomap.is_doc(p) for p in paths], dtype=np.bool_),
-        defs=scanner.defs,
+        defs=DefTable(scanner.defs),
         content=_content_index(mentions, len(files)),
-        path_index=lexical.Bm25Index.build([Counter(lexical.path_terms(p)) for p in paths]),
-        definers=definers,
+        path_index=lexical.path_index(paths),
+        definers=Definers(definers),
         graph=FileGraph.from_edges(len(files), srcs, dsts, ws),
     )
 

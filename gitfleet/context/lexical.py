@@ -12,6 +12,7 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
+from itertools import chain
 from typing import Any
 
 import numpy as np
@@ -141,13 +142,39 @@ def term_counts(identifier_counts: Mapping[str, int]) -> dict[str, int]:
     return tf
 
 
+_PATH_SEPARATORS = re.compile(r"[/\\.\-\s]+")
+
+
 def path_terms(path: str) -> list[str]:
     """Terms of a path: every folder and the file name, split like identifiers."""
     out: list[str] = []
-    for part in re.split(r"[/\\.\-\s]+", path):
+    for part in _PATH_SEPARATORS.split(path):
         if part:
             out.extend(split_identifier(part))
     return out
+
+
+def path_index(paths: Sequence[str]) -> Bm25Index:
+    """BM25 over the ``path_terms`` of each path; the parts are split all at once."""
+    parts = [[p for p in _PATH_SEPARATORS.split(path) if p] for path in paths]
+    distinct = sorted(set(chain.from_iterable(parts)))
+    vocab, ptr, term_of = split_many(distinct)
+    number = {p: i for i, p in enumerate(distinct)}
+    part_ids = np.fromiter(map(number.__getitem__, chain.from_iterable(parts)), np.int64)
+    doc_of_part = np.repeat(np.arange(len(paths), dtype=np.int64), [len(p) for p in parts])
+    reps = np.diff(ptr)[part_ids]
+    doc = np.repeat(doc_of_part, reps)
+    offset = np.arange(len(doc)) - np.repeat(np.cumsum(reps) - reps, reps)
+    term = term_of[np.repeat(ptr[part_ids], reps) + offset] if len(doc) else doc
+    width = max(len(vocab), 1)
+    uniq, counts = np.unique(doc * width + term, return_counts=True)
+    return Bm25Index.from_counts(
+        (uniq // width).astype(np.int32),
+        (uniq % width).astype(np.int32),
+        counts.astype(np.float64),
+        n_docs=len(paths),
+        vocab=vocab,
+    )
 
 
 @dataclass

@@ -7,7 +7,7 @@ index belongs to one tree id and can be cached under it; uncommitted edits are n
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 from typing import Any
@@ -138,13 +138,6 @@ def list_tree(repo: Any, tree_id: str) -> list[TreeFile]:
     walk(repo[tree_id], "")
     files.sort(key=lambda f: f.path)
     return files
-
-
-def read_blobs(repo_path: str, oids: Sequence[str]) -> Iterator[bytes]:
-    """The contents of blobs, in order."""
-    repo = open_repo(repo_path)
-    for oid in oids:
-        yield repo[oid].data
 
 
 def render_map(entries: Sequence[tuple[str, Sequence[str]]], max_chars: int) -> str:

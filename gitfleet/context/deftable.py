@@ -1,0 +1,120 @@
+"""The definitions of a whole tree, stored as a few arrays and read back lazily.
+
+A 5,000-file tree has ~75,000 definitions and ~75,000 defined names. As Python objects
+(a list of NamedTuples per file, a dict of lists) they took 0.35 s of a warm query's
+0.45 s just to unpickle, and a query looks at a few dozen files. Stored as columns they
+unpickle in milliseconds, and a file's definitions are rebuilt when it is looked at.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from gitfleet.context.symbols import Definition
+
+_KINDS = ("function", "method", "class", "type", "constant", "module", "macro")
+_KIND_CODE = {k: i for i, k in enumerate(_KINDS)}
+
+
+def _split(joined: str, count: int) -> list[str]:
+    return joined.split("\0") if count else []
+
+
+class DefTable:
+    """``table[file_id]`` is that file's definitions, in file order."""
+
+    def __init__(self, per_file: Sequence[Sequence[Definition]]) -> None:
+        sizes = [len(defs) for defs in per_file]
+        flat = [d for defs in per_file for d in defs]
+        self.ptr = np.zeros(len(sizes) + 1, dtype=np.int64)
+        np.cumsum(sizes, out=self.ptr[1:])
+        self.joined = "\0".join(d.name for d in flat)  # one string pickles in one go
+        self.kinds = np.fromiter((_KIND_CODE.get(d.kind, 0) for d in flat), np.uint8, len(flat))
+        self.lines = np.fromiter((d.line for d in flat), np.int32, len(flat))
+        self.ends = np.fromiter((d.end_line for d in flat), np.int32, len(flat))
+        self.depths = np.fromiter((d.depth for d in flat), np.int16, len(flat))
+        self._names: list[str] | None = None
+
+    def __len__(self) -> int:
+        return len(self.ptr) - 1
+
+    def __getitem__(self, file_id: int) -> list[Definition]:
+        if self._names is None:
+            self._names = _split(self.joined, len(self.lines))
+        lo, hi = int(self.ptr[file_id]), int(self.ptr[file_id + 1])
+        return [
+            Definition(self._names[i], _KINDS[k], line, end, depth)
+            for i, k, line, end, depth in zip(
+                range(lo, hi),
+                self.kinds[lo:hi].tolist(),
+                self.lines[lo:hi].tolist(),
+                self.ends[lo:hi].tolist(),
+                self.depths[lo:hi].tolist(),
+                strict=True,
+            )
+        ]
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, DefTable) and [self[i] for i in range(len(self))] == [
+            other[i] for i in range(len(other))
+        ]
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items() if k != "_names"}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._names = None
+
+
+class Definers:
+    """Which files define each name: ``definers.get(name)`` -> sorted file ids."""
+
+    def __init__(self, by_name: Mapping[str, Iterable[int]]) -> None:
+        names = list(by_name)
+        files = [sorted(by_name[n]) for n in names]
+        self.joined = "\0".join(names)
+        self.count = len(names)
+        self.ptr = np.zeros(len(names) + 1, dtype=np.int64)
+        np.cumsum([len(f) for f in files], out=self.ptr[1:])
+        self.files: npt.NDArray[np.int32] = np.fromiter(
+            (i for f in files for i in f), np.int32, int(self.ptr[-1])
+        )
+        self._rows: dict[str, int] | None = None
+
+    def _row(self, name: str) -> int | None:
+        if self._rows is None:
+            self._rows = {n: i for i, n in enumerate(_split(self.joined, self.count))}
+        return self._rows.get(name)
+
+    def get(self, name: str, default: Sequence[int] = ()) -> list[int]:
+        row = self._row(name)
+        if row is None:
+            return list(default)
+        files: list[int] = self.files[self.ptr[row] : self.ptr[row + 1]].tolist()
+        return files
+
+    def __contains__(self, name: object) -> bool:
+        return isinstance(name, str) and self._row(name) is not None
+
+    def __len__(self) -> int:
+        return self.count
+
+    def __eq__(self, other: object) -> bool:
+        return (
+            isinstance(other, Definers)
+            and self.joined == other.joined
+            and np.array_equal(self.ptr, other.ptr)
+            and np.array_equal(self.files, other.files)
+        )
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items() if k != "_rows"}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._rows = None
