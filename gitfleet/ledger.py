@@ -118,38 +118,95 @@ class IdState:
         }
 
 
+class Folded:
+    """What the records say: each id's state, and each series' high-water mark."""
+
+    __slots__ = ("high", "states")
+
+    def __init__(self) -> None:
+        self.high: dict[str, int] = {}  # the highest number any record of a series mentions
+        self.states: dict[str, IdState] = {}  # in allocation order
+
+    def apply(self, records: Iterable[Record]) -> "Folded":
+        """Fold ``records`` (oldest first) into this state; returns self."""
+        high, states = self.high, self.states
+        for rec in records:
+            if rec.number > high.get(rec.series, -1):
+                high[rec.series] = rec.number
+            if rec.op == "seeded":
+                continue
+            state = states.get(rec.id)
+            if rec.op == "allocated":
+                if state is None:
+                    states[rec.id] = IdState(
+                        rec.id,
+                        rec.series,
+                        rec.number,
+                        rec.owner,
+                        "allocated",
+                        rec.ts,
+                        rec.ts,
+                        dict(rec.note),
+                    )
+                continue
+            if state is None:
+                continue  # a transition for an id this ledger never issued: ignore, keep going
+            state.status = rec.op
+            state.updated_at = rec.ts
+            state.note.update(rec.note)
+        return self
+
+
 def fold(records: Iterable[Record]) -> dict[str, IdState]:
     """The current state of every id, in allocation order."""
-    states: dict[str, IdState] = {}
-    for rec in records:
-        if rec.op == "seeded":
-            continue
-        state = states.get(rec.id)
-        if rec.op == "allocated":
-            if state is None:
-                states[rec.id] = IdState(
-                    rec.id,
-                    rec.series,
-                    rec.number,
-                    rec.owner,
-                    "allocated",
-                    rec.ts,
-                    rec.ts,
-                    dict(rec.note),
-                )
-            continue
-        if state is None:
-            continue  # a transition for an id this ledger never issued: ignore, keep going
-        state.status = rec.op
-        state.updated_at = rec.ts
-        state.note.update(rec.note)
-    return states
+    return Folded().apply(records).states
 
 
 def high_water(records: Iterable[Record], series: str) -> int | None:
     """The highest number any record of ``series`` mentions, or None if it was never used."""
     numbers = [r.number for r in records if r.series == series]
     return max(numbers) if numbers else None
+
+
+class History:
+    """What a reader or a transaction sees: the records, and what they say.
+
+    Either is computed on first use. A backend that keeps a snapshot of the fold (the local
+    one) answers ``folded`` without parsing every record, which is what lets allocation and
+    the commit check stay fast on a ledger of many thousand records.
+    """
+
+    __slots__ = ("_fold", "_folded", "_high", "_read", "_records")
+
+    def __init__(
+        self,
+        read: Callable[[], list[Record]],
+        fold: Callable[[], Folded] | None = None,
+        high: Callable[[], dict[str, int]] | None = None,
+    ) -> None:
+        self._read, self._fold, self._high = read, fold, high
+        self._records: list[Record] | None = None
+        self._folded: Folded | None = None
+
+    @property
+    def records(self) -> list[Record]:
+        if self._records is None:
+            self._records = self._read()
+        return self._records
+
+    @property
+    def folded(self) -> Folded:
+        if self._folded is None:
+            self._folded = self._fold() if self._fold else Folded().apply(self.records)
+        return self._folded
+
+    @property
+    def high(self) -> dict[str, int]:
+        """Each series' high-water mark: all an allocation needs, so kept apart from the
+        states, whose snapshot grows with every id ever issued."""
+        if self._folded is None and self._high is not None:
+            return self._high()
+        return self.folded.high
 
 
 class Backend(Protocol):
@@ -159,9 +216,20 @@ class Backend(Protocol):
         """Every committed record, oldest first."""
         ...
 
-    def transact(self, fn: Callable[[list[Record]], list[Record]]) -> list[Record]:
-        """Atomically: read every record, append what ``fn`` returns; return the appended."""
+    def view(self) -> History:
+        """The committed records and their fold, read without the write lock."""
         ...
+
+    def transact(self, fn: Callable[[History], list[Record]]) -> list[Record]:
+        """Atomically: show ``fn`` the history, append what it returns; return the appended."""
+        ...
+
+
+# The local backend keeps the fold of the ledger's first ``offset`` bytes in a snapshot
+# beside it, bound to those bytes by a CRC, and parses only the records after it. A new
+# snapshot is written once that tail is this long: often enough that no reader parses
+# much, rarely enough that writing it (the whole fold) stays off most allocations.
+SNAPSHOT_EVERY = 256
 
 
 class LocalBackend:
@@ -170,18 +238,32 @@ class LocalBackend:
     def __init__(self, state_dir: Path) -> None:
         self.path = state_dir / "ledger.jsonl"
         self.lock_path = state_dir / "ledger.lock"
+        # Caches (deleting them is safe): the fold, and apart from it the high-water marks.
+        self.snapshot_path = state_dir / "ledger.fold.json"
+        self.high_path = state_dir / "ledger.high.json"
 
     def read(self) -> list[Record]:
+        return self._parse(self._read())
+
+    def view(self) -> History:
+        return self._history(self._read())
+
+    def _history(self, data: bytes) -> History:
+        return History(
+            lambda: self._parse(data), lambda: self._fold(data), lambda: self._high(data)
+        )
+
+    def _read(self) -> bytes:
         # Appends are single write() calls of whole lines, so a reader without the lock sees
         # a prefix of complete lines plus, at worst, a torn last line, which it ignores.
         try:
-            data = self.path.read_bytes()
+            return self.path.read_bytes()
         except FileNotFoundError:
-            return []
-        return self._parse(data)
+            return b""
 
-    def _parse(self, data: bytes) -> list[Record]:
-        lines = data.split(b"\n")
+    def _parse(self, data: bytes, start: int = 0) -> list[Record]:
+        """The records on the complete lines of ``data`` from byte ``start`` on."""
+        lines = data[start:].split(b"\n")
         complete, tail = lines[:-1], lines[-1]
         del tail  # a torn final line from a writer that died mid-write: never acknowledged
         # One JSON document for the whole file: a single C-level parse instead of one call
@@ -195,7 +277,7 @@ class LocalBackend:
         except (ValueError, UnicodeDecodeError):
             pass
         records: list[Record] = []
-        for number, raw in enumerate(complete, 1):
+        for number, raw in enumerate(complete, data.count(b"\n", 0, start) + 1):
             if not raw.strip():
                 continue
             try:
@@ -208,13 +290,44 @@ class LocalBackend:
                 ) from None
         return records
 
-    def transact(self, fn: Callable[[list[Record]], list[Record]]) -> list[Record]:
+    def _fold(self, data: bytes) -> Folded:
+        """The fold of ``data``'s complete lines: the snapshot's, plus the records after it."""
+        end = data.rfind(b"\n") + 1
+        folded = Folded()
+        snap = _load_snapshot(self.snapshot_path, data, end)
+        if snap is not None:
+            folded.high = {str(name): int(top) for name, top in snap["high"].items()}
+            folded.states = {row[0]: IdState(*row) for row in snap["states"]}
+        tail = self._parse(data, snap["offset"] if snap else 0)
+        folded.apply(tail)
+        if len(tail) >= SNAPSHOT_EVERY:
+            rows = [
+                [s.id, s.series, s.number, s.owner, s.status, s.allocated_at, s.updated_at, s.note]
+                for s in folded.states.values()
+            ]
+            _save_snapshot(self.snapshot_path, data, end, {"high": folded.high, "states": rows})
+            _save_snapshot(self.high_path, data, end, {"high": folded.high})
+        return folded
+
+    def _high(self, data: bytes) -> dict[str, int]:
+        """Each series' high-water mark in ``data``, from the small snapshot plus its tail."""
+        end = data.rfind(b"\n") + 1
+        snap = _load_snapshot(self.high_path, data, end)
+        high = {str(name): int(top) for name, top in snap["high"].items()} if snap else {}
+        tail = self._parse(data, snap["offset"] if snap else 0)
+        for rec in tail:
+            if rec.number > high.get(rec.series, -1):
+                high[rec.series] = rec.number
+        if len(tail) >= SNAPSHOT_EVERY:
+            _save_snapshot(self.high_path, data, end, {"high": high})
+        return high
+
+    def transact(self, fn: Callable[[History], list[Record]]) -> list[Record]:
         with locking.exclusive(self.lock_path):
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
             try:
                 data = _read_fd(fd)
-                records = self._parse(data)
-                new = fn(records)
+                new = fn(self._history(data))
                 if not new:
                     return []
                 end = data.rfind(b"\n") + 1
@@ -229,6 +342,35 @@ class LocalBackend:
                 return new
             finally:
                 os.close(fd)
+
+
+def _load_snapshot(path: Path, data: bytes, end: int) -> dict[str, Any] | None:
+    """A snapshot of ``data``'s first bytes, or None when it is missing, damaged or not of
+    these bytes (a ledger moved aside and started again makes it someone else's)."""
+    import zlib
+
+    try:
+        snap = json.loads(path.read_bytes())
+        offset = snap["offset"]
+        if snap["v"] != SCHEMA or not isinstance(offset, int) or not 0 < offset <= end:
+            return None
+        if snap["crc"] != zlib.crc32(memoryview(data)[:offset]):
+            return None
+        if not isinstance(snap["high"], dict) or not isinstance(snap.get("states", []), list):
+            return None
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return dict(snap)
+
+
+def _save_snapshot(path: Path, data: bytes, end: int, body: dict[str, Any]) -> None:
+    import contextlib
+    import zlib
+
+    crc = zlib.crc32(memoryview(data)[:end])
+    text = json.dumps({"v": SCHEMA, "offset": end, "crc": crc, **body}, separators=(",", ":"))
+    with contextlib.suppress(OSError):  # a snapshot we cannot write is only slower
+        locking.atomic_write(path, text, durable=False)
 
 
 def _read_fd(fd: int) -> bytes:
@@ -253,18 +395,18 @@ class Ledger:
         self.backend = backend
 
     def states(self) -> dict[str, IdState]:
-        return fold(self.backend.read())
+        return self.backend.view().folded.states
 
     def seed(self, series: Series, seed: Callable[[], int]) -> int:
         """Record where ``series`` starts (once); return its current high-water mark."""
 
-        def txn(records: list[Record]) -> list[Record]:
-            if high_water(records, series.name) is not None:
+        def txn(history: History) -> list[Record]:
+            if series.name in history.high:
                 return []
             return [Record("seeded", series.name, max(seed(), 0), ts=time.time())]
 
         self.backend.transact(txn)
-        return high_water(self.backend.read(), series.name) or 0
+        return self.backend.view().high.get(series.name, 0)
 
     def allocate(
         self,
@@ -286,10 +428,10 @@ class Ledger:
         if not owner:
             raise LedgerError("an allocation needs an owner; pass --owner NAME")
 
-        def txn(records: list[Record]) -> list[Record]:
+        def txn(history: History) -> list[Record]:
             now = time.time()
             new: list[Record] = []
-            top = high_water(records, series.name)
+            top = history.high.get(series.name)
             if top is None:
                 top = max(seed(), 0)
                 new.append(Record("seeded", series.name, top, ts=now))
@@ -315,8 +457,8 @@ class Ledger:
         if op not in _NEXT:
             raise LedgerError(f"unknown state {op!r}")
 
-        def txn(records: list[Record]) -> list[Record]:
-            states = fold(records)
+        def txn(history: History) -> list[Record]:
+            states = history.folded.states
             new: list[Record] = []
             now = time.time()
             for ident in ids:

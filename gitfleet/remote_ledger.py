@@ -40,7 +40,7 @@ from gitfleet import git, locking
 from gitfleet.config import Config
 from gitfleet.errors import LedgerError
 from gitfleet.git import Repo
-from gitfleet.ledger import Backend, LocalBackend, Record, high_water
+from gitfleet.ledger import Backend, History, LocalBackend, Record, high_water
 
 DEFAULT_REF = "refs/gitfleet/ledger"
 LOCAL_REF = "refs/gitfleet/remote-ledger"
@@ -159,7 +159,11 @@ class RemoteBackend:
             self._write_cache(tip)
         return self._records(tip)
 
-    def transact(self, fn: Callable[[list[Record]], list[Record]]) -> list[Record]:
+    def view(self) -> History:
+        records = self.read()
+        return History(lambda: records)
+
+    def transact(self, fn: Callable[[History], list[Record]]) -> list[Record]:
         """Append what ``fn`` returns to the remote ledger by compare-and-swap, with retries."""
         with locking.exclusive(self._lock_path):
             try:
@@ -167,7 +171,7 @@ class RemoteBackend:
             except _Unreachable as exc:
                 raise self._unreachable(str(exc), "nothing was allocated") from None
 
-    def _transact(self, fn: Callable[[list[Record]], list[Record]]) -> list[Record]:
+    def _transact(self, fn: Callable[[History], list[Record]]) -> list[Record]:
         waiting = False  # we asked the other machines to let us through
         try:
             for attempt in range(1, self.max_attempts + 1):
@@ -186,7 +190,7 @@ class RemoteBackend:
         )
 
     def _attempt(
-        self, fn: Callable[[list[Record]], list[Record]], attempt: int, waiting: bool
+        self, fn: Callable[[History], list[Record]], attempt: int, waiting: bool
     ) -> list[Record] | None:
         """One read-decide-swap; the appended records, or None when another machine won."""
         # Always read first, even when this machine's last push is probably still the tip:
@@ -195,7 +199,8 @@ class RemoteBackend:
         tip = self._fetch()
         if not waiting:
             tip = self._yield_to_waiters(tip)
-        new = fn(self._records(tip))
+        records = self._records(tip)
+        new = fn(History(lambda: records))
         if not new:
             return []
         candidate = self._commit(tip, new)
@@ -551,7 +556,8 @@ def migrate(repo: Repo, cfg: Config, to: str) -> MigrateResult:
     source = src.read()
     counts: dict[str, int] = {}
 
-    def txn(existing: list[Record]) -> list[Record]:
+    def txn(history: History) -> list[Record]:
+        existing = history.records
         new = plan_merge(source, existing, where[src_name], where[to])
         counts["copied"], counts["before"] = len(new), len(existing)
         return new

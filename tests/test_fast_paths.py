@@ -178,3 +178,56 @@ def test_git_runner_finds_git_on_the_path_it_is_given(repo: Path, tmp_path: Path
     env = {**os.environ, "PATH": str(fake.parent)}
     assert run(["version"], env=env).stdout == "fake git version\n"
     assert run(["version"]).stdout.startswith("git version")
+
+
+def _states(backend: LocalBackend) -> list[dict[str, object]]:
+    from gitfleet.ledger import fold
+
+    return [s.to_dict() for s in fold(backend.read()).values()]
+
+
+def test_ledger_snapshot_answers_as_the_full_fold(tmp_path: Path) -> None:
+    from gitfleet.config import Series
+    from gitfleet.ledger import SNAPSHOT_EVERY, Ledger
+
+    backend = LocalBackend(tmp_path)
+    ledger = Ledger(backend)
+    series = Series("SP", "SP", 3, ("articles/*.md",))
+    for i in range(SNAPSHOT_EVERY // 20 + 1):
+        got = ledger.allocate(series, 20, f"w{i}", seed=lambda: 151)
+        ledger.transition(got[:5], "landed")
+        ledger.transition(got[5:7], "released")
+    assert backend.snapshot_path.exists()  # the tail grew past SNAPSHOT_EVERY once
+    assert json.loads(backend.high_path.read_text())["high"]["SP"] > 151
+    snap = json.loads(backend.snapshot_path.read_text())
+    assert 0 < snap["offset"] < backend.path.stat().st_size  # records were added after it
+    view = backend.view().folded
+    assert [s.to_dict() for s in view.states.values()] == _states(backend)
+    assert view.high == {"SP": 151 + 20 * (SNAPSHOT_EVERY // 20 + 1)}
+    # Allocation continues from the snapshot plus its tail, without a gap or a repeat.
+    assert ledger.allocate(series, 1, "next", seed=lambda: 0) == [f"SP-{view.high['SP'] + 1}"]
+
+
+def test_ledger_snapshot_of_other_bytes_is_ignored(tmp_path: Path) -> None:
+    from gitfleet.config import Series
+    from gitfleet.ledger import SNAPSHOT_EVERY, Ledger
+
+    backend = LocalBackend(tmp_path)
+    ledger = Ledger(backend)
+    series = Series("SP", "SP", 3, ("articles/*.md",))
+    ledger.allocate(series, SNAPSHOT_EVERY + 10, "old", seed=lambda: 0)
+    ledger.states()  # writes the snapshots
+    assert backend.snapshot_path.exists() and backend.high_path.exists()
+    # The ledger moved aside and started again, as the corrupt-ledger error advises: the
+    # snapshot still on disk describes the old file and must not leak its ids.
+    backend.path.rename(tmp_path / "ledger.jsonl.old")
+    assert ledger.allocate(series, 2, "new", seed=lambda: 500) == ["SP-501", "SP-502"]
+    assert [s.owner for s in ledger.states().values()] == ["new", "new"]
+    # A damaged snapshot is a cache miss, not an error.
+    backend.snapshot_path.write_text('{"v": 1, "offset": 3, "crc": 0, "high": {}, "states": []}')
+    backend.high_path.write_text('{"v": 1, "offset": 3, "crc": 0, "high": {"SP": 9}}')
+    assert len(ledger.states()) == 2
+    backend.snapshot_path.write_text("not json")
+    backend.high_path.write_text("[]")
+    assert len(ledger.states()) == 2
+    assert ledger.allocate(series, 1, "new", seed=lambda: 0) == ["SP-503"]

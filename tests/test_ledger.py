@@ -91,7 +91,7 @@ _HOLDER = """
 import sys, time
 from pathlib import Path
 from gitfleet.ledger import LocalBackend
-def hold(records):
+def hold(history):
     print("locked", flush=True)
     time.sleep(600)
     return []

@@ -20,7 +20,7 @@ from gitdaemon_fixtures import GitDaemon, serving
 from gitfleet import config
 from gitfleet.errors import LedgerError
 from gitfleet.git import discover
-from gitfleet.ledger import Ledger, LocalBackend, Record, fold
+from gitfleet.ledger import History, Ledger, LocalBackend, Record, fold
 from gitfleet.remote_ledger import (
     DEFAULT_REF,
     LOCAL_REF,
@@ -86,7 +86,8 @@ def _allocate_in(clone: Path, owner: str) -> Callable[[list[Record]], list[Recor
     i.e. after this machine has read the ledger and before it pushes: a lost race, for sure."""
     calls: list[int] = []
 
-    def race(records: list[Record]) -> list[Record]:
+    def race(history: History) -> list[Record]:
+        records = history.records
         calls.append(len(records))
         if len(calls) == 1:
             gitfleet(clone, "ids", "allocate", "SP", "--owner", owner)
@@ -190,7 +191,8 @@ def test_a_machine_that_keeps_losing_is_let_through(
     calls: list[int] = []
     background: list[subprocess.Popen[str]] = []
 
-    def contended(records: list[Record]) -> list[Record]:
+    def contended(history: History) -> list[Record]:
+        records = history.records
         calls.append(len(records))
         if len(calls) <= WAIT_AFTER:  # B wins the first races...
             gitfleet(b, "ids", "allocate", "SP", "--owner", "b")
@@ -224,9 +226,9 @@ def test_bounded_retries_then_a_clear_error_and_no_cache(fleet: tuple[Path, Path
     backend.read()  # leaves a cache for the hooks
     assert backend._cache_path.exists()
 
-    def always_lose(records: list[Record]) -> list[Record]:
+    def always_lose(history: History) -> list[Record]:
         gitfleet(b, "ids", "allocate", "SP", "--owner", "b")
-        top = max(r.number for r in records if r.series == "SP")
+        top = max(r.number for r in history.records if r.series == "SP")
         return [Record("allocated", "SP", top + 1, f"SP-{top + 1:03d}", "loser", 1.0)]
 
     with pytest.raises(LedgerError) as info:
