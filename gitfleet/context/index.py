@@ -11,13 +11,15 @@ from __future__ import annotations
 
 import os
 import pickle
+import sys
 import tempfile
+import threading
 from collections import Counter, defaultdict
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import chain
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import numpy.typing as npt
@@ -33,6 +35,8 @@ CACHE_VERSION = 9
 MAX_DEFINERS = 5
 # Cached indexes kept per repository (the newest by use); each is ~4 KB per file.
 KEEP_CACHED = 8
+# Below this many files a forked worker costs more than it saves.
+PARALLEL_FROM = 800
 
 
 @dataclass
@@ -99,6 +103,10 @@ class _Scanner:
         self.defs.append(symbols.tags(data, lang))
         return True
 
+    def scan(self, repo_path: str, files: Sequence[repomap.TreeFile]) -> list[bool]:
+        data = blobs.read_blobs(repo_path, [f.oid for f in files])
+        return [self.add(blob, f.lang) for f, blob in zip(files, data, strict=True)]
+
     def mentions(self) -> _Mentions:
         sizes = [len(a) for a in self.idents]
         empty = np.zeros(0, dtype=np.int32)
@@ -109,6 +117,94 @@ class _Scanner:
             names=list(self.numbers),
             numbers=self.numbers,
         )
+
+
+class _Part(NamedTuple):
+    """What a forked worker found in its share of the files, in a few picklable pieces."""
+
+    kept: list[bool]
+    names: str  # its identifiers, NUL-joined, in its own numbering
+    sizes: list[int]  # identifiers per kept file
+    idents: npt.NDArray[np.int32]
+    counts: npt.NDArray[np.int32]
+    defs: DefTable
+
+
+def _scan_part(repo_path: str, files: Sequence[repomap.TreeFile]) -> _Part:
+    scanner = _Scanner()
+    kept = scanner.scan(repo_path, files)
+    empty = np.zeros(0, dtype=np.int32)
+    return _Part(
+        kept,
+        "\0".join(scanner.numbers),
+        [len(a) for a in scanner.idents],
+        np.concatenate(scanner.idents) if scanner.idents else empty,
+        np.concatenate(scanner.counts) if scanner.counts else empty,
+        DefTable(scanner.defs),
+    )
+
+
+def _workers(n_files: int) -> int:
+    """Processes worth using: one per core, when the tree is big enough to pay for a fork."""
+    if n_files < PARALLEL_FROM or sys.platform != "linux":
+        return 1
+    # fork copies only the calling thread: with other threads alive (spawn's supervisor)
+    # a lock one of them holds would stay locked in the child forever, so stay serial.
+    if threading.active_count() > 1:
+        return 1
+    return min(len(os.sched_getaffinity(0)), 2)
+
+
+def _scan(repo_path: str, listed: Sequence[repomap.TreeFile]) -> tuple[list[bool], _Scanner]:
+    """Scan every file, half of them in a forked process when a second core is there.
+
+    The parent scans its half meanwhile (not idle waiting), then renumbers the worker's
+    identifiers into its own numbering. Numbering order changes no score: every sum is
+    over the same entries in the same (file) order. A worker that fails for any reason is
+    replaced by scanning its half here.
+    """
+    scanner = _Scanner()
+    if _workers(len(listed)) < 2:
+        return scanner.scan(repo_path, listed), scanner
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    ours, theirs = listed[0::2], listed[1::2]  # interleaved: big and small files balance
+    part: _Part | None = None
+    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("fork")) as pool:
+        future = pool.submit(_scan_part, repo_path, theirs)
+        kept_ours = scanner.scan(repo_path, ours)
+        try:
+            part = future.result()
+        except Exception:  # any failure there means: do the work here
+            part = None
+    if part is None:
+        part = _scan_part(repo_path, theirs)  # the slow path; correct all the same
+    names = part.names.split("\0") if part.names else []
+    renumber = np.fromiter(map(scanner.numbers.__getitem__, names), np.int32, len(names))
+    bounds = np.cumsum(np.asarray(part.sizes[:-1], dtype=np.int64))
+    results = (
+        zip(scanner.defs, scanner.idents, scanner.counts, strict=True),
+        # not strict: with no file kept, np.split still gives one (empty) piece
+        zip(
+            (part.defs[i] for i in range(len(part.defs))),
+            np.split(renumber[part.idents], bounds),
+            np.split(part.counts, bounds),
+            strict=False,
+        ),
+    )
+    flags = (iter(kept_ours), iter(part.kept))
+    merged = _Scanner()
+    merged.numbers = scanner.numbers
+    kept: list[bool] = []
+    for i in range(len(listed)):  # back into tree order: even files ours, odd theirs
+        kept.append(next(flags[i % 2]))
+        if kept[-1]:
+            defs, idents, counts = next(results[i % 2])
+            merged.defs.append(defs)
+            merged.idents.append(idents)
+            merged.counts.append(counts)
+    return kept, merged
 
 
 def _module_name(path: str) -> str:
@@ -185,11 +281,8 @@ def _edges(
 def build(repo_path: str, tree_id: str) -> Index:
     """Index the tree ``tree_id`` of the repository at ``repo_path`` (no cache)."""
     listed = repomap.list_tree(repomap.open_repo(repo_path), tree_id)
-    scanner = _Scanner()
-    files: list[repomap.TreeFile] = []
-    for f, data in zip(listed, blobs.read_blobs(repo_path, [f.oid for f in listed]), strict=True):
-        if scanner.add(data, f.lang):
-            files.append(f)
+    kept, scanner = _scan(repo_path, listed)
+    files = [f for f, ok in zip(listed, kept, strict=True) if ok]
     definers: dict[str, list[int]] = {}
     for fid, (f, defs) in enumerate(zip(files, scanner.defs, strict=True)):
         names = {d.name for d in defs}
