@@ -8,6 +8,7 @@ signals have something to find. Five languages, so every grammar wheel is exerci
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from conftest import git
 
@@ -179,3 +180,36 @@ def make_shop(path: Path) -> Path:
     git(path, "add", "-A")
     git(path, "commit", "-q", "-m", "shop")
     return path
+
+
+def digest(index: Any, tasks: list[str]) -> dict[str, Any]:
+    """Everything an index answers, as plain data: two builds agree iff these are equal.
+
+    Term and identifier numbers are left out (they depend on the order work was done in);
+    what each term and name leads to is kept.
+    """
+    from gitfleet.context import loop
+
+    def postings(bm25: Any) -> dict[str, list[tuple[int, float]]]:
+        out = {}
+        for term, t in bm25.vocab.items():
+            lo, hi = int(bm25.indptr[t]), int(bm25.indptr[t + 1])
+            docs = bm25.indices[lo:hi].tolist()
+            weights = [round(float(w), 6) for w in bm25.data[lo:hi]]
+            out[term] = sorted(zip(docs, weights, strict=True))
+        return out
+
+    g = index.graph
+    return {
+        "paths": index.paths,
+        "defs": [[list(d) for d in index.defs[i]] for i in range(len(index))],
+        "definers": {n: index.definers.get(n) for n in sorted(index.definers.names())},
+        "content": postings(index.content),
+        "path_index": postings(index.path_index),
+        "edges": sorted(
+            zip(g.src.tolist(), g.dst.tolist(), [round(float(w), 9) for w in g.weight], strict=True)
+        ),
+        "rankings": {
+            task: [(s.path, s.score) for s in loop.run(index, task).files] for task in tasks
+        },
+    }

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import commit_file, gitfleet
-from context_fixtures import make_shop
+from conftest import commit_file, git, gitfleet
+from context_fixtures import digest, make_shop
 
 from gitfleet.context import build_pack, loop, needs, pack, repomap, symbols
 from gitfleet.context import index as index_mod
@@ -312,3 +312,138 @@ def test_old_indexes_are_pruned(shop: Path, monkeypatch: pytest.MonkeyPatch) -> 
     assert len(list(folder.glob("*.pkl"))) == 2
     tree = repomap.resolve_tree(repomap.open_repo(str(shop)), "HEAD")
     assert index_mod.cache_path(discover(shop).state_dir, tree).exists()
+
+
+# The index tags definitions by line patterns; tree-sitter parses only what a pack shows.
+# On the fixture (idiomatic code in five languages) both must find the same definitions.
+def test_line_tags_agree_with_tree_sitter_on_the_fixture() -> None:
+    from context_fixtures import FILES
+
+    for path, text in FILES.items():
+        lang = repomap.language(path)
+        if not symbols.supported(lang):
+            continue
+        tagged = [(d.name, d.kind, d.line, d.depth) for d in symbols.tags(text.encode(), lang)]
+        parsed = [
+            (d.name, d.kind, d.line, d.depth)
+            for d in symbols.definitions(text.encode(), lang, max_parse=symbols.FULL_PARSE_BYTES)
+        ]
+        assert tagged == parsed, path
+
+
+TAGGED = [
+    (
+        "python",
+        b"LIMIT: int = 3\n\n@cache\nasync def fetch(url):\n    x = 1\n    def inner():\n"
+        b'        pass\n\nclass Store(Base):\n    """A store.\n\nx = 2\n"""\n',
+        {("LIMIT", 0), ("fetch", 0), ("inner", 1), ("Store", 0), ("x", 0)},
+    ),
+    (
+        "javascript",
+        b"export default class Widget extends Base {\n  static create(opts) {\n"
+        b"    if (opts) {\n      render(opts);\n    }\n  }\n  async #load() {\n  }\n}\n"
+        b"export const handler = async (event) => {\n};\nlet counter = 0;\n"
+        b"function* ids() {}\n",
+        {("Widget", 0), ("create", 1), ("load", 1), ("handler", 0), ("counter", 0), ("ids", 0)},
+    ),
+    (
+        "typescript",
+        b"export interface Shape {\n  area(): number;\n}\nexport type Id = string;\n"
+        b"enum Color { Red }\nexport abstract class Base {\n"
+        b"  protected abstract draw(ctx: Ctx): void;\n}\n",
+        {("Shape", 0), ("area", 1), ("Id", 0), ("Color", 0), ("Base", 0), ("draw", 1)},
+    ),
+    (
+        "go",
+        b"package p\n\nconst (\n\tA = iota\n\tB\n)\n\nvar Debug = false\n\n"
+        b"type Server struct{}\n\nfunc (s *Server) Serve() error {\n\treturn nil\n}\n",
+        {("A", 0), ("B", 0), ("Debug", 0), ("Server", 0), ("Serve", 0)},
+    ),
+    (
+        "rust",
+        b"pub(crate) const fn limit() -> u32 { 3 }\nmacro_rules! check { () => {} }\n"
+        b"pub struct Pool;\nimpl Pool {\n    pub async fn get(&self) {}\n}\n"
+        b"static mut COUNT: u32 = 0;\n",
+        {("limit", 0), ("check", 0), ("Pool", 0), ("get", 1), ("COUNT", 0)},
+    ),
+]
+
+
+@pytest.mark.parametrize(("lang", "source", "expected"), TAGGED)
+def test_line_tags_find_each_language_s_definitions(
+    lang: str, source: bytes, expected: set[tuple[str, int]]
+) -> None:
+    # (The Python docstring's "x = 2" at column 0 is a known false hit: cheap beats exact.)
+    assert {(d.name, d.depth) for d in symbols.tags(source, lang)} == expected
+
+
+def test_names_split_in_bulk_as_one_by_one() -> None:
+    from gitfleet.context import lexical
+
+    package = Path(symbols.__file__).resolve().parent.parent
+    names = sorted(
+        {n for f in package.rglob("*.py") for n in lexical.IDENT_STR.findall(f.read_text())}
+    )
+    names += ["parseHTTPHeader", "utf8Decode", "__init__", "_", "foo__bar_", "IOError", "X"]
+    vocab, ptr, ids = lexical.split_many(names)
+    term = {i: t for t, i in vocab.items()}
+    for k, name in enumerate(names):
+        bulk = tuple(term[int(i)] for i in ids[ptr[k] : ptr[k + 1]])
+        assert bulk == lexical.split_uncached(name), name
+    assert lexical.split_uncached("parseHTTPHeader") == (
+        "parse",
+        "http",
+        "header",
+        "parsehttpheader",
+    )
+
+
+def test_blobs_come_back_exactly_and_a_missing_one_is_named(shop: Path) -> None:
+    from gitfleet.context import blobs
+    from gitfleet.errors import GitError
+
+    raw = [b"crlf\r\nline\r\n", bytes(range(256)) * 40, b""]
+    pg = repomap.open_repo(str(shop))
+    oids = [str(pg.create_blob(data)) for data in raw]
+    assert list(blobs.read_blobs(str(shop), oids * 3)) == raw * 3
+    missing = "0123456789abcdef0123456789abcdef01234567"
+    with pytest.raises(GitError, match="missing"):
+        list(blobs.read_blobs(str(shop), [oids[0], missing]))
+
+
+_DIGEST = """
+import json, sys
+sys.path.insert(0, sys.argv[1])
+from context_fixtures import digest
+from gitfleet.context import index as index_mod, repomap, scan
+scan.PARALLEL_FROM = 0
+assert scan._workers(2) == 2, "no second core or a thread alive: not the parallel path"
+tree = repomap.resolve_tree(repomap.open_repo(sys.argv[2]), "HEAD")
+print(json.dumps(digest(index_mod.build(sys.argv[2], tree), sys.argv[3:])))
+"""
+
+
+def test_two_processes_index_exactly_as_one(shop: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    if len(os.sched_getaffinity(0)) < 2:
+        pytest.skip("one core: the index is never built in two processes here")
+    for n in range(40):  # enough files that both halves hold every language
+        body = f"from shop.cart import Cart\n\ndef f{n}(c: Cart):\n    return c.subtotal() * {n}\n"
+        (shop / "more").mkdir(exist_ok=True)
+        (shop / "more" / f"mod{n}.py").write_text(body)
+    git(shop, "add", "-A")
+    git(shop, "commit", "-q", "-m", "more")
+    tasks = ["apply a discount code at checkout", "cart subtotal with tax", "reserve stock"]
+    tree = repomap.resolve_tree(repomap.open_repo(str(shop)), "HEAD")
+    serial = digest(index_mod.build(str(shop), tree), tasks)
+    proc = subprocess.run(
+        [sys.executable, "-c", _DIGEST, str(Path(__file__).parent), str(shop), *tasks],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout) == json.loads(json.dumps(serial))

@@ -8,7 +8,7 @@ unpickle in milliseconds, and a file's definitions are rebuilt when it is looked
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -74,9 +74,10 @@ class DefTable:
 class Definers:
     """Which files define each name: ``definers.get(name)`` -> sorted file ids."""
 
-    def __init__(self, by_name: Mapping[str, Iterable[int]]) -> None:
+    def __init__(self, by_name: Mapping[str, Sequence[int]]) -> None:
+        """``by_name`` maps each name to the files defining it, in ascending order."""
         names = list(by_name)
-        files = [sorted(by_name[n]) for n in names]
+        files = [by_name[n] for n in names]
         self.joined = "\0".join(names)
         self.count = len(names)
         self.ptr = np.zeros(len(names) + 1, dtype=np.int64)
@@ -90,6 +91,9 @@ class Definers:
         if self._rows is None:
             self._rows = {n: i for i, n in enumerate(_split(self.joined, self.count))}
         return self._rows.get(name)
+
+    def names(self) -> list[str]:
+        return _split(self.joined, self.count)
 
     def get(self, name: str, default: Sequence[int] = ()) -> list[int]:
         row = self._row(name)

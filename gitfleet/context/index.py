@@ -115,8 +115,6 @@ def build(repo_path: str, tree_id: str) -> Index:
         names.add(_module_name(f.path))
         for name in names:
             definers.setdefault(name, []).append(fid)
-    for holders in definers.values():
-        holders.sort()
     mentions = scanner.mentions()
     srcs, dsts, ws = _edges(mentions, definers, len(files))
     paths = [f.path for f in files]
