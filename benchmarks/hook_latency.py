@@ -5,7 +5,10 @@ new article with (a) gitfleet's installed hook and (b) the same shim position ho
 that only runs `python -c pass` with the same interpreter. Both sides pay git's own commit
 cost; the ratio of medians is the figure. Goal (issue 2): <= 2.0.
 
-    python benchmarks/hook_latency.py [--runs 21]
+    python benchmarks/hook_latency.py [--runs 21] [--ledger-records N]
+
+``--ledger-records N`` first fills the ledger with N old allocations (a long-lived fleet's
+ledger), to show the check does not slow down as the ledger grows.
 """
 
 from __future__ import annotations
@@ -42,6 +45,17 @@ def build(root: Path) -> Path:
     return repo
 
 
+def prefill(repo: Path, count: int) -> None:
+    """Append ``count`` old allocations as the ledger would hold them after long use."""
+    import json
+
+    ledger = repo / ".git" / "gitfleet" / "ledger.jsonl"
+    with ledger.open("a") as handle:
+        for n in range(100000, 100000 + count):
+            rec = {"v": 1, "op": "allocated", "series": "OLD", "n": n, "id": f"OLD-{n}"}
+            handle.write(json.dumps({**rec, "owner": "long-gone", "ts": 1.0}) + "\n")
+
+
 def time_commits(repo: Path, runs: int) -> list[float]:
     ids = sh(repo, str(BIN / "gitfleet"), "ids", "allocate", "SP", "-n", str(runs)).split()
     times = []
@@ -57,6 +71,7 @@ def time_commits(repo: Path, runs: int) -> list[float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=21)
+    parser.add_argument("--ledger-records", type=int, default=0)
     args = parser.parse_args()
     print(ensure_bytecode())
     os.environ.setdefault("GIT_AUTHOR_NAME", "bench")
@@ -65,6 +80,8 @@ def main() -> None:
     os.environ.setdefault("GIT_COMMITTER_EMAIL", "bench@example.com")
     with tempfile.TemporaryDirectory() as tmp:
         repo = build(Path(tmp))
+        if args.ledger_records:
+            prefill(repo, args.ledger_records)
         hook = repo / ".git" / "hooks" / "pre-commit"
         ours = hook.read_text()
         bare = f"#!/bin/sh\nexec '{sys.executable}' -c pass\n"
@@ -76,7 +93,8 @@ def main() -> None:
             hook.write_text(bare)
             results["bare"] += time_commits(repo, args.runs // 3 + 1)
     med = {k: statistics.median(v) for k, v in results.items()}
-    print(f"one-file commit, median of {len(results['bare'])} each:")
+    held = f", ledger holding {args.ledger_records} old records" if args.ledger_records else ""
+    print(f"one-file commit, median of {len(results['bare'])} each{held}:")
     print(f"  hook = python -c pass : {med['bare'] * 1000:7.1f} ms")
     print(f"  hook = gitfleet check : {med['gitfleet'] * 1000:7.1f} ms")
     print(f"ratio gitfleet / bare python hook: {med['gitfleet'] / med['bare']:.2f}  (goal <= 2.0)")

@@ -20,7 +20,7 @@ from gitfleet.errors import Refusal
 from gitfleet.git import ZERO_OID, Repo, discover_in_hook, run
 
 if TYPE_CHECKING:  # the ledger is imported only when a commit claims a new id
-    from gitfleet.ledger import IdState
+    from gitfleet.ledger import Folded
 
 EMPTY_TREE = "4b825dc642cb6eb9a060e54bf8d69288fbee4904"  # git's well-known empty tree
 # The owner of a commit made on a detached HEAD: no branch, so no id is provably its own.
@@ -122,15 +122,15 @@ def problems(
     return found
 
 
-def _ledger_states(repo: Repo, cfg: Config, fresh: bool) -> dict[str, IdState]:
+def _ledger_states(repo: Repo, cfg: Config, fresh: bool) -> Folded:
     if fresh and cfg.ledger_backend == "remote":
         from gitfleet.ledger import Ledger
         from gitfleet.remote_ledger import RemoteBackend
 
-        return Ledger(RemoteBackend(repo, cfg.remote, cache_ttl=0)).states()
+        return Ledger(RemoteBackend(repo, cfg.remote, cache_ttl=0)).folded()
     from gitfleet.ids import open_ledger
 
-    return open_ledger(repo, cfg).states()
+    return open_ledger(repo, cfg).folded()
 
 
 def _refuse(what: str, found: list[str]) -> None:

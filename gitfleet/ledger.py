@@ -118,27 +118,63 @@ class IdState:
         }
 
 
+class StateSource(Protocol):
+    """States known before the records being folded (the local ledger's index)."""
+
+    def get(self, ident: str) -> IdState | None: ...
+
+    def all(self) -> list[IdState]: ...
+
+
 class Folded:
-    """What the records say: each id's state, and each series' high-water mark."""
+    """What the records say: each id's state, and each series' high-water mark.
 
-    __slots__ = ("high", "states")
+    Built on a ``base`` (states as of some earlier point), only the ids asked for or
+    touched by later records are loaded; ``states`` loads everything.
+    """
 
-    def __init__(self) -> None:
-        self.high: dict[str, int] = {}  # the highest number any record of a series mentions
-        self.states: dict[str, IdState] = {}  # in allocation order
+    __slots__ = ("_base", "_touched", "high")
+
+    def __init__(self, base: StateSource | None = None, high: dict[str, int] | None = None):
+        self._base = base
+        self._touched: dict[str, IdState] = {}  # loaded from the base, or new since it
+        self.high: dict[str, int] = dict(high or {})  # per series, the highest number seen
+
+    def get(self, ident: str) -> IdState | None:
+        state = self._touched.get(ident)
+        if state is None and self._base is not None:
+            state = self._base.get(ident)
+            if state is not None:
+                self._touched[ident] = state
+        return state
+
+    @property
+    def touched(self) -> list[IdState]:
+        """The states loaded from the base or changed since it: what an index update needs."""
+        return list(self._touched.values())
+
+    @property
+    def states(self) -> dict[str, IdState]:
+        """Every id's state, in allocation order."""
+        if self._base is not None:
+            merged = {s.id: self._touched.get(s.id, s) for s in self._base.all()}
+            for ident, state in self._touched.items():
+                merged.setdefault(ident, state)
+            self._base, self._touched = None, merged
+        return self._touched
 
     def apply(self, records: Iterable[Record]) -> "Folded":
         """Fold ``records`` (oldest first) into this state; returns self."""
-        high, states = self.high, self.states
+        high = self.high
         for rec in records:
             if rec.number > high.get(rec.series, -1):
                 high[rec.series] = rec.number
             if rec.op == "seeded":
                 continue
-            state = states.get(rec.id)
+            state = self.get(rec.id)
             if rec.op == "allocated":
                 if state is None:
-                    states[rec.id] = IdState(
+                    self._touched[rec.id] = IdState(
                         rec.id,
                         rec.series,
                         rec.number,
@@ -225,10 +261,11 @@ class Backend(Protocol):
         ...
 
 
-# The local backend keeps the fold of the ledger's first ``offset`` bytes in a snapshot
-# beside it, bound to those bytes by a CRC, and parses only the records after it. A new
-# snapshot is written once that tail is this long: often enough that no reader parses
-# much, rarely enough that writing it (the whole fold) stays off most allocations.
+# The local backend keeps the fold of the ledger's first ``offset`` bytes beside it (an
+# index, see ledger_index; and the high-water marks alone, for allocation), bound to those
+# bytes by a CRC, and parses only the records after it. They are brought up to date once
+# that tail is this long: often enough that no reader parses much, rarely enough that the
+# update stays off most allocations.
 SNAPSHOT_EVERY = 256
 
 
@@ -239,7 +276,7 @@ class LocalBackend:
         self.path = state_dir / "ledger.jsonl"
         self.lock_path = state_dir / "ledger.lock"
         # Caches (deleting them is safe): the fold, and apart from it the high-water marks.
-        self.snapshot_path = state_dir / "ledger.fold.json"
+        self.index_path = state_dir / "ledger.index.sqlite"
         self.high_path = state_dir / "ledger.high.json"
 
     def read(self) -> list[Record]:
@@ -291,21 +328,22 @@ class LocalBackend:
         return records
 
     def _fold(self, data: bytes) -> Folded:
-        """The fold of ``data``'s complete lines: the snapshot's, plus the records after it."""
+        """The fold of ``data``'s complete lines: the index's, plus the records after it."""
         end = data.rfind(b"\n") + 1
-        folded = Folded()
-        snap = _load_snapshot(self.snapshot_path, data, end)
-        if snap is not None:
-            folded.high = {str(name): int(top) for name, top in snap["high"].items()}
-            folded.states = {row[0]: IdState(*row) for row in snap["states"]}
-        tail = self._parse(data, snap["offset"] if snap else 0)
+        index = None
+        if self.index_path.exists():  # small ledgers never make one, nor import sqlite3
+            from gitfleet import ledger_index
+
+            index = ledger_index.open_index(self.index_path, data, end)
+        start = index.offset if index else 0
+        folded = Folded(index, index.high if index else None)
+        tail = self._parse(data, start)
         folded.apply(tail)
         if len(tail) >= SNAPSHOT_EVERY:
-            rows = [
-                [s.id, s.series, s.number, s.owner, s.status, s.allocated_at, s.updated_at, s.note]
-                for s in folded.states.values()
-            ]
-            _save_snapshot(self.snapshot_path, data, end, {"high": folded.high, "states": rows})
+            from gitfleet import ledger_index
+
+            changed = folded.touched if index else folded.states.values()
+            ledger_index.save(self.index_path, data, start, end, folded.high, changed)
             _save_snapshot(self.high_path, data, end, {"high": folded.high})
         return folded
 
@@ -356,7 +394,7 @@ def _load_snapshot(path: Path, data: bytes, end: int) -> dict[str, Any] | None:
             return None
         if snap["crc"] != zlib.crc32(memoryview(data)[:offset]):
             return None
-        if not isinstance(snap["high"], dict) or not isinstance(snap.get("states", []), list):
+        if not isinstance(snap["high"], dict):
             return None
     except (OSError, ValueError, KeyError, TypeError):
         return None
@@ -395,7 +433,12 @@ class Ledger:
         self.backend = backend
 
     def states(self) -> dict[str, IdState]:
+        """Every id's state, in allocation order."""
         return self.backend.view().folded.states
+
+    def folded(self) -> Folded:
+        """What the ledger says, each id's state loaded only when asked for (``get``)."""
+        return self.backend.view().folded
 
     def seed(self, series: Series, seed: Callable[[], int]) -> int:
         """Record where ``series`` starts (once); return its current high-water mark."""
@@ -458,7 +501,7 @@ class Ledger:
             raise LedgerError(f"unknown state {op!r}")
 
         def txn(history: History) -> list[Record]:
-            states = history.folded.states
+            states = history.folded
             new: list[Record] = []
             now = time.time()
             for ident in ids:

@@ -197,11 +197,10 @@ def test_ledger_snapshot_answers_as_the_full_fold(tmp_path: Path) -> None:
         got = ledger.allocate(series, 20, f"w{i}", seed=lambda: 151)
         ledger.transition(got[:5], "landed")
         ledger.transition(got[5:7], "released")
-    assert backend.snapshot_path.exists()  # the tail grew past SNAPSHOT_EVERY once
+    assert backend.index_path.exists()  # the tail grew past SNAPSHOT_EVERY
     assert json.loads(backend.high_path.read_text())["high"]["SP"] > 151
-    snap = json.loads(backend.snapshot_path.read_text())
-    assert 0 < snap["offset"] < backend.path.stat().st_size  # records were added after it
     view = backend.view().folded
+    assert view._base is not None  # built on the index, plus the records after it
     assert [s.to_dict() for s in view.states.values()] == _states(backend)
     assert view.high == {"SP": 151 + 20 * (SNAPSHOT_EVERY // 20 + 1)}
     # Allocation continues from the snapshot plus its tail, without a gap or a repeat.
@@ -216,18 +215,44 @@ def test_ledger_snapshot_of_other_bytes_is_ignored(tmp_path: Path) -> None:
     ledger = Ledger(backend)
     series = Series("SP", "SP", 3, ("articles/*.md",))
     ledger.allocate(series, SNAPSHOT_EVERY + 10, "old", seed=lambda: 0)
-    ledger.states()  # writes the snapshots
-    assert backend.snapshot_path.exists() and backend.high_path.exists()
+    ledger.states()  # writes the index and the high-water snapshot
+    assert backend.index_path.exists() and backend.high_path.exists()
     # The ledger moved aside and started again, as the corrupt-ledger error advises: the
     # snapshot still on disk describes the old file and must not leak its ids.
     backend.path.rename(tmp_path / "ledger.jsonl.old")
     assert ledger.allocate(series, 2, "new", seed=lambda: 500) == ["SP-501", "SP-502"]
     assert [s.owner for s in ledger.states().values()] == ["new", "new"]
-    # A damaged snapshot is a cache miss, not an error.
-    backend.snapshot_path.write_text('{"v": 1, "offset": 3, "crc": 0, "high": {}, "states": []}')
+    # A damaged cache is a miss, not an error.
     backend.high_path.write_text('{"v": 1, "offset": 3, "crc": 0, "high": {"SP": 9}}')
+    backend.index_path.write_bytes(b"not a database" * 100)
     assert len(ledger.states()) == 2
-    backend.snapshot_path.write_text("not json")
     backend.high_path.write_text("[]")
     assert len(ledger.states()) == 2
     assert ledger.allocate(series, 1, "new", seed=lambda: 0) == ["SP-503"]
+
+
+def test_ledger_index_follows_transitions_and_is_rebuilt_when_damaged(tmp_path: Path) -> None:
+    from gitfleet.config import Series
+    from gitfleet.ledger import SNAPSHOT_EVERY, Ledger
+
+    backend = LocalBackend(tmp_path)
+    ledger = Ledger(backend)
+    series = Series("SP", "SP", 3, ("articles/*.md",))
+    first = ledger.allocate(series, SNAPSHOT_EVERY, "a", seed=lambda: 0)
+    ledger.states()  # index at this point
+    # Old ids change state after the index was written; then enough records for an update.
+    ledger.transition(first[:3], "landed", note={"commit": "c0ffee"})
+    ledger.allocate(series, SNAPSHOT_EVERY, "b", seed=lambda: 0)
+    ledger.states()  # incremental update: the three landed ids and the new ones
+    fresh = Ledger(LocalBackend(tmp_path)).folded()
+    assert fresh._base is not None
+    landed = fresh.get(first[0])
+    assert landed is not None and landed.status == "landed" and landed.note["commit"] == "c0ffee"
+    assert [s.to_dict() for s in fresh.states.values()] == _states(backend)
+    # A damaged index file is replaced at the next update, not kept.
+    backend.index_path.write_bytes(b"\0garbage" * 1000)
+    ledger.allocate(series, SNAPSHOT_EVERY, "c", seed=lambda: 0)
+    ledger.states()
+    again = Ledger(LocalBackend(tmp_path)).folded()
+    assert again._base is not None
+    assert [s.to_dict() for s in again.states.values()] == _states(backend)
