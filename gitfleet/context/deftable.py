@@ -9,12 +9,13 @@ unpickle in milliseconds, and a file's definitions are rebuilt when it is looked
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from itertools import chain
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
-from gitfleet.context.symbols import Definition
+from gitfleet.context.symbols import Definition, Tagged
 
 _KINDS = ("function", "method", "class", "type", "constant", "module", "macro")
 _KIND_CODE = {k: i for i, k in enumerate(_KINDS)}
@@ -27,16 +28,17 @@ def _split(joined: str, count: int) -> list[str]:
 class DefTable:
     """``table[file_id]`` is that file's definitions, in file order."""
 
-    def __init__(self, per_file: Sequence[Sequence[Definition]]) -> None:
-        sizes = [len(defs) for defs in per_file]
-        flat = [d for defs in per_file for d in defs]
-        self.ptr = np.zeros(len(sizes) + 1, dtype=np.int64)
-        np.cumsum(sizes, out=self.ptr[1:])
-        self.joined = "\0".join(d.name for d in flat)  # one string pickles in one go
-        self.kinds = np.fromiter((_KIND_CODE.get(d.kind, 0) for d in flat), np.uint8, len(flat))
-        self.lines = np.fromiter((d.line for d in flat), np.int32, len(flat))
-        self.ends = np.fromiter((d.end_line for d in flat), np.int32, len(flat))
-        self.depths = np.fromiter((d.depth for d in flat), np.int16, len(flat))
+    def __init__(self, per_file: Sequence[Tagged]) -> None:
+        n = sum(len(t.names) for t in per_file)
+        self.ptr = np.zeros(len(per_file) + 1, dtype=np.int64)
+        np.cumsum([len(t.names) for t in per_file], out=self.ptr[1:])
+        # one string pickles in one go; the columns are chained in C
+        self.joined = "\0".join(chain.from_iterable(t.names for t in per_file))
+        kinds = map(_KIND_CODE.__getitem__, chain.from_iterable(t.kinds for t in per_file))
+        self.kinds = np.fromiter(kinds, np.uint8, n)
+        self.lines = np.fromiter(chain.from_iterable(t.lines for t in per_file), np.int32, n)
+        self.ends = np.fromiter(chain.from_iterable(t.ends for t in per_file), np.int32, n)
+        self.depths = np.fromiter(chain.from_iterable(t.depths for t in per_file), np.int16, n)
         self._names: list[str] | None = None
 
     def __len__(self) -> int:

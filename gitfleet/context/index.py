@@ -110,8 +110,8 @@ def build(repo_path: str, tree_id: str) -> Index:
     files = [f for f, ok in zip(listed, scanned.kept, strict=True) if ok]
     scanner, terms = scanned.scanner, scanned.terms
     definers: dict[str, list[int]] = {}
-    for fid, (f, defs) in enumerate(zip(files, scanner.defs, strict=True)):
-        names = {d.name for d in defs}
+    for fid, (f, tagged) in enumerate(zip(files, scanner.defs, strict=True)):
+        names = set(tagged.names)
         names.add(_module_name(f.path))
         for name in names:
             definers.setdefault(name, []).append(fid)

@@ -22,8 +22,7 @@ import numpy as np
 import numpy.typing as npt
 
 from gitfleet.context import blobs, lexical, repomap, symbols
-from gitfleet.context.deftable import DefTable
-from gitfleet.context.symbols import Definition
+from gitfleet.context.symbols import Tagged
 
 # Below this many files a forked worker costs more than it saves.
 PARALLEL_FROM = 800
@@ -60,7 +59,7 @@ class Scanner:
 
     def __init__(self) -> None:
         self.numbers = _numbering()
-        self.defs: list[list[Definition]] = []
+        self.defs: list[Tagged] = []
         self.idents: list[npt.NDArray[np.int32]] = []
         self.counts: list[npt.NDArray[np.int32]] = []
 
@@ -73,7 +72,7 @@ class Scanner:
         n = len(found)
         self.idents.append(np.fromiter(map(self.numbers.__getitem__, found), np.int32, n))
         self.counts.append(np.fromiter(found.values(), np.int32, n))
-        self.defs.append(symbols.tags(data, lang))
+        self.defs.append(symbols.tag_columns(data, lang))
         return True
 
     def scan(self, repo_path: str, files: Sequence[repomap.TreeFile]) -> list[bool]:
@@ -127,7 +126,7 @@ class _Part(NamedTuple):
     sizes: list[int]  # identifiers per kept file
     idents: npt.NDArray[np.int32]
     counts: npt.NDArray[np.int32]
-    defs: DefTable
+    defs: list[Tagged]
     vocab: str  # its terms, NUL-joined, in its own numbering
     terms: Terms  # with an empty vocab (sent as ``vocab``); files are its kept files
 
@@ -143,7 +142,7 @@ def _scan_part(repo_path: str, files: Sequence[repomap.TreeFile]) -> _Part:
         [len(a) for a in scanner.idents],
         np.concatenate(scanner.idents) if scanner.idents else empty,
         np.concatenate(scanner.counts) if scanner.counts else empty,
-        DefTable(scanner.defs),
+        scanner.defs,
         "\0".join(terms.vocab),
         terms._replace(vocab={}),
     )
@@ -203,7 +202,7 @@ def _merge(
         zip(scanner.defs, scanner.idents, scanner.counts, strict=True),
         # not strict: with no file kept, np.split still gives one (empty) piece
         zip(
-            (part.defs[i] for i in range(len(part.defs))),
+            part.defs,
             np.split(renumber[part.idents], bounds),
             np.split(part.counts, bounds),
             strict=False,

@@ -240,11 +240,29 @@ def definitions(
     return found
 
 
+class Tagged(NamedTuple):
+    """A file's line tags as columns: the index stores them so, with no object per tag."""
+
+    names: list[str]
+    kinds: list[str]
+    lines: list[int]
+    ends: list[int]
+    depths: list[int]
+
+
+_NO_TAGS = Tagged([], [], [], [], [])
+
+
 def tags(source: bytes, lang: str | None) -> list[Definition]:
     """Definitions by line patterns: fast, every file of a tree; spans end at the next one."""
+    return list(map(Definition, *tag_columns(source, lang)))
+
+
+def tag_columns(source: bytes, lang: str | None) -> Tagged:
+    """``tags`` as columns."""
     patterns = _TAGS.get(lang or "")
     if not patterns:
-        return []
+        return _NO_TAGS
     text = b"\n" + source  # every pattern starts at a newline; line 1 has one too
     # (offset of the line's newline, keyword, name, indented); each tagger run costs
     # nothing next to the per-hit Python work, so that is kept to a minimum.
@@ -290,4 +308,4 @@ def tags(source: bytes, lang: str | None) -> list[Definition]:
         next_any = lines[i]
         if not depths[i]:
             next_top = lines[i]
-    return list(map(Definition, names, kinds, lines, ends, depths))
+    return Tagged(names, kinds, lines, ends, depths)
