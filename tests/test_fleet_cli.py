@@ -177,3 +177,12 @@ def test_status_watch_follows_the_run_to_its_end(story_repo: Path, tmp_path: Pat
     assert tables >= 2, watched  # the running table, then the finished one
     assert "running" in watched and "(finished)" in watched.split("gitfleet run ")[-1]
     spawn.wait(timeout=120)
+
+
+def test_status_and_logs_say_why_an_agent_never_started(story_repo: Path) -> None:
+    gitfleet(story_repo, "spawn", "1", "--task", "t", "--agent-cmd", "no-such-agent-xyz {prompt}",
+             "--no-land", check=False)  # fmt: skip
+    table = gitfleet(story_repo, "status").stdout
+    assert "no-such-agent-xyz" in table and "failed" in table, table
+    log = gitfleet(story_repo, "logs", "SP-152").stdout
+    assert "did not start" in log and "no-such-agent-xyz" in log, log

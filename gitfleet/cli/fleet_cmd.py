@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-import time
 from pathlib import Path
 
 import click
@@ -123,12 +122,8 @@ def status(run: str | None, as_json: bool, watch: bool) -> None:
         return
     if not sys.stdout.isatty():
         click.echo(plain_table(state))
-        while watch and state.alive:
-            time.sleep(status_mod.WATCH_INTERVAL)
-            newer = status_mod.current(repo, state.run)
-            if newer.to_dict() != state.to_dict():
-                click.echo(plain_table(newer))
-            state = newer
+        if watch:
+            status_mod.watch(repo, state, lambda newer: click.echo(plain_table(newer)))
         return
     from rich.console import Console
     from rich.live import Live
@@ -137,12 +132,8 @@ def status(run: str | None, as_json: bool, watch: bool) -> None:
     if not watch:
         console.print(agent_table(state))
         return
-
     with Live(agent_table(state), console=console, refresh_per_second=2) as live:
-        while state.alive:
-            time.sleep(status_mod.WATCH_INTERVAL)
-            state = status_mod.current(repo, state.run)
-            live.update(agent_table(state))
+        status_mod.watch(repo, state, lambda newer: live.update(agent_table(newer)))
 
 
 @click.command()
@@ -161,7 +152,7 @@ def logs(agent: str, run: str | None, follow: bool) -> None:
             path, sys.stdout, lambda: status_mod.agent_running(repo, state.run, found.name)
         )
     else:
-        status_mod.print_log(path, sys.stdout)
+        status_mod.print_log(path, sys.stdout, found)
 
 
 @click.command()

@@ -23,11 +23,21 @@ def _elapsed(agent: AgentState) -> str:
     return f"{end - agent.started:.0f}s"
 
 
+def reasons(run: RunState) -> list[str]:
+    """Why agents failed to start or land oddly: one line each, under the tables."""
+    return [f"{a.name}: {a.error}" for a in run.agents if a.error]
+
+
 def agent_table(run: RunState) -> Any:
     """A rich Table of the agents of ``run`` (also used by ``gitfleet status``)."""
     from rich.table import Table
 
-    table = Table(title=f"gitfleet run {run.run} ({run.status})", title_justify="left")
+    table = Table(
+        title=f"gitfleet run {run.run} ({run.status})",
+        title_justify="left",
+        caption="\n".join(reasons(run)) or None,
+        caption_justify="left",
+    )
     for col in ("agent", "id", "branch", "state", "exit", "commits", "result", "time", "log"):
         table.add_column(col, no_wrap=col in ("agent", "id", "branch", "log"))
     for a in run.agents:
@@ -58,7 +68,7 @@ def plain_table(run: RunState) -> str:
     for row in rows:
         cells = [cell.ljust(width) for cell, width in zip(row, widths, strict=False)]
         lines.append("  ".join([*cells, row[-1]]).rstrip())
-    return "\n".join(lines)
+    return "\n".join(lines + reasons(run))
 
 
 class PlainDisplay:

@@ -42,12 +42,27 @@ def find_agent(repo: Repo, name: str, run: str | None = None) -> tuple[RunState,
     raise UsageError(f"no run has an agent {name!r}; see `gitfleet status` for the agents")
 
 
-def print_log(path: Path, out: TextIO) -> int:
-    """Copy a log to ``out``; returns the number of bytes read."""
+def watch(repo: Repo, state: RunState, show: Callable[[RunState], None]) -> None:
+    """Call ``show`` with each new version of the run until it ends (``status --watch``)."""
+    while state.alive:
+        time.sleep(WATCH_INTERVAL)
+        newer = current(repo, state.run)
+        if newer.to_dict() != state.to_dict():
+            show(newer)
+        state = newer
+
+
+def print_log(path: Path, out: TextIO, agent: AgentState | None = None) -> int:
+    """Copy a log to ``out``; returns the number of bytes read.
+
+    An agent that never started may have no log at all: then its reason is the log.
+    """
     try:
         data = path.read_bytes()
     except FileNotFoundError:
-        return 0
+        data = b""
+    if agent is not None and agent.error and agent.error.encode() not in data:
+        data += f"gitfleet: {agent.name} did not start: {agent.error}\n".encode()
     out.write(data.decode("utf-8", "replace"))
     out.flush()
     return len(data)
