@@ -92,37 +92,31 @@ def save(
     high: dict[str, int],
     states: Iterable[IdState],
 ) -> None:
-    """Record that ``data[:end]`` folds to ``high`` and ``states`` (see :func:`_save`)."""
-    try:
-        _save(path, data, start, end, high, states)
-    except sqlite3.DatabaseError:
-        if start:
-            return  # an index we cannot update is only slower; the next rebuild replaces it
-        # Not a database any more (a crash of the disk, a stray write): start it afresh.
-        with contextlib.suppress(OSError):
-            path.unlink()
-        with contextlib.suppress(sqlite3.Error):
-            _save(path, data, start, end, high, states)
-    except sqlite3.Error:
-        pass  # busy past the timeout, read-only: only slower
-
-
-def _save(
-    path: Path,
-    data: bytes,
-    start: int,
-    end: int,
-    high: dict[str, int],
-    states: Iterable[IdState],
-) -> None:
     """Record that ``data[:end]`` folds to ``high`` and, changed since ``start``, ``states``.
 
     ``states`` must hold every id whose state differs from what the index says at
     ``start``. ``start`` 0 rebuilds the index from ``states`` alone (all ids). Otherwise
     compare-and-swap on the stored offset: when another process has moved the index
     meanwhile, this update is dropped (theirs is as good), so two writers never interleave
-    their rows.
+    their rows. Failures are dropped too: an index that is not written is only slower.
     """
+    rows = list(states)
+    for attempt in (1, 2):
+        try:
+            _write(path, data, start, end, high, rows)
+            return
+        except sqlite3.Error as exc:
+            # Plain DatabaseError is "not a database" or "malformed" (busy and read-only
+            # are its subclasses): a rebuild starts such a file afresh, once.
+            if start or attempt == 2 or type(exc) is not sqlite3.DatabaseError:
+                return
+            with contextlib.suppress(OSError):
+                path.unlink()
+
+
+def _write(
+    path: Path, data: bytes, start: int, end: int, high: dict[str, int], states: list[IdState]
+) -> None:
     db = sqlite3.connect(path, timeout=10, isolation_level=None)
     try:
         db.executescript(_DDL)
