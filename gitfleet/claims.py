@@ -16,7 +16,7 @@ from functools import lru_cache
 from typing import NamedTuple
 
 from gitfleet.config import Config, Series
-from gitfleet.git import Repo, run, split_z
+from gitfleet.git import Repo, batch_blobs, run, split_z
 
 _FRONT_MATTER_MAX = 8192  # front matter lives at the top; never scan a whole large file
 
@@ -81,19 +81,10 @@ def read_blobs(repo: Repo, oids: Sequence[str]) -> dict[str, str]:
         return {}
     proc = repo.git("cat-file", "--batch", input="".join(f"{oid}\n" for oid in oids))
     raw = proc.stdout.encode("utf-8", "surrogateescape")
-    blobs: dict[str, str] = {}
-    pos = 0
-    for oid in oids:
-        header_end = raw.index(b"\n", pos)
-        header = raw[pos:header_end].split()
-        if len(header) < 3:  # "<oid> missing"
-            pos = header_end + 1
-            continue
-        size = int(header[2])
-        body = raw[header_end + 1 : header_end + 1 + min(size, _FRONT_MATTER_MAX)]
-        blobs[oid] = body.decode("utf-8", "replace")
-        pos = header_end + 1 + size + 1
-    return blobs
+    return {
+        oid: body[:_FRONT_MATTER_MAX].decode("utf-8", "replace")
+        for oid, body in batch_blobs(raw, oids).items()
+    }
 
 
 def claims_of_entries(repo: Repo, cfg: Config, entries: Iterable[Entry]) -> dict[str, list[str]]:

@@ -189,6 +189,26 @@ def out(
     return run(args, cwd, env=env).stdout.rstrip("\n")
 
 
+def batch_blobs(raw: bytes, oids: Sequence[str]) -> dict[str, bytes]:
+    """Parse ``git cat-file --batch`` output for ``oids``, asked in that order.
+
+    Each blob's contents by oid; what git reported missing, or is not a blob, is left out.
+    """
+    found: dict[str, bytes] = {}
+    at = 0
+    for oid in oids:
+        eol = raw.index(b"\n", at)
+        header = raw[at:eol].split()
+        at = eol + 1
+        if len(header) != 3:  # "<oid> missing": no contents follow
+            continue
+        size = int(header[2])
+        if header[1] == b"blob":
+            found[oid] = raw[at : at + size]
+        at += size + 1  # the contents, then a newline
+    return found
+
+
 def split_z(text: str) -> list[str]:
     """Split ``-z`` output into its NUL-separated fields."""
     return [part for part in text.split("\0") if part]

@@ -39,7 +39,7 @@ from typing import Any
 from gitfleet import git, locking
 from gitfleet.config import Config
 from gitfleet.errors import LedgerError
-from gitfleet.git import Repo
+from gitfleet.git import Repo, batch_blobs
 from gitfleet.ledger import Backend, History, LocalBackend, Record, high_water
 
 DEFAULT_REF = "refs/gitfleet/ledger"
@@ -399,17 +399,9 @@ class RemoteBackend:
     def _blobs(self, oids: list[str], tip: str | None) -> dict[str, bytes]:
         """The contents of ``oids``, read by one ``git cat-file --batch``."""
         done = self._git("cat-file", "--batch", input="\n".join(oids) + "\n")
-        raw = done.stdout.encode("utf-8", "surrogateescape")
-        found: dict[str, bytes] = {}
-        at = 0
-        for oid in oids:
-            eol = raw.index(b"\n", at)
-            header = raw[at:eol].split()
-            if len(header) != 3 or header[1] != b"blob":
-                raise _ObjectsMissing(tip)
-            size = int(header[2])
-            found[oid] = raw[eol + 1 : eol + 1 + size]
-            at = eol + 1 + size + 1
+        found = batch_blobs(done.stdout.encode("utf-8", "surrogateescape"), oids)
+        if len(found) != len(set(oids)):
+            raise _ObjectsMissing(tip)
         return found
 
     def _parse(self, data: bytes, name: str, tip: str | None) -> list[Record]:

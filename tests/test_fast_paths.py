@@ -256,3 +256,17 @@ def test_ledger_index_follows_transitions_and_is_rebuilt_when_damaged(tmp_path: 
     again = Ledger(LocalBackend(tmp_path)).folded()
     assert again._base is not None
     assert [s.to_dict() for s in again.states.values()] == _states(backend)
+
+
+def test_batch_blobs_reads_exact_bytes_and_skips_the_rest(repo: Path) -> None:
+    from gitfleet.git import batch_blobs, run
+
+    crlf = git(repo, "hash-object", "-w", "--stdin").stdout.strip()  # empty blob
+    (repo / "crlf.txt").write_bytes(b"a\r\nb\r\n\n")
+    crlf = git(repo, "hash-object", "-w", "crlf.txt").stdout.strip()
+    tree = git(repo, "rev-parse", "HEAD^{tree}").stdout.strip()
+    missing = "1" * 40
+    oids = [crlf, missing, tree, crlf]
+    out = run(["cat-file", "--batch"], repo, input="".join(f"{o}\n" for o in oids)).stdout
+    got = batch_blobs(out.encode("utf-8", "surrogateescape"), oids)
+    assert got == {crlf: b"a\r\nb\r\n\n"}
