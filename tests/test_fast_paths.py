@@ -261,7 +261,6 @@ def test_ledger_index_follows_transitions_and_is_rebuilt_when_damaged(tmp_path: 
 def test_batch_blobs_reads_exact_bytes_and_skips_the_rest(repo: Path) -> None:
     from gitfleet.git import batch_blobs, run
 
-    crlf = git(repo, "hash-object", "-w", "--stdin").stdout.strip()  # empty blob
     (repo / "crlf.txt").write_bytes(b"a\r\nb\r\n\n")
     crlf = git(repo, "hash-object", "-w", "crlf.txt").stdout.strip()
     tree = git(repo, "rev-parse", "HEAD^{tree}").stdout.strip()
