@@ -56,8 +56,8 @@ def is_source(path: str) -> bool:
     return Path(path).suffix.lower() in SOURCE_SUFFIXES and not repomap.is_test(path)
 
 
-def cases(repo: Path, limit: int) -> list[Case]:
-    """Qualifying commits, newest first."""
+def cases(repo: Path, limit: int, rev: str = "HEAD") -> list[Case]:
+    """Qualifying commits reachable from ``rev``, newest first."""
     log = git.run(
         [
             "log",
@@ -66,6 +66,7 @@ def cases(repo: Path, limit: int) -> list[Case]:
             "-z",
             "--format=%x1e%H %P%x1f%B%x1f",
             "--name-status",
+            rev,
         ],
         repo,
     ).stdout
@@ -116,8 +117,8 @@ def metrics(rankings: list[tuple[list[str], tuple[str, ...]]]) -> dict[str, floa
     return out
 
 
-def evaluate(repo: Path, limit: int) -> None:
-    chosen = cases(repo, limit)
+def evaluate(repo: Path, limit: int, rev: str = "HEAD", show_misses: bool = False) -> None:
+    chosen = cases(repo, limit, rev)
     ours: list[tuple[list[str], tuple[str, ...]]] = []
     plain: list[tuple[list[str], tuple[str, ...]]] = []
     pg = repomap.open_repo(str(repo))
@@ -132,6 +133,11 @@ def evaluate(repo: Path, limit: int) -> None:
             cycles += result.cycles
             ours.append(([s.path for s in result.files], case.gold))
             plain.append((plain_bm25_ranking(str(repo), idx, case.message), case.gold))
+            if show_misses and not set(case.gold) <= set(ours[-1][0][:5]):
+                ranks = [ours[-1][0].index(g) + 1 if g in ours[-1][0] else None for g in case.gold]
+                print(f"miss {case.commit[:8]} gold {list(zip(case.gold, ranks, strict=True))}")
+                print(f"     {case.message.splitlines()[0][:100]}")
+                print(f"     top: {ours[-1][0][:5]}")
     print(f"repository: {repo}  cases: {len(ours)} (of {len(chosen)} qualifying commits)")
     if not ours:
         return
@@ -271,6 +277,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("repo", type=Path, nargs="?")
     parser.add_argument("--max-cases", type=int, default=300)
+    parser.add_argument("--rev", default="HEAD", help="take cases from this commit's history")
+    parser.add_argument(
+        "--show-misses", action="store_true", help="print each case gitfleet misses at 5"
+    )
     parser.add_argument("--no-timing", action="store_true")
     parser.add_argument("--runs", type=int, default=3, help="timing repetitions")
     parser.add_argument(
@@ -288,7 +298,7 @@ def main() -> None:
     if args.repo is None:
         parser.error("give REPO_PATH, or --sample-repo N")
     repo = git.discover(args.repo).toplevel
-    evaluate(repo, args.max_cases)
+    evaluate(repo, args.max_cases, args.rev, args.show_misses)
     if not args.no_timing:
         timing(repo, args.runs)
 

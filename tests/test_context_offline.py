@@ -447,3 +447,12 @@ def test_two_processes_index_exactly_as_one(shop: Path) -> None:
     )
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout) == json.loads(json.dumps(serial))
+
+
+def test_words_run_together_in_code_are_found(shop: Path) -> None:
+    # "token store" is tokenstore.py; sessions.py says token, store and session outright.
+    body = (
+        "def drop_old(tokenstore, entries, now):\n    return [e for e in entries if e.end > now]\n"
+    )
+    commit_file(shop, "auth/tokenstore.py", body)
+    assert ranked(shop, "the token store forgets entries too early")[0] == "auth/tokenstore.py"

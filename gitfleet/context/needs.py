@@ -10,6 +10,7 @@ from __future__ import annotations
 import fnmatch
 import re
 from dataclasses import dataclass, field
+from itertools import pairwise
 
 from gitfleet.context import lexical
 
@@ -23,6 +24,10 @@ _TEST_WORDS = frozenset({"test", "tests", "testing", "pytest", "unittest", "spec
 _DOC_WORDS = frozenset(
     {"doc", "docs", "documentation", "readme", "changelog", "guide", "tutorial", "docstring"}
 )
+
+
+# A pair of the task's words found run together is the task's words: full weight.
+COMPOUND_WEIGHT = 1.0
 
 
 @dataclass
@@ -52,6 +57,10 @@ class Needs:
                 query[term] = query.get(term, 0.0) + 0.5
         for term in self.expansions:
             query.setdefault(term, 0.25)
+        # Code runs words together ("id check" -> idcheck.py, "pre push" -> prepush):
+        # each pair of neighbouring words is tried as one. A pair no file has scores nothing.
+        for first, second in pairwise(task_terms):
+            query.setdefault(first + second, COMPOUND_WEIGHT)
         return query
 
     def merge(self, other: Needs) -> Needs:
