@@ -456,3 +456,16 @@ def test_words_run_together_in_code_are_found(shop: Path) -> None:
     )
     commit_file(shop, "auth/tokenstore.py", body)
     assert ranked(shop, "the token store forgets entries too early")[0] == "auth/tokenstore.py"
+
+
+def test_a_named_file_s_extension_is_not_a_topic() -> None:
+    from gitfleet.context import lexical
+
+    assert lexical.terms_of_text("fix fleet/status.py and README.md") == [
+        "fix",
+        "fleet",
+        "status",
+        "readme",
+    ]
+    assert "py" in lexical.terms_of_text("port the .py files")  # about Python files: kept
+    assert "item" in lexical.terms_of_text("empty self.items first")  # attributes stay

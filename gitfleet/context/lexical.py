@@ -125,10 +125,18 @@ def split_many(
 split_identifier = lru_cache(maxsize=1 << 16)(split_uncached)
 
 
+# The extension of a file named in a task says its language, not its topic: "status.py"
+# asks for status, and "py" would match every Python path (and py.typed best of all).
+_FILE_EXTENSION = re.compile(
+    r"(?<=\w)\.(?:py|pyi|js|jsx|mjs|cjs|ts|tsx|go|rs|c|h|cc|cpp|hpp|java|kt|rb|php|md|rst"
+    r"|txt|toml|json|ya?ml|cfg|ini|sh|lock)\b(?![.(])"
+)
+
+
 def terms_of_text(text: str) -> list[str]:
     """Terms of free text (a task, a commit message), in order, repeats kept."""
     out: list[str] = []
-    for ident in IDENT_STR.findall(text):
+    for ident in IDENT_STR.findall(_FILE_EXTENSION.sub("", text)):
         out.extend(split_identifier(ident))
     return out
 
