@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import subprocess
+import sys
 import threading
 from collections.abc import Iterator, Sequence
 from typing import IO
@@ -26,10 +27,10 @@ _F_SETPIPE_SZ = 1031
 
 
 def _grow(pipe: IO[bytes] | None) -> None:
+    if pipe is None or sys.platform != "linux":
+        return
     import fcntl
 
-    if pipe is None:
-        return
     # Not Linux, or a lower limit: the default pipe works too, only slower.
     with contextlib.suppress(OSError):
         fcntl.fcntl(pipe.fileno(), _F_SETPIPE_SZ, _PIPE_BYTES)
