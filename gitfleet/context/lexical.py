@@ -18,7 +18,6 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-IDENT = re.compile(rb"[A-Za-z_][A-Za-z0-9_]*")
 IDENT_STR = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 # English function words plus the keywords and names every file of a language repeats;
@@ -141,29 +140,12 @@ def terms_of_text(text: str) -> list[str]:
     return out
 
 
-def term_counts(identifier_counts: Mapping[str, int]) -> dict[str, int]:
-    """Term frequencies of a file from the counts of the identifiers it contains."""
-    tf: dict[str, int] = {}
-    for ident, count in identifier_counts.items():
-        for term in split_identifier(ident):
-            tf[term] = tf.get(term, 0) + count
-    return tf
-
-
 _PATH_SEPARATORS = re.compile(r"[/\\.\-\s]+")
 
 
-def path_terms(path: str) -> list[str]:
-    """Terms of a path: every folder and the file name, split like identifiers."""
-    out: list[str] = []
-    for part in _PATH_SEPARATORS.split(path):
-        if part:
-            out.extend(split_identifier(part))
-    return out
-
-
 def path_index(paths: Sequence[str]) -> Bm25Index:
-    """BM25 over the ``path_terms`` of each path; the parts are split all at once."""
+    """BM25 over the terms of each path: every folder and the file name, split like
+    identifiers (all the distinct parts at once)."""
     parts = [[p for p in _PATH_SEPARATORS.split(path) if p] for path in paths]
     distinct = sorted(set(chain.from_iterable(parts)))
     vocab, ptr, term_of = split_many(distinct)
