@@ -19,18 +19,21 @@ move on. The branch being landed is never moved: the landed commits are new comm
 the target (like a rebase-merge on a forge).
 """
 
-from __future__ import annotations
+# No `from __future__ import annotations`: typing.NamedTuple compiles each string
+# annotation at class creation. And no dataclasses: the push helper imports this module for
+# every push it lands, and dataclasses' import alone cost it ~8 ms of CPU.
 
 import contextlib
-import uuid
+import os
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import asdict, dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
-from gitfleet import claims, idcheck, rebase, scratch, target
+from gitfleet import target
 from gitfleet.config import Config
-from gitfleet.errors import GitError, UsageError
+from gitfleet.errors import GitError, GitfleetError, UsageError
+from gitfleet.gate.objects import Missing, Objects
 from gitfleet.git import ZERO_OID, Completed, Repo
+from gitfleet.rebase import Conflict, Rebased
 
 if TYPE_CHECKING:
     from gitfleet.gate.queue import Grant
@@ -50,29 +53,36 @@ OK_STATUSES = frozenset({LANDED, UP_TO_DATE})
 Events = Callable[[str], None]
 
 
-@dataclass
-class LandResult:
-    """What happened to one branch. ``ok`` when it landed or had nothing to land."""
+class LandResult(NamedTuple):
+    """What happened to one branch. ``ok`` when it landed or had nothing to land.
+
+    The sequences are lists when set, empty tuples when left out (a NamedTuple's defaults
+    are shared, so they must not be mutable).
+    """
 
     branch: str
     status: str
     old_tip: str | None = None  # the target before (None: the remote had no such ref)
     new_tip: str | None = None  # the target after (== old_tip when nothing was pushed)
-    applied: list[str] = field(default_factory=list)  # the branch's commits replayed
-    skipped: list[str] = field(default_factory=list)  # already on the target (same patch)
-    paths: list[str] = field(default_factory=list)  # conflicting files
+    applied: Sequence[str] = ()  # the branch's commits replayed
+    skipped: Sequence[str] = ()  # already on the target (same patch)
+    paths: Sequence[str] = ()  # conflicting files
     check_output: str = ""
     retries: int = 0  # lost compare-and-swaps that were retried
     message: str = ""
-    events: list[str] = field(default_factory=list)  # one line per retry, in order
-    landed_ids: list[str] = field(default_factory=list)  # ledger ids now ``landed``
+    events: Sequence[str] = ()  # one line per retry, in order
+    landed_ids: Sequence[str] = ()  # ledger ids now ``landed``
 
     @property
     def ok(self) -> bool:
         return self.status in OK_STATUSES
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return {name: _plain(value) for name, value in self._asdict().items()}
+
+
+def _plain(value: Any) -> Any:
+    return list(value) if isinstance(value, (list, tuple)) else value
 
 
 def land(
@@ -126,24 +136,32 @@ def land_under_lease(
     *,
     base: str | None,
     check: str | None,
-    grant: Grant,
+    grant: "Grant",
     branch: str | None = None,
     max_retries: int = MAX_RETRIES,
     on_event: Events | None = None,
+    known_tip: str | None = None,
+    follow: bool = True,
 ) -> LandResult:
     """Land ``head`` on ``target_ref`` of ``remote_url``; the caller holds the lease.
 
     ``base``: replay only ``base..head`` (None: every commit of head the target lacks).
     ``check``: None means ``[land] check``; an empty string runs no check.
+    ``known_tip``: the target's value read under this very lease, its objects already
+    here: the first attempt starts from it instead of fetching (a lost compare-and-swap
+    still fetches). ``follow``: move ``<remote>/<target>`` to what landed (the remote
+    helper leaves that to git and corrects git afterwards).
     """
     # ``grant`` is held by the caller for the whole call. If it times out mid-check
     # ([daemon] lease_timeout) another landing may start; the compare-and-swap push is
-    # the fence that still keeps the remote from moving to an unchecked tree.
-    del grant
+    # the fence that still keeps the remote from moving to an unchecked tree. Its
+    # connection to the daemon answers the object questions (pygit2 stays loaded there).
     label = branch or head
     command = cfg.land_check if check is None else (check or None)
     landing = _Landing(repo, cfg, remote_url, target_ref, label, command, on_event)
-    return landing.run(head, base, max_retries)
+    landing.objects = Objects(repo.toplevel, grant.conn)
+    landing.follow = follow
+    return landing.run(head, base, max_retries, known_tip)
 
 
 class _Landing:
@@ -164,6 +182,9 @@ class _Landing:
         self.label, self.command, self.on_event = label, command, on_event
         self.passed_trees: set[str] = set()  # a retry onto an identical tree needs no check
         self.events: list[str] = []
+        self.objects = Objects(repo.toplevel)
+        self.follow = True
+        self._committer: str | None = None
 
     def result(self, status: str, old: str | None, **kw: Any) -> LandResult:
         kw.setdefault("new_tip", old)
@@ -171,18 +192,25 @@ class _Landing:
             self.label, status, old, retries=len(self.events), events=list(self.events), **kw
         )
 
-    def run(self, head: str, base: str | None, max_retries: int) -> LandResult:
+    def run(
+        self, head: str, base: str | None, max_retries: int, known_tip: str | None = None
+    ) -> LandResult:
         try:
-            return self._attempts(head, base, max_retries)
-        except GitError as exc:  # this branch failed oddly; the queue moves on to the next
+            return self._attempts(head, base, max_retries, known_tip)
+        except (GitError, Missing) as exc:  # this branch failed oddly; the queue moves on
             return self.result(ERROR, None, message=f"landing {self.label} failed: {exc}")
 
-    def _attempts(self, head: str, base: str | None, max_retries: int) -> LandResult:
+    def _attempts(
+        self, head: str, base: str | None, max_retries: int, known_tip: str | None
+    ) -> LandResult:
         head = self.repo.git_out("rev-parse", "--verify", f"{head}^{{commit}}")
         failed: tuple[str | None, Completed] | None = None  # the last push refused, onto what
         for attempt in range(max_retries + 2):
             try:
-                old = fetch_tip(self.repo, self.url, self.target_ref)
+                if attempt == 0 and known_tip is not None:
+                    old: str | None = known_tip  # read under this lease: no fetch needed
+                else:
+                    old = fetch_tip(self.repo, self.url, self.target_ref)
             except GitError as exc:
                 return self.result(ERROR, None, message=f"cannot fetch {self.target}: {exc}")
             if failed is not None:
@@ -218,16 +246,20 @@ class _Landing:
         if self.on_event is not None:
             self.on_event(f"{self.label}: {text}")
 
-    def _prepare(self, head: str, base: str | None, old: str | None) -> LandResult | rebase.Rebased:
+    def _prepare(self, head: str, base: str | None, old: str | None) -> LandResult | Rebased:
         """Rebase onto ``old`` and check; a LandResult when there is nothing to push."""
         if old is None:  # a new branch on the remote: nothing to rebase onto
             fresh = self.repo.git_out("rev-list", "--reverse", head, "--not", "--remotes")
-            rebased = rebase.Rebased(head, fresh.split(), [], [])
-        elif rebase.is_ancestor(self.repo.toplevel, head, old):
+            rebased = Rebased(head, fresh.split(), [], [])
+        elif self.objects.is_ancestor(head, old):
             return self.result(UP_TO_DATE, old, message=f"{self.label} is already on {self.target}")
         else:
-            outcome = rebase.rebase_range(self.repo.toplevel, base or old, head, old)
-            if isinstance(outcome, rebase.Conflict):
+            if self._committer is None:  # in this process's environment: the agent's identity
+                from gitfleet.rebase import committer_ident
+
+                self._committer = committer_ident(self.repo.toplevel)
+            outcome = self.objects.rebase_range(base or old, head, old, self._committer)
+            if isinstance(outcome, Conflict):
                 return self._conflict(old, outcome)
             rebased = outcome
             if rebased.new_tip == old:
@@ -237,7 +269,7 @@ class _Landing:
                     skipped=rebased.skipped,
                     message=f"every change of {self.label} is already on {self.target}",
                 )
-        problems = idcheck.check_push(self.repo, self.cfg, old, rebased.new_tip, None)
+        problems = _id_problems(self.repo, self.cfg, old, rebased.new_tip)
         if problems:
             return self.result(
                 ERROR,
@@ -249,9 +281,11 @@ class _Landing:
             )
         return self._check(old, rebased)
 
-    def _check(self, old: str | None, rebased: rebase.Rebased) -> LandResult | rebase.Rebased:
+    def _check(self, old: str | None, rebased: Rebased) -> LandResult | Rebased:
         if not self.command:
             return rebased
+        from gitfleet import scratch
+
         tree = self.repo.git_out("rev-parse", f"{rebased.new_tip}^{{tree}}")
         if tree in self.passed_trees:
             return rebased
@@ -278,7 +312,7 @@ class _Landing:
         self.passed_trees.add(tree)
         return rebased
 
-    def _conflict(self, old: str, conflict: rebase.Conflict) -> LandResult:
+    def _conflict(self, old: str, conflict: Conflict) -> LandResult:
         subject = self.repo.git_out("log", "-1", "--format=%s", conflict.commit)
         files = ", ".join(conflict.paths)
         return self.result(
@@ -294,8 +328,11 @@ class _Landing:
             ),
         )
 
-    def _landed(self, old: str | None, rebased: rebase.Rebased) -> LandResult:
-        follow_tracking_ref(self.repo, self.cfg, self.url, self.target, rebased.new_tip)
+    def _landed(self, old: str | None, rebased: Rebased) -> LandResult:
+        if self.follow:
+            follow_tracking_ref(
+                self.repo, self.cfg, self.url, self.target, rebased.new_tip, self.objects
+            )
         landed_ids, note = mark_landed_ids(self.repo, self.cfg, old, rebased.new_tip, self.label)
         count = len(rebased.applied)
         message = (
@@ -323,7 +360,7 @@ def fetch_tip(repo: Repo, url: str, ref: str) -> str | None:
     Fetched into a private, uniquely named ref (FETCH_HEAD is shared by everything running
     in this worktree), which is deleted again: the objects stay for the rebase.
     """
-    scratch_ref = f"refs/gitfleet/fetch/{uuid.uuid4().hex}"
+    scratch_ref = f"refs/gitfleet/fetch/{os.urandom(16).hex()}"
     proc = repo.git(
         "fetch",
         "-q",
@@ -363,15 +400,21 @@ def push_cas(repo: Repo, url: str, new: str, ref: str, old: str | None) -> Compl
     )
 
 
-def follow_tracking_ref(repo: Repo, cfg: Config, url: str, target: str, new: str) -> None:
+def follow_tracking_ref(
+    repo: Repo, cfg: Config, url: str, target: str, new: str, objects: Objects | None = None
+) -> None:
     """Move ``<remote>/<target>`` to what we pushed, if it still holds what we last saw."""
     if repo.git("config", "--get", f"remote.{cfg.remote}.url", check=False).stdout.strip() != url:
         return
     tracking = f"refs/remotes/{cfg.remote}/{target}"
     proc = repo.git("rev-parse", "-q", "--verify", tracking, check=False)
     seen = proc.stdout.strip() if proc.returncode == 0 else ZERO_OID
-    if seen != ZERO_OID and not rebase.is_ancestor(repo.toplevel, seen, new):
-        return  # someone fetched something newer meanwhile: leave their value
+    objects = objects or Objects(repo.toplevel)
+    try:
+        if seen != ZERO_OID and not objects.is_ancestor(seen, new):
+            return  # someone fetched something newer meanwhile: leave their value
+    except GitfleetError:  # an object we cannot read: the landing happened, leave the ref
+        return
     # compare-and-swap: a fetch between our read and this write wins
     repo.git("update-ref", "-m", "gitfleet land", tracking, new, seen, check=False)
 
@@ -386,6 +429,8 @@ def mark_landed_ids(
     """
     if not cfg.series:
         return [], ""
+    from gitfleet import claims
+
     try:
         after = set(claims.claims_in_tree(repo, cfg, new))
         before = set(claims.claims_in_tree(repo, cfg, old)) if old else set()
@@ -400,13 +445,21 @@ def mark_landed_ids(
     return new_ids, f"; {', '.join(new_ids)} landed"
 
 
+def _id_problems(repo: Repo, cfg: Config, old: str | None, new: str) -> list[str]:
+    if not cfg.series and not cfg.guarded:
+        return []  # nothing to check: spare the import
+    from gitfleet import idcheck
+
+    return idcheck.check_push(repo, cfg, old, new, None)
+
+
 def _push_error(target: str, push: Completed) -> str:
     text = (push.stdout + push.stderr).strip()
     return f"push to {target} failed and the remote did not move:\n  " + text.replace("\n", "\n  ")
 
 
 @contextlib.contextmanager
-def lease(repo: Repo, url: str, ref: str, label: str) -> Iterator[Grant]:
+def lease(repo: Repo, url: str, ref: str, label: str) -> Iterator["Grant"]:
     """The queue's lease on ``ref`` of ``url``: one landing or push at a time per ref."""
     from gitfleet.gate import queue
 

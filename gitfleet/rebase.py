@@ -16,42 +16,60 @@ It follows plain ``git rebase`` (no ``--rebase-merges``) where choices arise:
 - author and message are preserved; the committer is who runs gitfleet (``git var``).
 """
 
-from __future__ import annotations
+# No `from __future__ import annotations`: NamedTuple compiles string annotations at class
+# creation. pygit2 is imported where it is used, never at module level: the push helper
+# imports this module for its result types only, and pygit2's import alone (~45 ms) cost
+# more than the rest of a push (the queue daemon, which rebases for it, keeps it loaded).
 
 import contextlib
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+import threading
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
-
-import pygit2
-from pygit2.enums import SortMode
+from typing import TYPE_CHECKING, NamedTuple
 
 from gitfleet.errors import UsageError
 from gitfleet.git import no_git_env, run
 
+if TYPE_CHECKING:
+    import pygit2
 
-@dataclass(frozen=True)
-class Rebased:
+
+class Rebased(NamedTuple):
     """The rebase worked: ``new_tip`` holds ``applied`` (original ids) on top of ``onto``."""
 
     new_tip: str
     applied: list[str]
     skipped: list[str]  # original ids whose change ``onto`` already has
-    created: list[str] = field(default_factory=list)  # the new commits, oldest first
+    created: Sequence[str] = ()  # the new commits, oldest first
 
 
-@dataclass(frozen=True)
-class Conflict:
+class Conflict(NamedTuple):
     """Replaying ``commit`` onto the tip built so far conflicts in ``paths``."""
 
     commit: str
     paths: list[str]
 
 
-def rebase_range(repo_path: Path, upstream: str, head: str, onto: str) -> Rebased | Conflict:
-    """Replay the commits of ``upstream..head`` onto ``onto``, creating commit objects only."""
+Outcome = Rebased | Conflict
+
+
+def rebase_range(
+    repo_path: Path, upstream: str, head: str, onto: str, committer: str | None = None
+) -> Outcome:
+    """Replay the commits of ``upstream..head`` onto ``onto``, creating commit objects only.
+
+    ``committer``: a ``git var GIT_COMMITTER_IDENT`` line to commit as (default: asked of
+    git here, in this process's environment, when the first commit is written).
+    """
+    import pygit2
+
     with _known_objects():
-        return _replay(pygit2.Repository(str(repo_path)), repo_path, upstream, head, onto)
+        repo = pygit2.Repository(str(repo_path))
+        return _replay(repo, repo_path, upstream, head, onto, committer)
+
+
+_strict_lock = threading.Lock()
+_strict_off = 0  # rebases running with the check off (the queue daemon runs several at once)
 
 
 @contextlib.contextmanager
@@ -61,18 +79,32 @@ def _known_objects() -> Iterator[None]:
     Every entry of a merged tree is an object already in the repository (or a blob the
     merge just wrote), so the check (one odb lookup per file of the tree) proves nothing,
     yet it made writing a 2000-file tree take ~35 ms instead of ~3. The setting is process
-    wide: it is restored to libgit2's default afterwards.
+    wide: it is restored to libgit2's default once the last rebase running ends.
     """
-    pygit2.settings.enable_strict_object_creation(False)
+    import pygit2
+
+    global _strict_off
+    with _strict_lock:
+        if _strict_off == 0:
+            pygit2.settings.enable_strict_object_creation(False)
+        _strict_off += 1
     try:
         yield
     finally:
-        pygit2.settings.enable_strict_object_creation(True)
+        with _strict_lock:
+            _strict_off -= 1
+            if _strict_off == 0:
+                pygit2.settings.enable_strict_object_creation(True)
 
 
 def _replay(
-    repo: pygit2.Repository, repo_path: Path, upstream: str, head: str, onto: str
-) -> Rebased | Conflict:
+    repo: "pygit2.Repository",
+    repo_path: Path,
+    upstream: str,
+    head: str,
+    onto: str,
+    ident: str | None,
+) -> Outcome:
     head_c = _commit(repo, head)
     onto_c = _commit(repo, onto)
     todo = _range(repo, [_commit(repo, upstream).id, onto_c.id], head_c.id)
@@ -99,7 +131,7 @@ def _replay(
             skipped.append(str(commit.id))  # became empty: its change is already there
             continue
         if committer is None:
-            committer = _committer(repo_path)
+            committer = _signature(ident or committer_ident(repo_path))
         # Only a commit that names an encoding gets one (pygit2 refuses None for UTF-8).
         encoding = [commit.message_encoding] if commit.message_encoding else []
         new_id = repo.create_commit(
@@ -111,7 +143,9 @@ def _replay(
     return Rebased(str(tip.id), applied, skipped, created)
 
 
-def _commit(repo: pygit2.Repository, rev: str) -> pygit2.Commit:
+def _commit(repo: "pygit2.Repository", rev: str) -> "pygit2.Commit":
+    import pygit2
+
     try:
         obj = repo.revparse_single(rev)
         commit = obj.peel(pygit2.Commit)
@@ -123,16 +157,20 @@ def _commit(repo: pygit2.Repository, rev: str) -> pygit2.Commit:
     return commit
 
 
-def _empty_tree(repo: pygit2.Repository) -> pygit2.Tree:
+def _empty_tree(repo: "pygit2.Repository") -> "pygit2.Tree":
+    import pygit2
+
     tree = repo.get(repo.TreeBuilder().write())
     assert isinstance(tree, pygit2.Tree)
     return tree
 
 
 def _range(
-    repo: pygit2.Repository, hide: Iterable[pygit2.Oid], head: pygit2.Oid
-) -> list[pygit2.Commit]:
+    repo: "pygit2.Repository", hide: Iterable["pygit2.Oid"], head: "pygit2.Oid"
+) -> list["pygit2.Commit"]:
     """Non-merge commits reachable from ``head`` and none of ``hide``, oldest first."""
+    from pygit2.enums import SortMode
+
     walker = repo.walk(head, SortMode.TOPOLOGICAL | SortMode.REVERSE)
     for oid in hide:
         walker.hide(oid)
@@ -140,9 +178,11 @@ def _range(
 
 
 def _commits_only_in(
-    repo: pygit2.Repository, tip: pygit2.Oid, other: pygit2.Oid
-) -> list[pygit2.Commit]:
+    repo: "pygit2.Repository", tip: "pygit2.Oid", other: "pygit2.Oid"
+) -> list["pygit2.Commit"]:
     """Non-merge commits of ``tip`` since its merge base with ``other``."""
+    from pygit2.enums import SortMode
+
     walker = repo.walk(tip, SortMode.TOPOLOGICAL)
     walker.hide(other)
     return [c for c in walker if len(c.parent_ids) == 1]
@@ -156,14 +196,14 @@ class _PatchIds:
     commits touching exactly the same paths as a commit being replayed.
     """
 
-    def __init__(self, repo: pygit2.Repository, commits: list[pygit2.Commit]) -> None:
+    def __init__(self, repo: "pygit2.Repository", commits: list["pygit2.Commit"]) -> None:
         self._repo = repo
         self._by_paths: dict[frozenset[str], list[pygit2.Commit]] = {}
         self._commits = commits
         self._indexed = False
         self._patch_ids: dict[str, pygit2.Oid | None] = {}
 
-    def contains(self, commit: pygit2.Commit, parent_tree: pygit2.Tree) -> bool:
+    def contains(self, commit: "pygit2.Commit", parent_tree: "pygit2.Tree") -> bool:
         if not self._commits:
             return False
         if not self._indexed:
@@ -178,30 +218,35 @@ class _PatchIds:
         mine = diff.patchid
         return any(self._patch_id(c) == mine for c in same_paths)
 
-    def _patch_id(self, commit: pygit2.Commit) -> pygit2.Oid | None:
+    def _patch_id(self, commit: "pygit2.Commit") -> "pygit2.Oid | None":
         key = str(commit.id)
         if key not in self._patch_ids:
             self._patch_ids[key] = commit.parents[0].tree.diff_to_tree(commit.tree).patchid
         return self._patch_ids[key]
 
 
-def _paths(diff: pygit2.Diff) -> frozenset[str]:
+def _paths(diff: "pygit2.Diff") -> frozenset[str]:
     return frozenset(
         path for d in diff.deltas for path in (d.old_file.path, d.new_file.path) if path
     )
 
 
-def _conflict_paths(conflicts: pygit2.index.ConflictCollection) -> list[str]:
+def _conflict_paths(conflicts: "pygit2.index.ConflictCollection") -> list[str]:
     paths: set[str] = set()
     for entries in conflicts:
         paths.update(e.path for e in entries if e is not None)
     return sorted(paths)
 
 
-def _committer(repo_path: Path) -> pygit2.Signature:
+def committer_ident(repo_path: Path) -> str:
     """Who commits, as git itself decides (GIT_COMMITTER_* variables, then config)."""
-    ident = run(["var", "GIT_COMMITTER_IDENT"], repo_path, env=no_git_env()).stdout.strip()
-    # "Name <email> 1700000000 +0100"
+    return run(["var", "GIT_COMMITTER_IDENT"], repo_path, env=no_git_env()).stdout.strip()
+
+
+def _signature(ident: str) -> "pygit2.Signature":
+    """``Name <email> 1700000000 +0100`` as a pygit2 signature."""
+    import pygit2
+
     person, _, when = ident.rpartition(">")
     name, _, email = person.partition("<")
     stamp, _, zone = when.strip().partition(" ")
@@ -212,9 +257,42 @@ def _committer(repo_path: Path) -> pygit2.Signature:
 
 def is_ancestor(repo_path: Path, ancestor: str, descendant: str) -> bool:
     """Whether ``ancestor`` is reachable from (or equal to) ``descendant``."""
+    import pygit2
+
     repo = pygit2.Repository(str(repo_path))
     a, d = _commit(repo, ancestor).id, _commit(repo, descendant).id
     return a == d or bool(repo.descendant_of(d, a))
 
 
-__all__ = ["Conflict", "Rebased", "is_ancestor", "rebase_range"]
+def merge_base(repo_path: Path, one: str, two: str) -> str | None:
+    """The best common ancestor of two commits, as ``git merge-base`` (None: unrelated).
+
+    Raises KeyError when either commit is not in the repository (a fetch is missing).
+    """
+    import pygit2
+
+    repo = pygit2.Repository(str(repo_path))
+    ids = []
+    for rev in (one, two):
+        obj = repo.get(rev)
+        if obj is None:
+            raise KeyError(rev)
+        ids.append(obj.peel(pygit2.Commit).id)
+    found = repo.merge_base(ids[0], ids[1])
+    return str(found) if found is not None else None
+
+
+def preload() -> None:
+    """Import pygit2 now (the queue daemon does, in the background, when it starts)."""
+    import pygit2  # noqa: F401
+
+
+__all__ = [
+    "Conflict",
+    "Outcome",
+    "Rebased",
+    "committer_ident",
+    "is_ancestor",
+    "merge_base",
+    "rebase_range",
+]

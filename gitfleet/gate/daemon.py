@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from gitfleet.errors import GitfleetError
-from gitfleet.gate import procs
+from gitfleet.gate import objects, procs
 from gitfleet.gate.files import DaemonFiles, daemon_files
 from gitfleet.gate.leases import Key, Table
 from gitfleet.gate.procs import Proc
@@ -204,10 +204,16 @@ class Daemon:
             line.send({"ok": True, "pid": os.getpid(), "protocol": VERSION})
         elif op == "acquire":
             return self._acquire(line, msg)
+        elif op in objects.OPS:
+            # Outside the table's lock: a rebase for one ref must not hold up the queues.
+            line.send(objects.answer(msg))
         elif op == "release":
             with self.cond:
                 holder = Proc.from_json(msg["holder"]) if msg.get("holder") else None
                 ended = self.table.release(int(msg["token"]), holder)
+                # The push's outcomes ride on its release: one round trip, not a connection.
+                for key, summary in msg.get("records", []):
+                    self.table.record((str(key[0]), str(key[1])), dict(summary))
                 self._persist()
                 self.cond.notify_all()
             line.send({"ok": True, "ended": ended})
@@ -290,6 +296,18 @@ def _peer_gone(sock: socket.socket) -> bool:
         return True
 
 
+def _preload_pygit2() -> None:
+    """Import pygit2 in the background: the first push to be rebased need not wait for it."""
+
+    def load() -> None:
+        with contextlib.suppress(Exception):  # a real failure resurfaces at the real import
+            from gitfleet import rebase
+
+            rebase.preload()
+
+    threading.Thread(target=load, name="preload-pygit2", daemon=True).start()
+
+
 def log(text: str) -> None:
     print(f"{time.strftime('%Y-%m-%d %H:%M:%S')} [{os.getpid()}] {text}", file=sys.stderr)
 
@@ -311,6 +329,7 @@ def run(state_dir: Path, idle: float = DEFAULT_IDLE) -> int:
         daemon.bind()
         signal.signal(signal.SIGTERM, lambda *_: daemon.stop())
         signal.signal(signal.SIGINT, lambda *_: daemon.stop())
+        _preload_pygit2()
         log(f"serving {files.socket} (idle exit after {idle:g}s)")
         daemon.serve_forever()
         log("stopped")

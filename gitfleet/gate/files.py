@@ -7,22 +7,21 @@ private folder (mode 0700, owned by us) under ``$XDG_RUNTIME_DIR`` or the temp d
 by a hash of the state dir so that every client computes the same path.
 """
 
-from __future__ import annotations
+# No `from __future__ import annotations`: typing.NamedTuple compiles each string
+# annotation at class creation, and this module loads on every push.
 
 import contextlib
-import hashlib
 import os
 import stat
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from gitfleet.errors import GitfleetError
 
 SUN_PATH_MAX = 104  # the smaller of Linux's 108 and macOS's 104, less nothing: bytes + NUL fit
 
 
-@dataclass(frozen=True)
-class DaemonFiles:
+class DaemonFiles(NamedTuple):
     state_dir: Path
     socket: Path
     pidfile: Path
@@ -50,6 +49,8 @@ def socket_path(state_dir: Path) -> Path:
     preferred = state_dir / "queue.sock"
     if len(os.fsencode(preferred)) < SUN_PATH_MAX:
         return preferred
+    import hashlib  # only here: its OpenSSL binding costs every push a few ms to import
+
     digest = hashlib.sha256(os.fsencode(state_dir)).hexdigest()[:20]
     path = private_folder() / f"{digest}.sock"
     if len(os.fsencode(path)) >= SUN_PATH_MAX:

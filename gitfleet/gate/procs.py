@@ -13,16 +13,16 @@ ancestors, so reentrancy is limited to the same process. Standard library only: 
 pre-push hook imports this.
 """
 
-from __future__ import annotations
+# No `from __future__ import annotations`: typing.NamedTuple compiles each string
+# annotation at class creation, and this module loads on every push.
 
 import os
-from dataclasses import dataclass
+from typing import NamedTuple
 
 _MAX_DEPTH = 32  # a process tree deeper than this is not one we will find a push in
 
 
-@dataclass(frozen=True, order=True)
-class Proc:
+class Proc(NamedTuple):
     pid: int
     start: int  # start time in clock ticks since boot; 0 when unknown
 
@@ -30,7 +30,7 @@ class Proc:
         return [self.pid, self.start]
 
     @staticmethod
-    def from_json(data: object) -> Proc:
+    def from_json(data: object) -> "Proc":
         if (
             not isinstance(data, list)
             or len(data) != 2

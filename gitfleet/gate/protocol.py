@@ -7,7 +7,11 @@ connection. A peer speaking another version gets an error naming both versions, 
 guess. Standard library only: the pre-push hook imports this.
 
 ops: ``hello``; ``acquire`` (keys, holder, lineage, push, timeout, label); ``release``
-(token, holder); ``snapshot``; ``record`` (key, summary); ``stop``.
+(token, holder, optional records: [[key, summary]...]); ``snapshot``; ``record`` (key,
+summary); ``stop``; and the object questions of :mod:`gitfleet.gate.objects`
+(``merge_base``, ``is_ancestor``, ``rebase``, each naming the repository). Ops added later
+are optional extras: a daemon that does not know one answers ``unknown op`` and the client
+does the work itself, so the version stays 1.
 """
 
 from __future__ import annotations

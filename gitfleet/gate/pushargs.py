@@ -10,8 +10,6 @@ order, when they differ from the prediction.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 from gitfleet.git import run
 
 # `git push` options whose value is the next argument (builtin/push.c).
@@ -20,11 +18,11 @@ _WITH_VALUE = frozenset({"--repo", "-o", "--push-option", "--receive-pack", "--e
 _BROAD = frozenset({"--all", "--branches", "--mirror", "--tags", "--follow-tags"})
 
 
-@dataclass
-class Prediction:
-    refs: dict[str, str] = field(default_factory=dict)  # destination ref -> source as given
-    forced: bool = False  # --force, --force-with-lease, or a "+" refspec
-    broad: bool = False  # --all/--mirror/--tags...: the refs cannot be predicted
+class Prediction:  # a plain class: dataclasses cost every push more to import than this
+    def __init__(self) -> None:
+        self.refs: dict[str, str] = {}  # destination ref -> source as given
+        self.forced = False  # --force, --force-with-lease, or a "+" refspec
+        self.broad = False  # --all/--mirror/--tags...: the refs cannot be predicted
 
 
 def predict(args: list[str], remote: str) -> Prediction:
@@ -74,6 +72,8 @@ def predict(args: list[str], remote: str) -> Prediction:
 def _qualify(dst: str, src: str) -> str:
     if dst.startswith("refs/"):
         return dst
+    if src == "HEAD" or src.startswith("refs/heads/"):
+        return f"refs/heads/{dst}"  # a branch pushed under a short name: a branch there
     if src and run(["show-ref", "-q", "--verify", f"refs/tags/{src}"], check=False).returncode == 0:
         return f"refs/tags/{dst}"
     return f"refs/heads/{dst}"

@@ -14,13 +14,11 @@ import json
 import os
 import re
 import socket
-import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gitfleet.errors import GitfleetError
 from gitfleet.gate import procs
@@ -29,22 +27,41 @@ from gitfleet.gate.procs import Proc
 from gitfleet.gate.protocol import LineSocket, ProtocolError
 from gitfleet.git import Repo
 
+if TYPE_CHECKING:
+    import subprocess
+
 START_WAIT = 30.0  # seconds a client waits for a daemon it started to listen
 ROUTE_PREFIX = "gitfleet::"
 
 
-@dataclass(frozen=True)
 class Grant:
-    """A granted lease: pushes to ``refs`` of ``remote`` are ours until released."""
+    """A granted lease: pushes to ``refs`` of ``remote`` are ours until released.
 
-    token: int  # fencing token, strictly increasing across grants (and daemon restarts)
-    remote: str  # normalized remote URL
-    refs: tuple[str, ...]
-    holder: Proc
-    joined: bool  # True when this request joined a lease its own push already held
-    # The connection the grant came on, kept to release over it (one round trip less
-    # between one push and the next). Not part of the grant's identity.
-    conn: LineSocket | None = field(default=None, compare=False, repr=False)
+    A plain class, not a dataclass: the helper imports this module on every push.
+    """
+
+    __slots__ = ("conn", "holder", "joined", "refs", "remote", "token")
+
+    def __init__(
+        self,
+        token: int,
+        remote: str,
+        refs: tuple[str, ...],
+        holder: Proc,
+        joined: bool,
+        conn: LineSocket | None = None,
+    ) -> None:
+        self.token = token  # fencing token, strictly increasing (across daemon restarts too)
+        self.remote = remote  # normalized remote URL
+        self.refs = refs
+        self.holder = holder
+        self.joined = joined  # True when this request joined a lease its push already held
+        # The connection the grant came on, kept to release over it (one round trip less
+        # between one push and the next) and to ask the daemon object questions.
+        self.conn = conn
+
+    def __repr__(self) -> str:
+        return f"Grant(token={self.token}, remote={self.remote!r}, refs={self.refs!r})"
 
 
 # --- keys ------------------------------------------------------------------------------
@@ -133,6 +150,8 @@ def _connect_once(files: DaemonFiles) -> LineSocket | None:
 
 
 def _spawn(files: DaemonFiles, idle: float) -> subprocess.Popen[bytes]:
+    import subprocess
+
     from gitfleet.git import no_git_env
 
     files.state_dir.mkdir(parents=True, exist_ok=True)
@@ -140,10 +159,11 @@ def _spawn(files: DaemonFiles, idle: float) -> subprocess.Popen[bytes]:
     env = no_git_env()
     env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
     with open(files.log, "ab") as log:
-        # -S: no site processing; everything it imports is gitfleet's (on PYTHONPATH) or
-        # the standard library, and startup is part of every push's cost.
+        # With site processing (no -S), unlike gitfleet's other helper processes: the
+        # daemon rebases for the pushes with pygit2, from site-packages, whoever started it
+        # (the pre-push hook runs with -S). It starts once per busy period, not per push.
         return subprocess.Popen(
-            [sys.executable, "-S", "-m", "gitfleet.gate.daemon", str(files.state_dir), f"{idle:g}"],
+            [sys.executable, "-m", "gitfleet.gate.daemon", str(files.state_dir), f"{idle:g}"],
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=log,
@@ -278,12 +298,21 @@ def acquire(
         time.sleep(0.05)
 
 
-def release(repo: Repo, grant: Grant) -> None:
-    """Let go of ``grant`` (best effort: it also ends when its holder exits)."""
-    message = {"op": "release", "token": grant.token, "holder": grant.holder.to_json()}
+def release(repo: Repo, grant: Grant, records: Sequence[tuple[str, dict[str, Any]]] = ()) -> None:
+    """Let go of ``grant`` (best effort: it also ends when its holder exits).
+
+    ``records``: ``(ref, summary)`` outcomes for ``gitfleet queue``, sent with the release.
+    """
+    message: dict[str, Any] = {
+        "op": "release",
+        "token": grant.token,
+        "holder": grant.holder.to_json(),
+    }
+    if records:
+        message["records"] = [[[grant.remote, full_ref(ref)], dict(s)] for ref, s in records]
     if grant.conn is not None:
         conn = grant.conn
-        object.__setattr__(grant, "conn", None)  # released once, whatever happens next
+        grant.conn = None  # released once, whatever happens next
         try:
             conn.send(message)
             answer = conn.recv()

@@ -5,21 +5,23 @@ and ``insteadOf`` rewrites apply as for any push. Both run in the environment gi
 helper (``GIT_DIR`` names the repository, or linked worktree, that is pushing).
 """
 
-from __future__ import annotations
+# No `from __future__ import annotations`, and plain classes rather than dataclasses:
+# typing.NamedTuple compiles string annotations, and dataclasses (with inspect) cost every
+# push more to import than this module's work.
 
-from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from gitfleet.errors import GitError
 from gitfleet.git import run
 
 
-@dataclass
 class Listing:
-    refs: dict[str, str] = field(default_factory=dict)  # ref -> oid
-    symrefs: dict[str, str] = field(default_factory=dict)  # e.g. HEAD -> refs/heads/main
+    def __init__(self) -> None:
+        self.refs: dict[str, str] = {}  # ref -> oid
+        self.symrefs: dict[str, str] = {}  # e.g. HEAD -> refs/heads/main
 
 
-def ls_remote(url: str, refs: list[str] | None = None) -> Listing:
+def ls_remote(url: str, refs: "list[str] | None" = None) -> Listing:
     """The remote's refs now (only ``refs`` when given), or a GitError naming the URL."""
     args = ["ls-remote", "--symref", url]
     if refs:
@@ -39,8 +41,7 @@ def ls_remote(url: str, refs: list[str] | None = None) -> Listing:
     return found
 
 
-@dataclass(frozen=True)
-class Spec:
+class Spec(NamedTuple):
     """One ``push`` line from git: ``[+]src:dst``; ``src`` empty for a deletion."""
 
     src: str
@@ -48,24 +49,24 @@ class Spec:
     force: bool
 
     @staticmethod
-    def parse(line: str) -> Spec:
+    def parse(line: str) -> "Spec":
         text = line[len("push ") :]
         force = text.startswith("+")
         src, _, dst = text.lstrip("+").rpartition(":")
         return Spec(src, dst, force)
 
 
-@dataclass
 class Options:
     """What ``git push`` told the helper with ``option`` lines."""
 
-    verbosity: int = 1
-    progress: bool = False
-    dry_run: bool = False
-    atomic: bool = False
-    force: bool = False
-    push_options: list[str] = field(default_factory=list)
-    cas: dict[str, str] = field(default_factory=dict)  # ref -> expected oid ("" = absent)
+    def __init__(self) -> None:
+        self.verbosity = 1
+        self.progress = False
+        self.dry_run = False
+        self.atomic = False
+        self.force = False
+        self.push_options: list[str] = []
+        self.cas: dict[str, str] = {}  # ref -> expected oid ("" = absent)
 
     def set(self, name: str, value: str) -> bool:
         """Apply ``option NAME VALUE``; False when unsupported."""
@@ -102,8 +103,8 @@ def _unquote(value: str) -> str:
 
 
 def push(
-    url: str, updates: list[tuple[str, str, str | None]], options: Options
-) -> dict[str, str | None]:
+    url: str, updates: "list[tuple[str, str, str | None]]", options: Options
+) -> "dict[str, str | None]":
     """Push ``(src oid or "", dst, expected old oid or None=absent)`` updates in one
     ``git push``, each a compare-and-swap on its expected value. Per dst: None when it
     landed, else git's reason."""

@@ -18,26 +18,33 @@ work (DESIGN.md, facts about git):
    for that one ref we list the fork point of the pushed commit and the real tip: to git
    the push is then a fast-forward, and the landing does the rest. ``[push] rebase =
    false`` turns this off: then every listed value is the real one and git refuses as
-   usual, but from a fresh view, never a stale one.
-4. git then records the commit it pushed as ``<remote>/<branch>``; after a rebased
-   landing, a small process left behind corrects it once ``git push`` has exited.
+   usual, but from a fresh view, never a stale one. The merge base and the rebase are
+   asked of the queue daemon over the lease's connection (:mod:`gitfleet.gate.objects`):
+   it keeps pygit2 loaded, which this short-lived process would import at a cost larger
+   than the rest of its work.
+4. git then records the commit it pushed as ``<remote>/<branch>``, and only then ends the
+   helper's stdin; after a rebased landing the helper corrects the ref at that point
+   (:mod:`gitfleet.gate.trackfix`), before ``git push`` exits.
 
-The lease ends when the push batch is done, or when this process exits.
+The lease ends when the push batch is done, or when this process exits. Every process
+this helper starts while it holds the lease is time the other pushes wait, so local
+questions are asked before the lease is taken and answers are remembered.
 """
 
 from __future__ import annotations
 
-import contextlib
+import os
 import sys
-import threading
 from typing import Any, TextIO
 
 from gitfleet import config, target
+from gitfleet.config import Config
 from gitfleet.errors import GitfleetError, UsageError
 from gitfleet.gate import procs, pushargs, queue, relay, trackfix
+from gitfleet.gate.objects import Missing, Objects
 from gitfleet.gate.pushargs import Prediction
 from gitfleet.gate.relay import Options, Spec
-from gitfleet.git import Repo, discover
+from gitfleet.git import Repo, discover, discover_quick
 
 CAPABILITIES = ("option", "push")
 
@@ -53,23 +60,36 @@ def main(argv: list[str], stdin: TextIO, stdout: TextIO) -> int:
     url = argv[1] if len(argv) > 1 else argv[0]
     if url.startswith(queue.ROUTE_PREFIX):
         url = url[len(queue.ROUTE_PREFIX) :]
-    helper = Helper(discover(keep_git_env=True), remote, url, stdout)
+    helper = Helper(_discover(), remote, url, stdout)
     try:
         return helper.serve(stdin)
     finally:
         helper.release()
+        helper.fix_tracking_refs()  # git wrote its tracking refs before ending our stdin
 
 
-def _preload_landing() -> threading.Thread:
-    """Import the landing code (pygit2: slow) while we wait for our turn, not during it."""
+def _discover() -> Repo:
+    """The pushing repository: git runs us with ``GIT_DIR`` set, from where ``git push`` ran.
 
-    def load() -> None:
-        with contextlib.suppress(Exception):  # a real failure resurfaces at the real import
-            import gitfleet.landing  # noqa: F401
+    Read from the files when the layout is plain and agrees with ``GIT_DIR``: a git
+    process less on every push. Anything else is git's to say.
+    """
+    git_dir = os.environ.get("GIT_DIR")
+    if git_dir and "GIT_WORK_TREE" not in os.environ and "GIT_COMMON_DIR" not in os.environ:
+        found = discover_quick(os.getcwd())
+        if os.path.realpath(found.git_dir) == os.path.realpath(git_dir):
+            return found
+    return discover(keep_git_env=True)
 
-    thread = threading.Thread(target=load, name="preload-landing", daemon=True)
-    thread.start()
-    return thread
+
+def _target_rules(repo: Repo) -> Config:
+    """The rules as committed on the target (as last fetched), else the worktree's file:
+    :func:`gitfleet.config.load_target_rules`, with the parsed-TOML cache of the state dir
+    (tomllib's import costs a push more than the rest of reading its rules)."""
+    local = config.load(repo.toplevel, repo.state_dir)
+    branch = target.target_branch(repo, local)
+    treeish = f"refs/remotes/{local.remote}/{branch}"
+    return config.load_committed(repo.toplevel, treeish, cache_dir=repo.state_dir)
 
 
 def _err(text: str) -> None:
@@ -83,7 +103,7 @@ def _short(ref: str) -> str:
 class Helper:
     def __init__(self, repo: Repo, remote: str, url: str, out: TextIO) -> None:
         self.repo, self.remote, self.url, self.out = repo, remote, url, out
-        self.cfg = config.load_target_rules(repo.toplevel)
+        self.cfg = _target_rules(repo)
         self.target_ref = f"refs/heads/{target.target_branch(repo, self.cfg)}"
         self.options = Options()
         self.grant: queue.Grant | None = None
@@ -92,9 +112,9 @@ class Helper:
         self.forks: dict[str, str] = {}  # ref -> fork point we listed instead of its tip
         # (token, real values) read under that lease: still true while we hold it
         self.listed: tuple[int, dict[str, str | None]] | None = None
-        self._preload: threading.Thread | None = None
         self._known: dict[tuple[str, str], str | bool] = {}
         self.landed: dict[str, str] = {}  # ref -> the rebased tip we landed there
+        self.fixes: list[tuple[str, str, str]] = []  # (tracking ref, git writes, landed)
 
     # --- the protocol ---------------------------------------------------------------
 
@@ -133,8 +153,8 @@ class Helper:
         if for_push:
             if self.push is not None:
                 self.prediction = pushargs.predict(self.push[1], self.remote)
-            if self.cfg.push_rebase:
-                self._preload = _preload_landing()
+            for source in self.prediction.refs.values():
+                self._resolve(source)  # a local question: ask it before others wait on us
             if self.prediction.refs:
                 self._lease(sorted(self.prediction.refs))
         listing = relay.ls_remote(self.url)
@@ -161,15 +181,18 @@ class Helper:
 
     def _fork_point(self, tip: str, head: str, ref: str) -> str | None:
         """Where ``head`` left ``tip``'s history, when ``head`` is not a fast-forward."""
-        proc = self.repo.git("merge-base", tip, head, check=False)
-        if proc.returncode == 128:  # we lack the tip's objects: fetch them and ask again
+        try:
+            fork = self.objects().merge_base(tip, head)
+        except Missing:  # we lack the tip's objects: fetch them and ask again
             from gitfleet import landing
 
             if landing.fetch_tip(self.repo, self.url, ref) != tip:
                 return None
-            proc = self.repo.git("merge-base", tip, head, check=False)
-        fork = proc.stdout.strip()
-        if proc.returncode != 0 or not fork:
+            try:
+                fork = self.objects().merge_base(tip, head)
+            except Missing:
+                return None
+        if not fork:
             return None  # unrelated histories: git decides as usual
         self._known[("have", tip)] = True
         self._known[(tip, head)] = fork == tip  # is tip an ancestor of head?
@@ -191,18 +214,19 @@ class Helper:
             _err(str(exc))
             why = str(exc).splitlines()[0]
             results = {s.dst: why for s in specs}
-        finally:
+        except BaseException:
             self.release()
-        for spec in specs:  # after the release: the next push need not wait for this
-            self._record(spec, results.get(spec.dst))
+            raise
+        # The outcomes ride on the release: the next push need not wait for a round trip.
+        self.release([(s.dst, self._summary(s, results.get(s.dst))) for s in specs])
         return [
             f"ok {s.dst}" if results.get(s.dst) is None else f"error {s.dst} {results[s.dst]}"
             for s in specs
         ]
 
-    def _record(self, spec: Spec, why: str | None) -> None:
+    def _summary(self, spec: Spec, why: str | None) -> dict[str, Any]:
         status = "refused" if why is not None else "landed" if spec.dst in self.landed else "pushed"
-        summary: dict[str, Any] = {
+        return {
             "status": status,
             "by": "git push (gitfleet remote helper)",
             "branch": _short(spec.src) if spec.src else "(deletion)",
@@ -210,7 +234,6 @@ class Helper:
             "worktree": str(self.repo.toplevel),
             "message": why or ("rebased onto the fresh tip" if status == "landed" else ""),
         }
-        queue.record_result(self.repo, self.url, spec.dst, summary)
 
     # --- leases and git -------------------------------------------------------------
 
@@ -228,10 +251,22 @@ class Helper:
             on_wait=waiting,
         )  # fmt: skip
 
-    def release(self) -> None:
+    def release(self, records: list[tuple[str, dict[str, Any]]] | None = None) -> None:
         if self.grant is not None:
-            queue.release(self.repo, self.grant)
+            queue.release(self.repo, self.grant, records or ())
             self.grant = None
+        elif records:  # the lease was never granted: say what happened all the same
+            for ref, summary in records:
+                queue.record_result(self.repo, self.url, ref, summary)
+
+    def objects(self) -> Objects:
+        """Object questions, asked of the daemon over our lease's connection."""
+        return Objects(self.repo.toplevel, self.grant.conn if self.grant else None)
+
+    def fix_tracking_refs(self) -> None:
+        for ref, git_wrote, landed in self.fixes:
+            trackfix.fix(self.repo, ref, git_wrote, landed)
+        self.fixes = []
 
     # Answers about local objects are remembered for the helper's short life: each costs a
     # git process, the list and push phases ask the same questions, and all of it runs
@@ -254,8 +289,11 @@ class Helper:
 
     def _is_ancestor(self, ancestor: str, descendant: str) -> bool:
         if (ancestor, descendant) not in self._known:
-            proc = self.repo.git("merge-base", "--is-ancestor", ancestor, descendant, check=False)
-            self._known[(ancestor, descendant)] = proc.returncode == 0
+            try:
+                found = self.objects().is_ancestor(ancestor, descendant)
+            except GitfleetError:  # not a commit (a tag of a tree...) or not here
+                found = False
+            self._known[(ancestor, descendant)] = found
         return bool(self._known[(ancestor, descendant)])
 
 
@@ -286,6 +324,8 @@ class _Batch:
     def _mark_landed(self) -> None:
         """Ids a plain push brought onto the target are landed, as if `gitfleet land` did it."""
         h = self.h
+        if not h.cfg.series:
+            return  # no ids to mark: spare the import
         for head, dst, expected in self.plain:
             if dst == h.target_ref and head and self.results.get(dst) is None:
                 from gitfleet import landing
@@ -351,14 +391,16 @@ class _Batch:
 
     def _land(self, spec: Spec, head: str, tip: str) -> str | None:
         h = self.h
-        if h._preload is not None:
-            h._preload.join()  # let the background import finish rather than wait on its lock
         from gitfleet import landing
 
         assert h.grant is not None  # _push took it
+        # The tip was read under this very lease; when its objects are here (the fork
+        # point needed them) the landing starts from it instead of fetching it again.
+        known = tip if h._known.get(("have", tip)) is True else None
         result = landing.land_under_lease(
             h.repo, h.cfg, h.url, spec.dst, head,
             base=h.forks.get(spec.dst), check=None, grant=h.grant, branch=spec.src or head,
+            known_tip=known, follow=False,
         )  # fmt: skip
         if not result.ok:
             _err(result.message)
@@ -377,13 +419,14 @@ class _Batch:
         return None
 
     def _fix_tracking_ref(self, dst: str, pushed: str, landed: str) -> None:
+        """Git will write ``pushed`` as the remote-tracking ref: correct it once it has."""
         h = self.h
-        if not dst.startswith("refs/heads/"):
-            return
-        fetch = h.repo.git("config", "--get-all", f"remote.{h.remote}.fetch", check=False)
-        standard = f"refs/heads/*:refs/remotes/{h.remote}/*"
-        if standard not in [f.lstrip("+") for f in fetch.stdout.split()]:
-            return  # a URL, or a remote with its own fetch refspecs: git wrote no such ref
-        tracking = f"refs/remotes/{h.remote}/{_short(dst)}"
-        push = h.push[0] if h.push else None
-        trackfix.spawn(str(h.repo.toplevel), tracking, pushed, landed, push)
+        if not dst.startswith("refs/heads/") or not _plain_name(h.remote):
+            return  # a push to a URL (no remote name): git writes no tracking ref
+        # Only a remote with the standard fetch refspec has this ref; with another one the
+        # compare-and-swap finds no `pushed` there (that commit never was on the remote).
+        h.fixes.append((f"refs/remotes/{h.remote}/{_short(dst)}", pushed, landed))
+
+
+def _plain_name(remote: str) -> bool:
+    return bool(remote) and not any(c in remote for c in ":/\\") and remote not in (".", "..")
