@@ -40,11 +40,17 @@ class DefTable:
         self.ends = np.fromiter(chain.from_iterable(t.ends for t in per_file), np.int32, n)
         self.depths = np.fromiter(chain.from_iterable(t.depths for t in per_file), np.int16, n)
         self._names: list[str] | None = None
+        self._built: dict[int, list[Definition]] = {}
 
     def __len__(self) -> int:
         return len(self.ptr) - 1
 
     def __getitem__(self, file_id: int) -> list[Definition]:
+        if file_id not in self._built:  # each cycle of a query looks at the same files
+            self._built[file_id] = self._build(file_id)
+        return list(self._built[file_id])
+
+    def _build(self, file_id: int) -> list[Definition]:
         if self._names is None:
             self._names = _split(self.joined, len(self.lines))
         lo, hi = int(self.ptr[file_id]), int(self.ptr[file_id + 1])
@@ -66,11 +72,12 @@ class DefTable:
         ]
 
     def __getstate__(self) -> dict[str, Any]:
-        return {k: v for k, v in self.__dict__.items() if k != "_names"}
+        return {k: v for k, v in self.__dict__.items() if k not in ("_names", "_built")}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
         self._names = None
+        self._built = {}
 
 
 class Definers:

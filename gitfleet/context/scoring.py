@@ -32,6 +32,7 @@ TEST_FACTOR = 0.6
 DOC_FACTOR = 0.75
 SEEDS = 20  # lexical hits that seed PageRank
 KEEP = 60  # candidates kept per cycle
+SYMBOLS_FOR = 30  # the best of them get their matching symbols (output shows 30 at most)
 
 # Contiguous bands (the published skill's bands skip 0.4-0.5 and 0.7-0.8).
 BANDS = ((0.7, "high"), (0.4, "medium"), (0.2, "low"), (0.0, "none"))
@@ -204,7 +205,7 @@ def score_files(
                 index.paths[fid],
                 round(float(fused[fid]), 4),
                 reason,
-                symbols_for(index, fid, query, needs),
+                symbols_for(index, fid, query, needs) if rank < SYMBOLS_FOR else [],
                 cycle=cycle,
             )
         )
