@@ -8,7 +8,7 @@ unpickle in milliseconds, and a file's definitions are rebuilt when it is looked
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from itertools import chain
 from typing import Any
 
@@ -83,26 +83,47 @@ class DefTable:
 class Definers:
     """Which files define each name: ``definers.get(name)`` -> sorted file ids."""
 
-    def __init__(self, by_name: Mapping[str, Sequence[int]]) -> None:
-        """``by_name`` maps each name to the files defining it, in ascending order."""
-        names = list(by_name)
-        files = [by_name[n] for n in names]
+    def __init__(
+        self, names: list[str], ptr: npt.NDArray[np.int64], files: npt.NDArray[np.int32]
+    ) -> None:
+        """Name ``names[i]`` is defined in ``files[ptr[i]:ptr[i + 1]]`` (ascending)."""
         self.joined = "\0".join(names)
         self.count = len(names)
-        self.ptr = np.zeros(len(names) + 1, dtype=np.int64)
-        np.cumsum([len(f) for f in files], out=self.ptr[1:])
-        self.files: npt.NDArray[np.int32] = np.fromiter(
-            (i for f in files for i in f), np.int32, int(self.ptr[-1])
-        )
+        self.ptr = ptr
+        self.files = files
         self._rows: dict[str, int] | None = None
+        self._names: list[str] | None = names
+
+    @classmethod
+    def of(cls, files_defining: Sequence[Sequence[str]]) -> Definers:
+        """From the names each file defines (file ids are positions; repeats are fine)."""
+        numbering: dict[str, int] = {}
+        flat = list(chain.from_iterable(files_defining))
+        ids = np.fromiter(
+            (numbering.setdefault(n, len(numbering)) for n in flat), np.int64, len(flat)
+        )
+        n_files = max(len(files_defining), 1)
+        owner = np.repeat(
+            np.arange(len(files_defining), dtype=np.int64), [len(f) for f in files_defining]
+        )
+        pairs = np.unique(ids * n_files + owner)  # one per (name, file), by name then file
+        ptr = np.zeros(len(numbering) + 1, dtype=np.int64)
+        np.cumsum(np.bincount(pairs // n_files, minlength=len(numbering)), out=ptr[1:])
+        return cls(list(numbering), ptr, (pairs % n_files).astype(np.int32))
+
+    def sizes(self) -> npt.NDArray[np.int64]:
+        """How many files define each name, in ``names()`` order."""
+        return np.diff(self.ptr)
 
     def _row(self, name: str) -> int | None:
         if self._rows is None:
-            self._rows = {n: i for i, n in enumerate(_split(self.joined, self.count))}
+            self._rows = {n: i for i, n in enumerate(self.names())}
         return self._rows.get(name)
 
     def names(self) -> list[str]:
-        return _split(self.joined, self.count)
+        if self._names is None:
+            self._names = _split(self.joined, self.count)
+        return self._names
 
     def get(self, name: str, default: Sequence[int] = ()) -> list[int]:
         row = self._row(name)
@@ -126,8 +147,9 @@ class Definers:
         )
 
     def __getstate__(self) -> dict[str, Any]:
-        return {k: v for k, v in self.__dict__.items() if k != "_rows"}
+        return {k: v for k, v in self.__dict__.items() if k not in ("_rows", "_names")}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
         self._rows = None
+        self._names = None

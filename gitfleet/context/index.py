@@ -13,7 +13,7 @@ import os
 import pickle
 import tempfile
 from dataclasses import dataclass, field
-from itertools import chain
+from itertools import repeat
 from pathlib import Path
 from typing import Any
 
@@ -69,24 +69,23 @@ def _module_name(path: str) -> str:
 
 
 def _edges(
-    m: scan.Mentions, definers: dict[str, list[int]], n_files: int
+    m: scan.Mentions, definers: Definers, n_files: int
 ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.float64]]:
     """Reference edges: file -> each file defining a name it mentions (few definers only).
 
     Weighted 1/definers per name and summed per file pair; spread with numpy like the
     terms in scan.term_counts, since a tree has around a million (file, name) mentions.
     """
-    # Walk the defined names (fewer than the mentioned ones) and find each one's number.
-    owners: list[int] = []
-    holders: list[list[int]] = []
-    for name, files in definers.items():
-        number = m.numbers.get(name) if len(files) <= MAX_DEFINERS and len(name) >= 3 else None
-        if number is not None:
-            owners.append(number)
-            holders.append(files)
-    owner = np.repeat(np.asarray(owners, dtype=np.int64), [len(h) for h in holders])
+    names = definers.names()
+    sizes = definers.sizes()
+    lengths = np.fromiter(map(len, names), np.int64, len(names))
+    number = np.fromiter(map(m.numbers.get, names, repeat(-1)), np.int64, len(names))
+    linking = (sizes <= MAX_DEFINERS) & (lengths >= 3) & (number >= 0)
+    row = np.repeat(np.arange(len(names)), sizes)  # the defined name of each entry
+    chosen = linking[row]
+    owner = number[row[chosen]]  # as a mentioned identifier's number
     order = np.argsort(owner, kind="stable")
-    target_of = np.fromiter(chain.from_iterable(holders), np.int64, len(owner))[order]
+    target_of = definers.files[chosen].astype(np.int64)[order]
     ptr = np.zeros(len(m.names) + 1, dtype=np.int64)
     np.cumsum(np.bincount(owner, minlength=len(m.names)), out=ptr[1:])
     per_ident = np.diff(ptr)
@@ -109,12 +108,12 @@ def build(repo_path: str, tree_id: str) -> Index:
     scanned = scan.scan(repo_path, listed)
     files = [f for f, ok in zip(listed, scanned.kept, strict=True) if ok]
     scanner, terms = scanned.scanner, scanned.terms
-    definers: dict[str, list[int]] = {}
-    for fid, (f, tagged) in enumerate(zip(files, scanner.defs, strict=True)):
-        names = set(tagged.names)
-        names.add(_module_name(f.path))
-        for name in names:
-            definers.setdefault(name, []).append(fid)
+    definers = Definers.of(
+        [
+            [*tagged.names, _module_name(f.path)]
+            for f, tagged in zip(files, scanner.defs, strict=True)
+        ]
+    )
     mentions = scanner.mentions()
     srcs, dsts, ws = _edges(mentions, definers, len(files))
     paths = [f.path for f in files]
@@ -134,7 +133,7 @@ def build(repo_path: str, tree_id: str) -> Index:
             vocab=terms.vocab,
         ),
         path_index=lexical.path_index(paths),
-        definers=Definers(definers),
+        definers=definers,
         graph=FileGraph.from_edges(len(files), srcs, dsts, ws),
     )
 
