@@ -469,3 +469,10 @@ def test_a_named_file_s_extension_is_not_a_topic() -> None:
     ]
     assert "py" in lexical.terms_of_text("port the .py files")  # about Python files: kept
     assert "item" in lexical.terms_of_text("empty self.items first")  # attributes stay
+
+
+def test_a_named_file_is_a_glob_not_a_dotted_name() -> None:
+    # "idcheck.py" once became the identifier `py` too, naming every file defining `py`.
+    n = needs.offline("the id check (idcheck.py) and README.md; e.g. `cart.total`")
+    assert n.path_globs == ["*idcheck.py", "*README.md"]
+    assert "cart.total" in n.identifiers and not any("py" in i for i in n.identifiers)

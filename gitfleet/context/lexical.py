@@ -126,10 +126,17 @@ split_identifier = lru_cache(maxsize=1 << 16)(split_uncached)
 
 # The extension of a file named in a task says its language, not its topic: "status.py"
 # asks for status, and "py" would match every Python path (and py.typed best of all).
-_FILE_EXTENSION = re.compile(
-    r"(?<=\w)\.(?:py|pyi|js|jsx|mjs|cjs|ts|tsx|go|rs|c|h|cc|cpp|hpp|java|kt|rb|php|md|rst"
-    r"|txt|toml|json|ya?ml|cfg|ini|sh|lock)\b(?![.(])"
+_EXTENSIONS = (
+    "py|pyi|js|jsx|mjs|cjs|ts|tsx|go|rs|c|h|cc|cpp|hpp|java|kt|rb|php|md|rst|txt|toml|json"
+    "|ya?ml|cfg|ini|sh|lock"
 )
+_FILE_EXTENSION = re.compile(rf"(?<=\w)\.(?:{_EXTENSIONS})\b(?![.(])")
+_FILE_NAME = re.compile(rf"[\w./-]*\w\.(?:{_EXTENSIONS})")
+
+
+def names_a_file(word: str) -> bool:
+    """Whether a word of a task is a file name ("idcheck.py"), not code ("cart.total")."""
+    return _FILE_NAME.fullmatch(word) is not None
 
 
 def terms_of_text(text: str) -> list[str]:

@@ -115,10 +115,13 @@ def offline(task: str) -> Needs:
     bare = _BACKTICKED.sub(" ", task)
     for m in _PATHLIKE.finditer(bare):
         word = m.group(1)
-        if not re.fullmatch(r"[A-Za-z]+\.[a-z]{1,2}", word):  # "e.g", "i.e"
+        # "e.g" and "i.e" have the shape of a file name; "status.py" is one
+        if lexical.names_a_file(word) or not re.fullmatch(r"[A-Za-z]+\.[a-z]{1,2}", word):
             globs.append(_glob_for(word))
     for m in _CODELIKE.finditer(bare):
-        if "/" not in m.group(1):
+        # a file name is a glob above, not a dotted name (whose last part, "py", would name
+        # every file defining `py`)
+        if "/" not in m.group(1) and not lexical.names_a_file(m.group(1)):
             identifiers.append(m.group(1))
     ident_terms = {t for i in identifiers for t in lexical.split_identifier(i)}
     keywords = [t for t in dict.fromkeys(lexical.terms_of_text(bare)) if t not in ident_terms]
