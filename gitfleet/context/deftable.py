@@ -1,9 +1,9 @@
 """The definitions of a whole tree, stored as a few arrays and read back lazily.
 
 A 5,000-file tree has ~75,000 definitions and ~75,000 defined names. As Python objects
-(a list of NamedTuples per file, a dict of lists) they took 0.35 s of a warm query's
-0.45 s just to unpickle, and a query looks at a few dozen files. Stored as columns they
-unpickle in milliseconds, and a file's definitions are rebuilt when it is looked at.
+(a list of NamedTuples per file, a dict of lists) they took a third of a second to unpickle
+on every warm query (0.3-0.45 s in all), which then looks at a few dozen files. Stored as
+columns they unpickle in milliseconds, and a file's definitions are rebuilt when looked at.
 """
 
 from __future__ import annotations
