@@ -142,6 +142,7 @@ def land_under_lease(
     on_event: Events | None = None,
     known_tip: str | None = None,
     follow: bool = True,
+    committer: str | None = None,
 ) -> LandResult:
     """Land ``head`` on ``target_ref`` of ``remote_url``; the caller holds the lease.
 
@@ -150,7 +151,8 @@ def land_under_lease(
     ``known_tip``: the target's value read under this very lease, its objects already
     here: the first attempt starts from it instead of fetching (a lost compare-and-swap
     still fetches). ``follow``: move ``<remote>/<target>`` to what landed (the remote
-    helper leaves that to git and corrects git afterwards).
+    helper leaves that to git and corrects git afterwards). ``committer``: a ``git var
+    GIT_COMMITTER_IDENT`` line learnt earlier (its time is brought up to date).
     """
     # ``grant`` is held by the caller for the whole call. If it times out mid-check
     # ([daemon] lease_timeout) another landing may start; the compare-and-swap push is
@@ -161,6 +163,8 @@ def land_under_lease(
     landing = _Landing(repo, cfg, remote_url, target_ref, label, command, on_event)
     landing.objects = Objects(repo.toplevel, grant.conn)
     landing.follow = follow
+    if committer:
+        landing._committer = refresh_ident(committer)
     return landing.run(head, base, max_retries, known_tip)
 
 
@@ -203,7 +207,10 @@ class _Landing:
     def _attempts(
         self, head: str, base: str | None, max_retries: int, known_tip: str | None
     ) -> LandResult:
-        head = self.repo.git_out("rev-parse", "--verify", f"{head}^{{commit}}")
+        if known_tip is None or not _is_oid(head):
+            head = self.repo.git_out("rev-parse", "--verify", f"{head}^{{commit}}")
+        # else: an object id the caller resolved and the rebase peels; peeled below only
+        # where it is pushed as it is (a new ref)
         failed: tuple[str | None, Completed] | None = None  # the last push refused, onto what
         for attempt in range(max_retries + 2):
             try:
@@ -249,6 +256,7 @@ class _Landing:
     def _prepare(self, head: str, base: str | None, old: str | None) -> LandResult | Rebased:
         """Rebase onto ``old`` and check; a LandResult when there is nothing to push."""
         if old is None:  # a new branch on the remote: nothing to rebase onto
+            head = self.repo.git_out("rev-parse", "--verify", f"{head}^{{commit}}")
             fresh = self.repo.git_out("rev-list", "--reverse", head, "--not", "--remotes")
             rebased = Rebased(head, fresh.split(), [], [])
         elif self.objects.is_ancestor(head, old):
@@ -451,6 +459,24 @@ def _id_problems(repo: Repo, cfg: Config, old: str | None, new: str) -> list[str
     from gitfleet import idcheck
 
     return idcheck.check_push(repo, cfg, old, new, None)
+
+
+def refresh_ident(ident: str) -> str:
+    """A ``git var GIT_COMMITTER_IDENT`` line with its time made now, unless the time was
+    set on purpose (``GIT_COMMITTER_DATE``): it may have been learnt a while ago."""
+    if "GIT_COMMITTER_DATE" in os.environ:
+        return ident
+    person, close, when = ident.rpartition(">")
+    stamp, _, zone = when.strip().partition(" ")
+    if not close or not stamp.isdigit():
+        return ident
+    import time
+
+    return f"{person}> {int(time.time())} {zone}".rstrip()
+
+
+def _is_oid(text: str) -> bool:
+    return len(text) in (40, 64) and all(c in "0123456789abcdef" for c in text)
 
 
 def _push_error(target: str, push: Completed) -> str:

@@ -21,8 +21,8 @@ It follows plain ``git rebase`` (no ``--rebase-merges``) where choices arise:
 # imports this module for its result types only, and pygit2's import alone (~45 ms) cost
 # more than the rest of a push (the queue daemon, which rebases for it, keeps it loaded).
 
+import _thread
 import contextlib
-import threading
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
@@ -68,7 +68,9 @@ def rebase_range(
         return _replay(repo, repo_path, upstream, head, onto, committer)
 
 
-_strict_lock = threading.Lock()
+# _thread, not threading: the push helper imports this module (for its result types) but
+# never rebases, and threading's import costs it a millisecond.
+_strict_lock = _thread.allocate_lock()
 _strict_off = 0  # rebases running with the check off (the queue daemon runs several at once)
 
 

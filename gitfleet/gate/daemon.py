@@ -26,7 +26,7 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gitfleet.errors import GitfleetError
 from gitfleet.gate import objects, procs
@@ -35,6 +35,9 @@ from gitfleet.gate.leases import Key, Table
 from gitfleet.gate.procs import Proc
 from gitfleet.gate.protocol import VERSION, LineSocket, ProtocolError
 from gitfleet.locking import atomic_write
+
+if TYPE_CHECKING:
+    import _socket
 
 REAP_EVERY = 0.05  # seconds between checks that holders still live
 DEFAULT_IDLE = 60.0
@@ -285,7 +288,7 @@ class Daemon:
                 self.server.shutdown(socket.SHUT_RDWR)
 
 
-def _peer_gone(sock: socket.socket) -> bool:
+def _peer_gone(sock: _socket.socket) -> bool:
     """Whether the client closed its end (readable with nothing to read)."""
     try:
         ready, _, _ = select.select([sock], [], [], 0)
@@ -312,13 +315,19 @@ def log(text: str) -> None:
     print(f"{time.strftime('%Y-%m-%d %H:%M:%S')} [{os.getpid()}] {text}", file=sys.stderr)
 
 
-def run(state_dir: Path, idle: float = DEFAULT_IDLE) -> int:
-    """Serve ``state_dir``'s queue until idle; 0 at once when another daemon already does."""
+def run(state_dir: Path, idle: float = DEFAULT_IDLE, lock_fd: int | None = None) -> int:
+    """Serve ``state_dir``'s queue until idle; 0 at once when another daemon already does.
+
+    ``lock_fd``: the daemon lock, already taken by the client that started us and
+    inherited (taking it again on the same open file succeeds at once).
+    """
     import fcntl
 
     files = daemon_files(state_dir)
     files.state_dir.mkdir(parents=True, exist_ok=True)
-    lock_fd = os.open(files.lockfile, os.O_RDWR | os.O_CREAT, 0o600)
+    if lock_fd is None:
+        lock_fd = os.open(files.lockfile, os.O_RDWR | os.O_CREAT, 0o600)
+    os.set_inheritable(lock_fd, False)  # a git we start must not keep the lock after us
     try:
         try:
             fcntl.flock(lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -341,11 +350,15 @@ def run(state_dir: Path, idle: float = DEFAULT_IDLE) -> int:
 def main(argv: list[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     if not args or args[0].startswith("-"):
-        print("usage: python -m gitfleet.gate.daemon STATE_DIR [IDLE_SECONDS]", file=sys.stderr)
+        print(
+            "usage: python -m gitfleet.gate.daemon STATE_DIR [IDLE_SECONDS [LOCK_FD]]",
+            file=sys.stderr,
+        )
         return 2
     idle = float(args[1]) if len(args) > 1 else DEFAULT_IDLE
+    lock_fd = int(args[2]) if len(args) > 2 else None
     try:
-        return run(Path(args[0]), idle)
+        return run(Path(args[0]), idle, lock_fd)
     except GitfleetError as exc:
         log(str(exc))
         return 1

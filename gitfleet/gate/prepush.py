@@ -21,22 +21,32 @@ Starts fast: standard library and gitfleet's small core modules only.
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING, NamedTuple, TextIO
 
 from gitfleet.errors import Refusal
 
+# Not `typing.TYPE_CHECKING`: on the helper path this hook runs while the push holds the
+# queue's lease, and typing's import (with re, enum, collections) costs more than the rest
+# of the hook's work in python. Mypy treats any name TYPE_CHECKING as true.
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import TextIO
+
     from gitfleet.git import Repo
 
 ZERO_OID = "0" * 40
 ROUTE_PREFIX = "gitfleet::"  # as gitfleet.gate.queue; not imported: the helper path skips it
 
 
-class Update(NamedTuple):
-    local_ref: str
-    local_oid: str
-    remote_ref: str
-    remote_oid: str
+class Update:
+    """One line of the hook's stdin: ``<local ref> <local oid> <remote ref> <remote oid>``."""
+
+    __slots__ = ("local_oid", "local_ref", "remote_oid", "remote_ref")
+
+    def __init__(self, local_ref: str, local_oid: str, remote_ref: str, remote_oid: str) -> None:
+        self.local_ref = local_ref
+        self.local_oid = local_oid
+        self.remote_ref = remote_ref
+        self.remote_oid = remote_oid
 
     @property
     def deletion(self) -> bool:

@@ -13,7 +13,6 @@ import contextlib
 import json
 import os
 import re
-import socket
 import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -28,6 +27,7 @@ from gitfleet.gate.protocol import LineSocket, ProtocolError
 from gitfleet.git import Repo
 
 if TYPE_CHECKING:
+    import _socket
     import subprocess
 
 START_WAIT = 30.0  # seconds a client waits for a daemon it started to listen
@@ -115,7 +115,7 @@ def _settings(repo: Repo) -> tuple[float, float]:
     """(lease timeout, daemon idle exit) from gitfleet.toml, defaults when absent."""
     from gitfleet import config
 
-    cfg = config.load(repo.toplevel)
+    cfg = config.load(repo.toplevel, repo.state_dir)  # the state dir caches parsed TOML
     return cfg.lease_timeout, cfg.daemon_idle
 
 
@@ -126,8 +126,16 @@ def files_of(repo: Repo) -> DaemonFiles:
     return daemon_files(repo.state_dir)
 
 
+def unix_socket() -> _socket.socket:
+    """A Unix stream socket, made with the C module: ``socket.py`` builds its enums at
+    import (~3 ms of CPU), and every push's helper connects to the daemon."""
+    import _socket
+
+    return _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
+
+
 def _connect_once(files: DaemonFiles) -> LineSocket | None:
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock = unix_socket()
     try:
         sock.connect(str(files.socket))
     except (FileNotFoundError, ConnectionRefusedError):
@@ -149,71 +157,117 @@ def _connect_once(files: DaemonFiles) -> LineSocket | None:
     return line
 
 
-def _spawn(files: DaemonFiles, idle: float) -> subprocess.Popen[bytes]:
+def _spawn(files: DaemonFiles, idle: float, lock_fd: int) -> subprocess.Popen[bytes]:
+    """Start a daemon that inherits ``lock_fd``, the daemon lock this client just took."""
     import subprocess
 
     from gitfleet.git import no_git_env
 
-    files.state_dir.mkdir(parents=True, exist_ok=True)
     root = str(Path(__file__).resolve().parents[2])
     env = no_git_env()
     env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
+    argv = [sys.executable, "-m", "gitfleet.gate.daemon", str(files.state_dir), f"{idle:g}"]
     with open(files.log, "ab") as log:
         # With site processing (no -S), unlike gitfleet's other helper processes: the
         # daemon rebases for the pushes with pygit2, from site-packages, whoever started it
         # (the pre-push hook runs with -S). It starts once per busy period, not per push.
         return subprocess.Popen(
-            [sys.executable, "-m", "gitfleet.gate.daemon", str(files.state_dir), f"{idle:g}"],
+            [*argv, str(lock_fd)],
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=log,
             cwd="/",
             env=env,
+            pass_fds=(lock_fd,),
             start_new_session=True,  # a Ctrl-C of the push must not take the daemon with it
         )
 
 
 def connect(repo: Repo, *, start: bool = True) -> LineSocket | None:
-    """A connection to the repository's daemon, starting one when ``start`` and none runs."""
+    """A connection to the repository's daemon, starting one when ``start`` and none runs.
+
+    Only the client that takes the daemon lock starts a daemon, and hands it the lock (an
+    inherited descriptor of the same open file keeps the flock): nine pushes racing to a
+    stopped daemon used to start nine python processes, eight of which only found the
+    lock taken, and on a busy machine that cost the race more than the pushes themselves.
+    The others wait for the socket, and take their turn at the lock if the daemon that
+    holds it exits instead (an idle exit under way).
+    """
     files = files_of(repo)
     line = _connect_once(files)
     if line is not None or not start:
         return line
-    idle = _settings(repo)[1]
+    files.state_dir.mkdir(parents=True, exist_ok=True)
     deadline = time.monotonic() + START_WAIT
-    child = _spawn(files, idle)
+    child: subprocess.Popen[bytes] | None = None
     while time.monotonic() < deadline:
         line = _connect_once(files)
         if line is not None:
             return line
-        code = child.poll()
-        if code not in (None, 0):
-            raise GitfleetError(
-                f"the queue daemon failed to start (exit {code}); see {files.log}, then "
-                "`gitfleet daemon start` to retry"
-            )
-        if code == 0:  # another client's daemon won the lock; it is still binding
-            child = _spawn(files, idle) if _lock_free(files) else child
-        time.sleep(0.02)
+        if child is not None and (code := child.poll()) is not None:
+            if code != 0:
+                raise GitfleetError(
+                    f"the queue daemon failed to start (exit {code}); see {files.log}, then "
+                    "`gitfleet daemon start` to retry"
+                )
+            child = None  # it stood down: another daemon holds the lock after all
+        if child is None:
+            lock_fd = _take_lock(files)
+            if lock_fd is not None:
+                try:
+                    child = _spawn(files, _settings(repo)[1], lock_fd)
+                finally:
+                    os.close(lock_fd)  # the daemon's inherited copy holds the lock now
+        time.sleep(0.01)
     raise GitfleetError(
         f"the queue daemon did not answer on {files.socket} within {START_WAIT:g}s; "
         f"see {files.log}, then `gitfleet daemon stop` and retry the push"
     )
 
 
-def _lock_free(files: DaemonFiles) -> bool:
+def prestart(repo: Repo) -> None:
+    """Start the daemon now if none runs, without waiting for it to listen.
+
+    The helper calls this first thing: the daemon's start (a python process) then overlaps
+    with the helper's own start-up instead of following it. :func:`connect` waits later.
+    """
+    files = files_of(repo)
+    if files.socket.exists():
+        return  # one runs (a stale socket of a dead daemon: connect() starts another)
+    try:
+        files.state_dir.mkdir(parents=True, exist_ok=True)
+        lock_fd = _take_lock(files)
+    except OSError:
+        return  # connect() will say what is wrong
+    if lock_fd is not None:
+        try:
+            _spawn(files, _settings(repo)[1], lock_fd)
+        finally:
+            os.close(lock_fd)
+
+
+def _take_lock(files: DaemonFiles) -> int | None:
+    """The daemon lock, taken (a descriptor to hand to a new daemon), or None when held."""
     import fcntl
 
-    fd = os.open(files.lockfile, os.O_RDWR | os.O_CREAT, 0o600)
+    fd = os.open(files.lockfile, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
-        return False
-    else:
-        fcntl.flock(fd, fcntl.LOCK_UN)
-        return True
-    finally:
         os.close(fd)
+        return None
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def _lock_free(files: DaemonFiles) -> bool:
+    fd = _take_lock(files)
+    if fd is None:
+        return False
+    os.close(fd)  # closing the only descriptor of this open file drops the flock
+    return True
 
 
 def _ask(repo: Repo, message: dict[str, Any], *, start: bool = True) -> dict[str, Any] | None:

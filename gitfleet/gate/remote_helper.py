@@ -33,18 +33,20 @@ questions are asked before the lease is taken and answers are remembered.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 from typing import Any, TextIO
 
 from gitfleet import config, target
 from gitfleet.config import Config
-from gitfleet.errors import GitfleetError, UsageError
+from gitfleet.errors import GitError, GitfleetError, UsageError
 from gitfleet.gate import procs, pushargs, queue, relay, trackfix
 from gitfleet.gate.objects import Missing, Objects
 from gitfleet.gate.pushargs import Prediction
 from gitfleet.gate.relay import Options, Spec
 from gitfleet.git import Repo, discover, discover_quick
+from gitfleet.rebase import committer_ident
 
 CAPABILITIES = ("option", "push")
 
@@ -60,7 +62,9 @@ def main(argv: list[str], stdin: TextIO, stdout: TextIO) -> int:
     url = argv[1] if len(argv) > 1 else argv[0]
     if url.startswith(queue.ROUTE_PREFIX):
         url = url[len(queue.ROUTE_PREFIX) :]
-    helper = Helper(_discover(), remote, url, stdout)
+    repo = _discover()
+    queue.prestart(repo)  # a daemon that must start does so while we read our config
+    helper = Helper(repo, remote, url, stdout)
     try:
         return helper.serve(stdin)
     finally:
@@ -115,6 +119,7 @@ class Helper:
         self._known: dict[tuple[str, str], str | bool] = {}
         self.landed: dict[str, str] = {}  # ref -> the rebased tip we landed there
         self.fixes: list[tuple[str, str, str]] = []  # (tracking ref, git writes, landed)
+        self.committer: str | None = None  # `git var GIT_COMMITTER_IDENT`, once needed
 
     # --- the protocol ---------------------------------------------------------------
 
@@ -243,6 +248,11 @@ class Helper:
         def waiting(ahead: int) -> None:
             if self.options.verbosity >= 1:
                 _err(f"waiting for the push queue ({ahead} ahead of this push to {names})")
+            if self.committer is None and self._may_land():
+                # Others push first, so ours will likely be rebased: learn who commits now,
+                # while we wait, rather than under the lease while others wait for us.
+                with contextlib.suppress(GitError):  # no identity: the landing will say so
+                    self.committer = committer_ident(self.repo.toplevel)
 
         pid = self.push[0].pid if self.push else None
         label = f"git push {names} from {self.repo.toplevel}" + (f" (pid {pid})" if pid else "")
@@ -250,6 +260,10 @@ class Helper:
             self.repo, self.url, refs, timeout=self.cfg.lease_timeout, label=label,
             on_wait=waiting,
         )  # fmt: skip
+
+    def _may_land(self) -> bool:
+        guess = self.prediction
+        return self.cfg.push_rebase and not guess.forced and self.target_ref in guess.refs
 
     def release(self, records: list[tuple[str, dict[str, Any]]] | None = None) -> None:
         if self.grant is not None:
@@ -400,7 +414,7 @@ class _Batch:
         result = landing.land_under_lease(
             h.repo, h.cfg, h.url, spec.dst, head,
             base=h.forks.get(spec.dst), check=None, grant=h.grant, branch=spec.src or head,
-            known_tip=known, follow=False,
+            known_tip=known, follow=False, committer=h.committer,
         )  # fmt: skip
         if not result.ok:
             _err(result.message)
