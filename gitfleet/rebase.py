@@ -276,10 +276,10 @@ def merge_base(repo_path: Path, one: str, two: str) -> str | None:
     repo = pygit2.Repository(str(repo_path))
     ids = []
     for rev in (one, two):
-        obj = repo.get(rev)
-        if obj is None:
-            raise KeyError(rev)
-        ids.append(obj.peel(pygit2.Commit).id)
+        try:
+            ids.append(repo.revparse_single(rev).peel(pygit2.Commit).id)
+        except (KeyError, ValueError, pygit2.GitError, pygit2.InvalidSpecError):
+            raise KeyError(rev) from None
     found = repo.merge_base(ids[0], ids[1])
     return str(found) if found is not None else None
 

@@ -79,6 +79,30 @@ def test_nine_racing_pushes_all_land(gated, tmp_path: Path) -> None:  # type: ig
     assert main["holder"] is None and main["waiting"] == []
 
 
+def test_tracking_ref_never_left_at_an_unrebased_commit(gated, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """Racing pushes from linked worktrees share ``refs/remotes/origin/main``: git writes
+    each push's own (unrebased) commit there, blindly, and the helper corrects it. Once
+    every push has exited, it must name what landed or an ancestor of it, never a commit
+    the remote does not have (once, a correction lost the ref's lock and left one)."""
+    fleet = gated(8)
+    for round_ in range(2):  # the second round pushes on top of unrebased first commits
+        if round_:
+            for i, tree in enumerate(fleet.trees):
+                commit_file(tree, f"more-{i}.txt", f"more work of agent {i}\n")
+        outcomes = race(fleet.trees, PUSH, tmp_path / f"go-{round_}")
+        for i, out in enumerate(outcomes):
+            assert out.returncode == 0, f"agent {i}: {out.stderr}"
+        tip = fleet.tip()
+        landed = set(fleet.remote_log())
+        # No waiting: the correction happens before each `git push` exits.
+        for tree in [fleet.root, *fleet.trees]:
+            seen = git(tree, "rev-parse", "origin/main").stdout.strip()
+            assert seen in landed, f"origin/main in {tree.name} is {seen}, never on the remote"
+            on_line = git(fleet.remote, "merge-base", "--is-ancestor", seen, tip, check=False)
+            assert on_line.returncode == 0, f"{seen} is not an ancestor of the tip {tip}"
+    assert len(fleet.remote_log()) == 1 + 2 * len(fleet.trees)
+
+
 def test_without_gitfleet_one_lands(tmp_path: Path) -> None:
     fleet = make_fleet(tmp_path, 9)
     outcomes = race(fleet.trees, PUSH, tmp_path / "go")
