@@ -412,14 +412,21 @@ def test_blobs_come_back_exactly_and_a_missing_one_is_named(shop: Path) -> None:
 
 
 _DIGEST = """
-import json, sys
+import json, os, sys
 sys.path.insert(0, sys.argv[1])
 from context_fixtures import digest
 from gitfleet.context import index as index_mod, repomap, scan
 scan.PARALLEL_FROM = 0
 assert scan._workers(2) == 2, "no second core or a thread alive: not the parallel path"
+if sys.argv[3] == "kill-worker":
+    parent, real = os.getpid(), scan._scan_part
+    def _scan_part(*args):
+        if os.getpid() != parent:
+            os._exit(9)  # the worker dies as if killed
+        return real(*args)
+    scan._scan_part = _scan_part
 tree = repomap.resolve_tree(repomap.open_repo(sys.argv[2]), "HEAD")
-print(json.dumps(digest(index_mod.build(sys.argv[2], tree), sys.argv[3:])))
+print(json.dumps(digest(index_mod.build(sys.argv[2], tree), sys.argv[4:])))
 """
 
 
@@ -439,14 +446,15 @@ def test_two_processes_index_exactly_as_one(shop: Path) -> None:
     tasks = ["apply a discount code at checkout", "cart subtotal with tax", "reserve stock"]
     tree = repomap.resolve_tree(repomap.open_repo(str(shop)), "HEAD")
     serial = digest(index_mod.build(str(shop), tree), tasks)
-    proc = subprocess.run(
-        [sys.executable, "-c", _DIGEST, str(Path(__file__).parent), str(shop), *tasks],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert proc.returncode == 0, proc.stderr
-    assert json.loads(proc.stdout) == json.loads(json.dumps(serial))
+    for how in ("fork", "kill-worker"):  # a dead worker's half is scanned by the parent
+        proc = subprocess.run(
+            [sys.executable, "-c", _DIGEST, str(Path(__file__).parent), str(shop), how, *tasks],
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert proc.returncode == 0, proc.stderr
+        assert json.loads(proc.stdout) == json.loads(json.dumps(serial)), how
 
 
 def test_words_run_together_in_code_are_found(shop: Path) -> None:

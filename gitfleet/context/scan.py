@@ -11,6 +11,7 @@ terms into its own numbering.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import threading
@@ -166,16 +167,22 @@ def scan(repo_path: str, listed: Sequence[repomap.TreeFile]) -> Scanned:
         kept = scanner.scan(repo_path, listed)
         return Scanned(kept, scanner, term_counts(scanner.mentions()))
     import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
+    from concurrent.futures import Future, ProcessPoolExecutor
 
     ours, theirs = listed[0::2], listed[1::2]  # interleaved: big and small files balance
     part: _Part | None = None
-    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("fork")) as pool:
-        future = pool.submit(_scan_part, repo_path, theirs)
+    with contextlib.ExitStack() as stack:
+        future: Future[_Part] | None = None
+        try:
+            context = multiprocessing.get_context("fork")
+            pool = stack.enter_context(ProcessPoolExecutor(1, mp_context=context))
+            future = pool.submit(_scan_part, repo_path, theirs)
+        except Exception:  # no worker to be had (no /dev/shm for its locks...): no matter
+            future = None
         kept_ours = scanner.scan(repo_path, ours)
         our_terms = term_counts(scanner.mentions())
         try:
-            part = future.result()
+            part = future.result() if future is not None else None
         except Exception:  # any failure there (a killed worker...): do the work here
             part = None
     if part is None:
