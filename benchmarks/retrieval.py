@@ -150,6 +150,8 @@ def evaluate(repo: Path, limit: int, rev: str = "HEAD", show_misses: bool = Fals
         print(f"{name:<14}{row}  {m['mrr']:.3f}")
     a, b = metrics(ours)["acc@5"], metrics(plain)["acc@5"]
     print(f"Acc@5 difference: {a - b:+.1f} points")
+    met = a >= 75.0 and a - b >= 10.0
+    print(f"goal (Acc@5 >= 75 and >= 10 points above plain BM25): {'met' if met else 'MISSED'}")
 
 
 _TIMER = """
@@ -229,6 +231,10 @@ def timing(repo: Path, runs: int) -> None:
             f"{label}: {files} files  min {totals[0]:.2f}s"
             f"  median {statistics.median(totals):.2f}s  max {totals[-1]:.2f}s"
         )
+    cold_median = statistics.median(r[1]["total"] for r in rows)
+    warm_median = statistics.median(r[2]["total"] for r in rows)
+    verdict = "met" if cold_median <= 3.0 and warm_median <= 0.5 else "MISSED"
+    print(f"goal (medians: cold <= 3 s, warm <= 0.5 s; set for 5,000 files): {verdict}")
     ratios = sorted(r[1]["total"] / r[0]["total"] for r in rows)
     print(
         f"cold / baseline (plain bm25s over the same blobs, same run): median "
