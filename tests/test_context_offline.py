@@ -399,16 +399,16 @@ def test_names_split_in_bulk_as_one_by_one() -> None:
 
 
 def test_blobs_come_back_exactly_and_a_missing_one_is_named(shop: Path) -> None:
-    from gitfleet.context import blobs
     from gitfleet.errors import GitError
+    from gitfleet.git import stream_blobs
 
     raw = [b"crlf\r\nline\r\n", bytes(range(256)) * 40, b""]
     pg = repomap.open_repo(str(shop))
     oids = [str(pg.create_blob(data)) for data in raw]
-    assert list(blobs.read_blobs(str(shop), oids * 3)) == raw * 3
+    assert list(stream_blobs(str(shop), oids * 3)) == raw * 3
     missing = "0123456789abcdef0123456789abcdef01234567"
     with pytest.raises(GitError, match="missing"):
-        list(blobs.read_blobs(str(shop), [oids[0], missing]))
+        list(stream_blobs(str(shop), [oids[0], missing]))
 
 
 _DIGEST = """
