@@ -217,10 +217,10 @@ class History:
     def __init__(
         self,
         read: Callable[[], list[Record]],
-        fold: Callable[[], Folded] | None = None,
+        folder: Callable[[], Folded] | None = None,
         high: Callable[[], dict[str, int]] | None = None,
     ) -> None:
-        self._read, self._fold, self._high = read, fold, high
+        self._read, self._fold, self._high = read, folder, high
         self._records: list[Record] | None = None
         self._folded: Folded | None = None
 
@@ -334,7 +334,9 @@ class LocalBackend:
         if self.index_path.exists():  # small ledgers never make one, nor import sqlite3
             from gitfleet import ledger_index
 
-            index = ledger_index.open_index(self.index_path, data, end)
+            index = ledger_index.open_index(
+                self.index_path, data, end, lambda offset: fold(self._parse(data[:offset]))
+            )
         start = index.offset if index else 0
         folded = Folded(index, index.high if index else None)
         tail = self._parse(data, start)
@@ -344,20 +346,21 @@ class LocalBackend:
 
             changed = folded.touched if index else folded.states.values()
             ledger_index.save(self.index_path, data, start, end, folded.high, changed)
-            _save_snapshot(self.high_path, data, end, {"high": folded.high})
+            ledger_index.save_high(self.high_path, data, end, folded.high)
         return folded
 
     def _high(self, data: bytes) -> dict[str, int]:
         """Each series' high-water mark in ``data``, from the small snapshot plus its tail."""
+        from gitfleet import ledger_index
+
         end = data.rfind(b"\n") + 1
-        snap = _load_snapshot(self.high_path, data, end)
-        high = {str(name): int(top) for name, top in snap["high"].items()} if snap else {}
-        tail = self._parse(data, snap["offset"] if snap else 0)
+        offset, high = ledger_index.load_high(self.high_path, data, end) or (0, {})
+        tail = self._parse(data, offset)
         for rec in tail:
             if rec.number > high.get(rec.series, -1):
                 high[rec.series] = rec.number
         if len(tail) >= SNAPSHOT_EVERY:
-            _save_snapshot(self.high_path, data, end, {"high": high})
+            ledger_index.save_high(self.high_path, data, end, high)
         return high
 
     def transact(self, fn: Callable[[History], list[Record]]) -> list[Record]:
@@ -380,35 +383,6 @@ class LocalBackend:
                 return new
             finally:
                 os.close(fd)
-
-
-def _load_snapshot(path: Path, data: bytes, end: int) -> dict[str, Any] | None:
-    """A snapshot of ``data``'s first bytes, or None when it is missing, damaged or not of
-    these bytes (a ledger moved aside and started again makes it someone else's)."""
-    import zlib
-
-    try:
-        snap = json.loads(path.read_bytes())
-        offset = snap["offset"]
-        if snap["v"] != SCHEMA or not isinstance(offset, int) or not 0 < offset <= end:
-            return None
-        if snap["crc"] != zlib.crc32(memoryview(data)[:offset]):
-            return None
-        if not isinstance(snap["high"], dict):
-            return None
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
-    return dict(snap)
-
-
-def _save_snapshot(path: Path, data: bytes, end: int, body: dict[str, Any]) -> None:
-    import contextlib
-    import zlib
-
-    crc = zlib.crc32(memoryview(data)[:end])
-    text = json.dumps({"v": SCHEMA, "offset": end, "crc": crc, **body}, separators=(",", ":"))
-    with contextlib.suppress(OSError):  # a snapshot we cannot write is only slower
-        locking.atomic_write(path, text, durable=False)
 
 
 def _read_fd(fd: int) -> bytes:

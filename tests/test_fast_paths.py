@@ -269,3 +269,51 @@ def test_batch_blobs_reads_exact_bytes_and_skips_the_rest(repo: Path) -> None:
     out = run(["cat-file", "--batch"], repo, input="".join(f"{o}\n" for o in oids)).stdout
     got = batch_blobs(out.encode("utf-8", "surrogateescape"), oids)
     assert got == {crlf: b"a\r\nb\r\n\n"}
+
+
+def _rec(n: int, op: str = "allocated", series: str = "SP") -> Record:
+    return Record(op, series, n, f"{series}-{n}", "a", 1.0, {})
+
+
+def test_an_open_index_reads_one_moment_while_others_rebuild_it(tmp_path: Path) -> None:
+    from gitfleet.ledger import Ledger, Record
+
+    backend = LocalBackend(tmp_path)
+    ledger = Ledger(backend)
+    backend.transact(lambda h: [Record("seeded", "SP", 0), *[_rec(n) for n in range(1, 301)]])
+    stale = backend.path.read_bytes()  # what a reader without the lock saw early on
+    backend.transact(lambda h: [_rec(n) for n in range(301, 601)])
+    backend.transact(lambda h: [_rec(5, "released"), _rec(450, "released")])
+    ledger.folded()  # the index now covers everything
+    opened = ledger.folded()  # e.g. the commit hook, about to look ids up one by one
+    assert opened._base is not None
+    backend._fold(stale)  # the early reader folds now, and may rewrite the index behind it
+    # The open index still answers as of its own moment, plus its own tail.
+    for ident, status in (("SP-450", "released"), ("SP-5", "released"), ("SP-7", "allocated")):
+        state = opened.get(ident)
+        assert state is not None and state.status == status, ident
+    # And the stale reader did not move the index back: a later index of the same ledger
+    # is kept over an earlier one.
+    fresh = ledger.folded()
+    assert fresh._base is not None and fresh.get("SP-450") is not None
+
+
+def test_a_failing_index_falls_back_to_the_ledger(tmp_path: Path) -> None:
+    import sqlite3
+
+    from gitfleet.ledger import Ledger, Record
+
+    backend = LocalBackend(tmp_path)
+    ledger = Ledger(backend)
+    backend.transact(lambda h: [Record("seeded", "SP", 0), *[_rec(n) for n in range(1, 301)]])
+    backend.transact(lambda h: [_rec(5, "released")])
+    ledger.folded()  # builds the index
+    db = sqlite3.connect(backend.index_path)
+    db.execute("ALTER TABLE states RENAME COLUMN owner TO who")  # a file damaged under us
+    db.commit()
+    db.close()
+    folded = ledger.folded()
+    state = folded.get("SP-5")
+    assert state is not None and state.status == "released"  # never "not allocated"
+    assert len(folded.states) == 300
+    assert len(ledger.states()) == 300  # ids list works too
