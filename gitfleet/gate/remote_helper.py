@@ -26,9 +26,13 @@ work (DESIGN.md, facts about git):
    helper's stdin; after a rebased landing the helper corrects the ref at that point
    (:mod:`gitfleet.gate.trackfix`), before ``git push`` exits.
 
-The lease ends when the push batch is done, or when this process exits. Every process
-this helper starts while it holds the lease is time the other pushes wait, so local
-questions are asked before the lease is taken and answers are remembered.
+The lease ends when the push batch is done, or when this process exits. One exception: a
+push to the target alone, which will be landed by rebasing whatever it finds, lets go of
+the lease once it has listed, while git runs the pre-push hook, and takes it again for its
+push lines (reading the remote again under it): nothing another push does in between can
+make it fail, and the hook (a python process) is then out of the part of a race that is
+serial. Every process this helper starts while it holds the lease is time the other pushes
+wait, so local questions are asked before the lease is taken and answers are remembered.
 """
 
 from __future__ import annotations
@@ -168,9 +172,26 @@ class Helper:
             self.listed = (self.grant.token, {r: refs.get(r) for r in self.grant.refs})
         if for_push:
             self._advertise_fork_point(refs)
+            if self._rebased_whatever_comes(refs):
+                # Nothing another push does between now and our push lines can make this
+                # one fail: it goes to the target alone and is landed onto whatever tip it
+                # finds then, read again under the lease it takes again. So the lease is
+                # not held while git runs the pre-push hook (a python process): the next
+                # push lists meanwhile, and the serial part of a race is the pushes only.
+                self.release()
         lines = [f"@{dest} {name}" for name, dest in listing.symrefs.items()]
         lines += [f"{oid} {name}" for name, oid in sorted(refs.items())]
         self._say(*lines, "")
+
+    def _rebased_whatever_comes(self, listed: dict[str, str]) -> bool:
+        ref = self.target_ref
+        return (
+            self.grant is not None
+            and set(self.prediction.refs) == {ref}
+            and self._may_land()
+            and ref in listed  # a new ref is created by a plain push: keep its lease
+            and ("have", listed[ref]) in self._known  # the fork point was worked out
+        )
 
     def _advertise_fork_point(self, refs: dict[str, str]) -> None:
         ref = self.target_ref
@@ -302,11 +323,15 @@ class Helper:
         return bool(self._known[("have", oid)])
 
     def _is_ancestor(self, ancestor: str, descendant: str) -> bool:
+        """Whether ``ancestor`` is in ``descendant``'s history; False when it is no commit
+        here (then :meth:`_have` says whether it is here at all)."""
         if (ancestor, descendant) not in self._known:
             try:
                 found = self.objects().is_ancestor(ancestor, descendant)
             except GitfleetError:  # not a commit (a tag of a tree...) or not here
                 found = False
+            else:  # both were read: no `git cat-file -e` needed for either
+                self._known[("have", ancestor)] = self._known[("have", descendant)] = True
             self._known[(ancestor, descendant)] = found
         return bool(self._known[(ancestor, descendant)])
 
@@ -376,7 +401,7 @@ class _Batch:
             self.results[dst] = f"cannot resolve {spec.src!r} in {h.repo.toplevel}"
         elif head == tip:
             self.results[dst] = None  # up to date
-        elif force or tip is None or (h._have(tip) and h._is_ancestor(tip, head)):
+        elif force or tip is None or h._is_ancestor(tip, head):
             if dst == h.target_ref and not force and tip is not None and h.cfg.land_check:
                 # The target only moves to checked trees: a fast-forward is checked too.
                 if not h.options.dry_run:
