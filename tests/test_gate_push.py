@@ -103,6 +103,63 @@ def test_tracking_ref_never_left_at_an_unrebased_commit(gated, tmp_path: Path) -
     assert len(fleet.remote_log()) == 1 + 2 * len(fleet.trees)
 
 
+def _hook_that_waits(fleet: Fleet, tmp_path: Path) -> tuple[Path, Path]:
+    """Chain a pre-push hook after gitfleet's that holds agent-0's push until told."""
+    inside, go_on = tmp_path / "in-hook", tmp_path / "go-on"
+    hooks = Path(git(fleet.root, "rev-parse", "--git-common-dir").stdout.strip())
+    hooks = (fleet.root / hooks if not hooks.is_absolute() else hooks) / "hooks"
+    chained = hooks / "pre-push.gitfleet-orig"
+    chained.write_text(
+        "#!/bin/sh\ncat >/dev/null\n"
+        f'case "$PWD" in */agent-0) touch "{inside}"; '
+        f'while [ ! -e "{go_on}" ]; do sleep 0.02; done;; esac\n'
+    )
+    chained.chmod(0o755)
+    return inside, go_on
+
+
+def test_target_push_frees_the_lease_while_its_hook_runs(gated, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """A push to the target that will be landed whatever it finds lets go of the lease
+    while git runs its pre-push hook: another push lands meanwhile, and the first one,
+    re-reading the remote under the lease again, lands on top of it."""
+    fleet = gated(2)
+    inside, go_on = _hook_that_waits(fleet, tmp_path)
+    a = subprocess.Popen(
+        PUSH, cwd=fleet.trees[0], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        wait_for(inside.exists, what="agent-0's push to reach its pre-push hook")
+        main = [q for q in queue.snapshot(discover(fleet.root))["queues"] if q["holder"]]
+        assert main == [], "no lease is held while the hook runs"
+        git(fleet.trees[1], *PUSH[1:])  # lands now, not after agent-0
+        assert fleet.remote_files().count("agent-1.txt") == 1
+        assert "agent-0.txt" not in fleet.remote_files()
+    finally:
+        go_on.write_text("")
+        _, err = a.communicate(timeout=120)
+    assert a.returncode == 0, err
+    assert "rebased 1 commit" in err
+    _assert_all_landed(fleet, [])
+
+
+def test_other_pushes_keep_the_lease_through_the_hook(gated, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """With rebasing off a moved remote would mean a refusal, so the lease is held from
+    the listing to the push: the other push waits for it."""
+    fleet = gated(2, config='[fleet]\ntarget = "main"\n\n[push]\nrebase = false\n')
+    inside, go_on = _hook_that_waits(fleet, tmp_path)
+    a = subprocess.Popen(
+        PUSH, cwd=fleet.trees[0], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        wait_for(inside.exists, what="agent-0's push to reach its pre-push hook")
+        main = [q for q in queue.snapshot(discover(fleet.root))["queues"] if q["holder"]]
+        assert len(main) == 1 and main[0]["ref"] == "refs/heads/main"
+    finally:
+        go_on.write_text("")
+        _, err = a.communicate(timeout=120)
+    assert a.returncode == 0, err
+
+
 def test_without_gitfleet_one_lands(tmp_path: Path) -> None:
     fleet = make_fleet(tmp_path, 9)
     outcomes = race(fleet.trees, PUSH, tmp_path / "go")
