@@ -21,7 +21,8 @@ from gitfleet.errors import ConfigError
 CONFIG_NAME = "gitfleet.toml"
 # Parsed TOML of the last few config texts, as JSON: the commit hooks and `ids allocate`
 # start a python process per call, and tomllib (with typing) costs them more to import than
-# the check they run. Keyed by the exact text, so it is never stale.
+# the check they run. Keyed by the exact text, so an edit is never answered from it. (It is
+# trusted as written: whoever can write the state dir can edit the ledger and hooks too.)
 TOML_CACHE_NAME = "toml-cache.json"
 _TOML_CACHE_ENTRIES = 4
 _PREFIX_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")

@@ -48,7 +48,7 @@ def _allocate_args(args: list[str]) -> tuple[str, int, str | None, bool] | None:
                 inline = rest.pop(0)
             if name == "--owner":
                 owner = inline
-            elif inline.isdigit() and 1 <= int(inline) <= 100000:
+            elif inline.isascii() and inline.isdigit() and 1 <= int(inline) <= 100000:
                 count = int(inline)
             else:
                 return None
@@ -66,13 +66,7 @@ def _allocate(series: str, count: int, owner: str | None, as_json: bool) -> int:
 
     repo, cfg = ids.here()
     got = ids.allocate(repo, cfg, series, count, owner)
-    if as_json:
-        import json
-
-        data = {"ids": got, "owner": ids.default_owner(repo, owner), "series": series}
-        sys.stdout.write(json.dumps(data, indent=2) + "\n")
-    else:
-        sys.stdout.write("\n".join(got) + "\n")
+    sys.stdout.write(ids.allocation_text(repo, series, owner, got, as_json) + "\n")
     return 0
 
 

@@ -12,6 +12,7 @@ wrong repository (pre-commit does the same in ``git.py: no_git_env``).
 
 import contextlib
 import os
+import re
 import sys
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
@@ -75,23 +76,23 @@ def run(
     return Completed(returncode, stdout, stderr)
 
 
-_FOUND: dict[tuple[str, str], str] = {}
+_PROGRAMS: dict[tuple[str, str], str] = {}  # (name, PATH) -> absolute path found there
 
 
 def _find_program(name: str, env: Mapping[str, str] | None) -> str:
     """``name`` looked up on the PATH of the environment it will run in, as subprocess does
     (posix_spawnp would use this process's PATH instead)."""
     path = (os.environ if env is None else env).get("PATH", os.defpath)
-    found = _FOUND.get((name, path))
-    if found is None:
-        for folder in path.split(os.pathsep):
-            candidate = os.path.join(folder or ".", name)
-            if os.access(candidate, os.X_OK) and not os.path.isdir(candidate):
-                found = _FOUND[(name, path)] = candidate
-                break
-        else:
-            raise FileNotFoundError(2, f"{name} is not on PATH; install git", name)
-    return found
+    found = _PROGRAMS.get((name, path))
+    if found is not None:
+        return found
+    for folder in path.split(os.pathsep):
+        candidate = os.path.join(folder or ".", name)
+        if os.access(candidate, os.X_OK) and not os.path.isdir(candidate):
+            if os.path.isabs(candidate):  # a relative entry depends on the current folder
+                _PROGRAMS[(name, path)] = candidate
+            return candidate
+    raise FileNotFoundError(2, f"{name} is not on PATH; install git", name)
 
 
 def _spawn(
@@ -103,56 +104,96 @@ def _spawn(
     """Run ``argv``, feed it ``input``, collect stdout and stderr: subprocess.run's job.
 
     Done with posix_spawn and poll because the commit hooks and ``ids allocate`` are a
-    python process per call: importing subprocess (threading, selectors, signal) and its
-    per-call machinery cost them more than the git calls themselves. Stdin is inherited
-    when there is no input, as with subprocess.
+    python process per call: importing subprocess (threading, selectors) and its per-call
+    machinery cost them more than the git calls themselves. What subprocess would do, this
+    does too: stdin inherited when there is no input, no other descriptor passed on,
+    SIGPIPE and SIGXFSZ back to their defaults, the child reaped whatever happens.
     """
-    if not hasattr(os, "posix_spawnp"):  # pragma: no cover - not a POSIX system
+    if not hasattr(os, "posix_spawn"):  # pragma: no cover - not a POSIX system
         import subprocess
 
         proc = subprocess.run(
             argv, cwd=cwd, input=input, env=None if env is None else dict(env), capture_output=True
         )
         return proc.returncode, proc.stdout, proc.stderr
-    import select
+    import signal
 
     if cwd is not None:  # posix_spawn cannot chdir; git's -C is the same as starting there
         argv = [argv[0], "-C", os.fspath(cwd), *argv[1:]]
+    program = _find_program(argv[0], env)
+    # os.pipe() descriptors are close-on-exec: the child keeps only the dup2'ed copies.
     out_r, out_w = os.pipe()
     err_r, err_w = os.pipe()
-    actions = [(os.POSIX_SPAWN_DUP2, out_w, 1), (os.POSIX_SPAWN_DUP2, err_w, 2)]
-    in_r = in_w = -1
+    in_r, in_w = os.pipe() if input is not None else (-1, -1)
+    actions: list[tuple[int, ...]] = [
+        (os.POSIX_SPAWN_DUP2, out_w, 1),
+        (os.POSIX_SPAWN_DUP2, err_w, 2),
+    ]
     if input is not None:
-        in_r, in_w = os.pipe()
         actions.append((os.POSIX_SPAWN_DUP2, in_r, 0))
-    # os.pipe() descriptors are close-on-exec: the child keeps only the dup2'ed copies.
+    actions += [(os.POSIX_SPAWN_CLOSE, fd) for fd in _inherited_fds()]
     try:
         pid = os.posix_spawn(
-            _find_program(argv[0], env),
+            program,
             argv,
             os.environ if env is None else env,
             file_actions=actions,
+            setsigdef=(signal.SIGPIPE, signal.SIGXFSZ),
         )
     except BaseException:
-        for fd in (out_r, out_w, err_r, err_w, in_r, in_w):
-            if fd >= 0:
-                os.close(fd)
+        _close(out_r, err_r, in_w)
         raise
-    os.close(out_w)
-    os.close(err_w)
+    finally:
+        _close(out_w, err_w, in_r)
+    try:
+        stdout, stderr = _communicate(out_r, err_r, in_w, input)
+    except BaseException:
+        _stop(pid)
+        raise
+    _, status = os.waitpid(pid, 0)
+    return os.waitstatus_to_exitcode(status), stdout, stderr
+
+
+def _close(*fds: int) -> None:
+    for fd in fds:
+        if fd >= 0:
+            os.close(fd)
+
+
+def _inherited_fds() -> list[int]:
+    """Descriptors above 2 a child would inherit: subprocess closes them (close_fds)."""
+    for folder in ("/proc/self/fd", "/dev/fd"):
+        try:
+            names = os.listdir(folder)
+        except OSError:
+            continue
+        found = []
+        for name in names:
+            fd = int(name)
+            with contextlib.suppress(OSError):  # e.g. the listing's own, closed by now
+                if fd > 2 and os.get_inheritable(fd):
+                    found.append(fd)
+        return found
+    return []
+
+
+def _communicate(out_r: int, err_r: int, in_w: int, input: bytes | None) -> tuple[bytes, bytes]:
+    """Write ``input`` to ``in_w`` while reading both outputs to their end; closes all three."""
+    import select
+
     chunks: dict[int, list[bytes]] = {out_r: [], err_r: []}
     poller = select.poll()
     poller.register(out_r, select.POLLIN)
     poller.register(err_r, select.POLLIN)
     pending = memoryview(input or b"")
-    if input is not None:
-        os.close(in_r)
+    open_fds = {out_r, err_r}
+    if in_w >= 0:
         if pending:
             os.set_blocking(in_w, False)
             poller.register(in_w, select.POLLOUT)
+            open_fds.add(in_w)
         else:
             os.close(in_w)
-    open_fds = {out_r, err_r} | ({in_w} if pending else set())
     try:
         while open_fds:
             for fd, _event in poller.poll():
@@ -171,14 +212,24 @@ def _spawn(
                 poller.unregister(fd)
                 os.close(fd)
                 open_fds.discard(fd)
-    except BaseException:
-        os.kill(pid, 9)  # interrupted: leave no git behind, then let the interruption out
-        for fd in open_fds:
-            os.close(fd)
-        raise
     finally:
-        _, status = os.waitpid(pid, 0)
-    return os.waitstatus_to_exitcode(status), b"".join(chunks[out_r]), b"".join(chunks[err_r])
+        _close(*open_fds)
+    return b"".join(chunks[out_r]), b"".join(chunks[err_r])
+
+
+def _stop(pid: int) -> None:
+    """Reap an interrupted git: a moment to exit on its own (a Ctrl-C reached it too, and
+    it removes its lock files), then SIGKILL."""
+    import signal
+    import time
+
+    deadline = time.monotonic() + 0.25
+    while time.monotonic() < deadline:
+        if os.waitpid(pid, os.WNOHANG)[0]:
+            return
+        time.sleep(0.01)
+    os.kill(pid, signal.SIGKILL)
+    os.waitpid(pid, 0)
 
 
 def out(
@@ -352,29 +403,53 @@ def discover_quick(cwd: str | os.PathLike[str] | None = None) -> Repo:
     """:func:`discover` without a subprocess for the plain layout, for per-call commands.
 
     An agent runs ``gitfleet ids allocate`` once per id, so a git process saved here is
-    saved on every allocation. Walks up from ``cwd`` as git does; anything git would judge
-    differently (discovery variables, a folder owned by someone else, being inside a git
-    dir) is left to :func:`discover`, which also gives the errors.
+    saved on every allocation. Walks up from ``cwd`` as git does. Anything git might judge
+    differently is left to :func:`discover` (which also gives the errors): discovery
+    variables, a mount point crossed, a folder or git dir owned by someone else
+    (safe.directory), being inside a git dir, a config that sets core.bare or
+    core.worktree.
     """
     if any(name in os.environ for name in _DISCOVERY_ENV):
         return discover(cwd)
-    start = Path(os.path.abspath(cwd if cwd is not None else os.getcwd()))
-    for top in (start, *start.parents):
-        try:
-            owner = (top / ".git").lstat().st_uid
-        except OSError:
-            continue
-        if owner != os.geteuid() or ".git" in start.relative_to(top).parts:
-            break  # safe.directory rules, or a git dir rather than a worktree: git decides
-        return _plain_layout(top, None) or discover(cwd)
+    start = Path(os.path.realpath(cwd if cwd is not None else os.getcwd()))
+    uid = os.geteuid()
+    try:
+        device = start.stat().st_dev
+        for top in (start, *start.parents):
+            info = top.stat()
+            if info.st_dev != device or _is_git_dir(top):
+                break
+            if not os.path.lexists(top / ".git"):
+                continue
+            found = None if info.st_uid != uid else _plain_layout(top, None, no_git_env())
+            if found and found.git_dir.stat().st_uid == uid and _plain_config(found):
+                return found
+            break
+    except OSError:
+        pass
     return discover(cwd)
 
 
-def _plain_layout(top: Path, git_dir: Path | None) -> Repo | None:
+def _is_git_dir(path: Path) -> bool:
+    return (path / "HEAD").is_file() and (path / "objects").is_dir() and (path / "refs").is_dir()
+
+
+def _plain_config(repo: Repo) -> bool:
+    """Whether the repository's config leaves the layout as its files say."""
+    if (repo.git_dir / "config.worktree").exists():
+        return False
+    text = (repo.common_dir / "config").read_text("utf-8", "replace")
+    return not re.search(r"^\s*(?:bare\s*=\s*true|worktree\s*=)", text, re.MULTILINE | re.I)
+
+
+def _plain_layout(
+    top: Path, git_dir: Path | None, env: Mapping[str, str] | None = None
+) -> Repo | None:
     """The repository whose worktree root is ``top``, read from its files, or None.
 
     The layout (a ``.git`` folder, or a ``.git`` file naming the git dir, whose
-    ``commondir`` names the shared one) is documented in gitrepository-layout(5).
+    ``commondir`` names the shared one) is documented in gitrepository-layout(5). Paths
+    are resolved as git reports them.
     """
     if git_dir is None:
         if (top / ".git").is_dir():
@@ -395,8 +470,9 @@ def _plain_layout(top: Path, git_dir: Path | None) -> Repo | None:
         return None
     if not (git_dir / "HEAD").is_file():
         return None
-    common_dir = Path(os.path.normpath(git_dir / common))
-    return Repo(top, Path(os.path.normpath(git_dir)), common_dir, _head_ref(git_dir, top, None))
+    real_git_dir = Path(os.path.realpath(git_dir))
+    common_dir = Path(os.path.realpath(git_dir / common))
+    return Repo(top, real_git_dir, common_dir, _head_ref(git_dir, top, env))
 
 
 def _head_ref(git_dir: Path, where: Path, env: Mapping[str, str] | None) -> str | None:
@@ -412,6 +488,11 @@ def _head_ref(git_dir: Path, where: Path, env: Mapping[str, str] | None) -> str 
 
 def _why_not_a_worktree(where: Path, env: Mapping[str, str] | None) -> NotARepoError:
     bare = run(["rev-parse", "--is-bare-repository"], where, env=env, check=False)
+    if "dubious ownership" in bare.stderr:
+        return NotARepoError(
+            f"git refuses {where}: it is owned by someone else.\n"
+            + "\n".join(f"  {line}" for line in bare.stderr.strip().splitlines())
+        )
     if bare.returncode != 0:
         return NotARepoError(
             f"{where} is not inside a git repository.\n"

@@ -57,6 +57,18 @@ def allocate(
     return open_ledger(repo, cfg).allocate(series, count, who, seed_fn(repo, cfg, series), note)
 
 
+def allocation_text(
+    repo: Repo, series: str, owner: str | None, got: list[str], as_json: bool
+) -> str:
+    """What ``ids allocate`` prints: one id per line, or the JSON form."""
+    if not as_json:
+        return "\n".join(got)
+    import json
+
+    data = {"ids": got, "owner": default_owner(repo, owner), "series": series}
+    return json.dumps(data, indent=2)
+
+
 def seed_fn(repo: Repo, cfg: Config, series: Series) -> Callable[[], int]:
     """Where a series starts: above the highest id claimed on the target and HEAD.
 

@@ -5,6 +5,7 @@ ordinary path gives, and hand anything unusual to it."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -61,6 +62,7 @@ def test_allocate_fast_path_answers_as_the_click_command(story_repo: Path) -> No
     [
         (["-n", "0"], "0 is not in the range"),
         (["-n", "two"], "'two' is not a valid integer"),
+        (["-n", "²"], "is not a valid integer"),  # a digit to str.isdigit, not to int()
         (["--bogus"], "No such option '--bogus'"),
         (["--help"], "Allocate COUNT new ids of SERIES"),
         ([], "Missing argument 'SERIES'"),
@@ -317,3 +319,46 @@ def test_a_failing_index_falls_back_to_the_ledger(tmp_path: Path) -> None:
     assert state is not None and state.status == "released"  # never "not allocated"
     assert len(folded.states) == 300
     assert len(ledger.states()) == 300  # ids list works too
+
+
+def test_discover_quick_agrees_with_git_on_odd_layouts(repo: Path, tmp_path: Path) -> None:
+    # A bare repository inside a worktree is that bare repository, not the outer checkout.
+    inner = repo / "inner.git"
+    git(repo, "init", "-q", "--bare", str(inner))
+    with pytest.raises(NotARepoError, match="bare repository"):
+        discover_quick(inner)
+    # A .git that is a symlink: the same resolved paths as git's (state lives there).
+    real = tmp_path / "real"
+    git(tmp_path, "init", "-q", str(real))
+    store = tmp_path / "store.git"
+    (real / ".git").rename(store)
+    (real / ".git").symlink_to(store)
+    assert discover_quick(real) == discover(real)
+    assert discover_quick(real).state_dir == discover(real).state_dir
+    # core.worktree in the config: git's answer, whatever the files suggest.
+    git(repo, "config", "core.worktree", str(repo))
+    assert discover_quick(repo / "inner.git" / "..") == discover(repo)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to hand a folder to another user")
+def test_discover_quick_leaves_foreign_folders_to_git(repo: Path) -> None:
+    os.chown(repo, 12345, 12345)
+    with pytest.raises(NotARepoError, match="owned by someone else"):
+        discover_quick(repo)
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="reads /proc")
+def test_git_runner_passes_on_no_descriptor_and_default_signals(repo: Path) -> None:
+    from gitfleet.git import run
+
+    leaked = os.open(os.devnull, os.O_RDONLY)
+    os.set_inheritable(leaked, True)  # as a parent process might hand us one
+    try:
+        probe = "!grep SigIgn /proc/self/status; ls /proc/self/fd"
+        got = run(["-c", f"alias.probe={probe}", "probe"], repo).stdout.split()
+    finally:
+        os.close(leaked)
+    fds = {int(fd) for fd in got[2:]}
+    assert leaked not in fds and fds - {0, 1, 2} and len(fds - {0, 1, 2}) == 1  # ls's own
+    ignored = int(got[1], 16)
+    assert not ignored & (1 << 12), "SIGPIPE must be at its default in git's children"

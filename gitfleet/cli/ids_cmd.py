@@ -32,10 +32,7 @@ def allocate(series: str, count: int, owner: str | None, as_json: bool) -> None:
     """Allocate COUNT new ids of SERIES; prints one per line."""
     repo, cfg = _context()
     got = ids_api.allocate(repo, cfg, series, count, owner)
-    if as_json:
-        echo_json({"ids": got, "owner": ids_api.default_owner(repo, owner), "series": series})
-    else:
-        click.echo("\n".join(got))
+    click.echo(ids_api.allocation_text(repo, series, owner, got, as_json))
 
 
 def _line(state: IdState) -> str:
