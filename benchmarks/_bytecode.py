@@ -16,9 +16,13 @@ import gitfleet
 
 
 def ensure_bytecode() -> str:
-    """Compile the installed package in place; return one line saying what was done."""
+    """Compile the installed package in place; return one line saying what was done.
+
+    For an editable install that writes ``__pycache__`` into the source tree (ignored by
+    git), which is what the package would have written itself without the variable.
+    """
     package = Path(gitfleet.__file__).resolve().parent
     compileall.compile_dir(package, quiet=1)
     unset = not os.environ.get("PYTHONDONTWRITEBYTECODE")
     why = "" if unset else " (PYTHONDONTWRITEBYTECODE is set here)"
-    return f"bytecode: compiled {package} as a pip install does{why}"
+    return f"bytecode: compiled {package}, as a wheel install does{why}"

@@ -278,14 +278,17 @@ def stream_blobs(cwd: str, oids: Sequence[str]) -> Iterator[bytes]:
     dropped: inside a hook they would override ``-C``.
     """
     import subprocess
+    import tempfile
     import threading
 
     argv = ["git", "-C", cwd, "cat-file", "--batch", "--buffer"]
+    # stderr to a file, not a pipe: nobody reads it while the blobs stream, and a full pipe
+    # would stall git.
+    errors = tempfile.TemporaryFile()
     proc = subprocess.Popen(
-        argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-        env=no_git_env(),
-    )  # fmt: skip
-    assert proc.stdin is not None and proc.stdout is not None and proc.stderr is not None
+        argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=errors, env=no_git_env()
+    )
+    assert proc.stdin is not None and proc.stdout is not None
     if sys.platform == "linux":
         import fcntl
 
@@ -310,7 +313,8 @@ def stream_blobs(cwd: str, oids: Sequence[str]) -> Iterator[bytes]:
                 if proc.poll() is None:
                     proc.kill()
                 proc.wait()
-                stderr = proc.stderr.read().decode("utf-8", "replace")
+                errors.seek(0)
+                stderr = errors.read().decode("utf-8", "replace")
                 raise GitError(argv, proc.returncode, header.decode("utf-8", "replace"), stderr)
             data = out.read(int(fields[2]))
             out.read(1)  # the newline after each object
@@ -321,7 +325,7 @@ def stream_blobs(cwd: str, oids: Sequence[str]) -> Iterator[bytes]:
             proc.kill()
         proc.wait()
         feeder.join()
-        proc.stderr.close()
+        errors.close()
 
 
 def split_z(text: str) -> list[str]:
