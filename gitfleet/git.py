@@ -284,48 +284,47 @@ def stream_blobs(cwd: str, oids: Sequence[str]) -> Iterator[bytes]:
     argv = ["git", "-C", cwd, "cat-file", "--batch", "--buffer"]
     # stderr to a file, not a pipe: nobody reads it while the blobs stream, and a full pipe
     # would stall git.
-    errors = tempfile.TemporaryFile()
-    proc = subprocess.Popen(
-        argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=errors, env=no_git_env()
-    )
-    assert proc.stdin is not None and proc.stdout is not None
-    if sys.platform == "linux":
-        import fcntl
+    with tempfile.TemporaryFile() as errors:
+        proc = subprocess.Popen(
+            argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=errors, env=no_git_env()
+        )
+        assert proc.stdin is not None and proc.stdout is not None
+        if sys.platform == "linux":
+            import fcntl
 
-        with contextlib.suppress(OSError):  # a lower limit: the default pipe works too
-            fcntl.fcntl(proc.stdout.fileno(), _F_SETPIPE_SZ, _PIPE_BYTES)
+            with contextlib.suppress(OSError):  # a lower limit: the default pipe works too
+                fcntl.fcntl(proc.stdout.fileno(), _F_SETPIPE_SZ, _PIPE_BYTES)
 
-    def feed(pipe: IO[bytes]) -> None:
-        # From a thread: git answers while we still write, so writing every request before
-        # reading the first answer would deadlock once both pipes fill.
-        with contextlib.suppress(BrokenPipeError, ValueError):  # git died: it reports
-            pipe.write("".join(f"{oid}\n" for oid in oids).encode("ascii"))
-            pipe.close()
+        def feed(pipe: IO[bytes]) -> None:
+            # From a thread: git answers while we still write, so writing every request before
+            # reading the first answer would deadlock once both pipes fill.
+            with contextlib.suppress(BrokenPipeError, ValueError):  # git died: it reports
+                pipe.write("".join(f"{oid}\n" for oid in oids).encode("ascii"))
+                pipe.close()
 
-    feeder = threading.Thread(target=feed, args=(proc.stdin,), daemon=True)
-    feeder.start()
-    out = proc.stdout
-    try:
-        for _ in oids:
-            header = out.readline()
-            fields = header.split()
-            if len(fields) != 3 or fields[1] != b"blob":  # "<oid> missing", or git died
-                if proc.poll() is None:
-                    proc.kill()
-                proc.wait()
-                errors.seek(0)
-                stderr = errors.read().decode("utf-8", "replace")
-                raise GitError(argv, proc.returncode, header.decode("utf-8", "replace"), stderr)
-            data = out.read(int(fields[2]))
-            out.read(1)  # the newline after each object
-            yield data
-    finally:
-        out.close()
-        if proc.poll() is None:
-            proc.kill()
-        proc.wait()
-        feeder.join()
-        errors.close()
+        feeder = threading.Thread(target=feed, args=(proc.stdin,), daemon=True)
+        feeder.start()
+        out = proc.stdout
+        try:
+            for _ in oids:
+                header = out.readline()
+                fields = header.split()
+                if len(fields) != 3 or fields[1] != b"blob":  # "<oid> missing", or git died
+                    if proc.poll() is None:
+                        proc.kill()
+                    proc.wait()
+                    errors.seek(0)
+                    stderr = errors.read().decode("utf-8", "replace")
+                    raise GitError(argv, proc.returncode, header.decode("utf-8", "replace"), stderr)
+                data = out.read(int(fields[2]))
+                out.read(1)  # the newline after each object
+                yield data
+        finally:
+            out.close()
+            if proc.poll() is None:
+                proc.kill()
+            proc.wait()
+            feeder.join()
 
 
 def split_z(text: str) -> list[str]:
