@@ -143,6 +143,7 @@ def land_under_lease(
     known_tip: str | None = None,
     follow: bool = True,
     committer: str | None = None,
+    push_options: Sequence[str] = (),
 ) -> LandResult:
     """Land ``head`` on ``target_ref`` of ``remote_url``; the caller holds the lease.
 
@@ -153,6 +154,7 @@ def land_under_lease(
     still fetches). ``follow``: move ``<remote>/<target>`` to what landed (the remote
     helper leaves that to git and corrects git afterwards). ``committer``: a ``git var
     GIT_COMMITTER_IDENT`` line learnt earlier (its time is brought up to date).
+    ``push_options``: passed on to the push (``git push -o``).
     """
     # ``grant`` is held by the caller for the whole call. If it times out mid-check
     # ([daemon] lease_timeout) another landing may start; the compare-and-swap push is
@@ -163,6 +165,7 @@ def land_under_lease(
     landing = _Landing(repo, cfg, remote_url, target_ref, label, command, on_event)
     landing.objects = Objects(repo.toplevel, grant.conn)
     landing.follow = follow
+    landing.push_options = push_options
     if committer:
         landing._committer = refresh_ident(committer)
     return landing.run(head, base, max_retries, known_tip)
@@ -188,6 +191,7 @@ class _Landing:
         self.events: list[str] = []
         self.objects = Objects(repo.toplevel)
         self.follow = True
+        self.push_options: Sequence[str] = ()
         self._committer: str | None = None
 
     def result(self, status: str, old: str | None, **kw: Any) -> LandResult:
@@ -234,7 +238,9 @@ class _Landing:
             prepared = self._prepare(head, base, old)
             if isinstance(prepared, LandResult):
                 return prepared
-            push = push_cas(self.repo, self.url, prepared.new_tip, self.target_ref, old)
+            push = push_cas(
+                self.repo, self.url, prepared.new_tip, self.target_ref, old, self.push_options
+            )
             if push.returncode == 0:
                 return self._landed(old, prepared)
             failed = (old, push)
@@ -390,17 +396,21 @@ def fetch_tip(repo: Repo, url: str, ref: str) -> str | None:
         repo.git("update-ref", "-d", scratch_ref, check=False)
 
 
-def push_cas(repo: Repo, url: str, new: str, ref: str, old: str | None) -> Completed:
+def push_cas(
+    repo: Repo, url: str, new: str, ref: str, old: str | None, push_options: Sequence[str] = ()
+) -> Completed:
     """Push ``new`` to ``ref`` only if the remote still has ``old`` there (None: absent).
 
     To the real URL, never through ``gitfleet::`` (the helper may be who called us), and
     ``--no-verify``: the queue's pre-push hook would wait for the lease we hold, and the id
-    check has just run on exactly these commits.
+    check has just run on exactly these commits. ``push_options``: ``git push -o`` values
+    the agent's own push carried.
     """
     return repo.git(
         "push",
         "--porcelain",
         "--no-verify",
+        *[f"--push-option={opt}" for opt in push_options],
         f"--force-with-lease={ref}:{old or ''}",
         url,
         f"{new}:{ref}",

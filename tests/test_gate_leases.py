@@ -56,6 +56,27 @@ def test_fifo_per_ref_and_tokens_increase() -> None:
     assert (a.token or 0) < (b.token or 0) < (c.token or 0)
 
 
+def test_tips_pass_from_one_holder_to_the_next_and_are_forgotten_on_doubt() -> None:
+    """What a holder saw on the remote as it let go is the next holder's hint; a lease
+    that ends without saying (released bare, holder dead, timed out) forgets it."""
+    w = World()
+    t = w.table()
+    a, _ = req(t, [MAIN], P(1))
+    b, _ = req(t, [MAIN], P(2))
+    t.release(a.token or 0, P(1), {"refs/heads/main": "abc"})
+    assert b.state == "granted" and t.tips_for(b) == {"refs/heads/main": "abc"}
+    c, _ = req(t, [MAIN], P(3))
+    t.release(b.token or 0, P(2))  # said nothing: it may have pushed
+    assert c.state == "granted" and t.tips_for(c) == {}
+    d, _ = req(t, [MAIN, FEAT], P(4))
+    t.release(c.token or 0, P(3), {"refs/heads/main": "def", "refs/heads/other": "x"})
+    assert t.tips_for(d) == {"refs/heads/main": "def"}
+    e, _ = req(t, [MAIN], P(5))
+    w.dead.add(P(4))
+    t.reap()
+    assert e.state == "granted" and t.tips_for(e) == {}, "a dead holder may have pushed"
+
+
 def test_different_refs_do_not_wait() -> None:
     t = World().table()
     a, _ = req(t, [MAIN], P(1))

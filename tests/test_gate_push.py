@@ -142,6 +142,26 @@ def test_target_push_frees_the_lease_while_its_hook_runs(gated, tmp_path: Path) 
     _assert_all_landed(fleet, [])
 
 
+def test_a_push_outside_the_queue_while_the_hook_runs_is_landed_on(gated, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """The lease's previous holder left word of the tip it listed; a push that bypassed the
+    queue moved main meanwhile. The compare-and-swap catches the stale word: the push is
+    fetched, rebased and landed again, never refused."""
+    fleet = gated(2)
+    inside, go_on = _hook_that_waits(fleet, tmp_path)
+    a = subprocess.Popen(
+        PUSH, cwd=fleet.trees[0], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        wait_for(inside.exists, what="agent-0's push to reach its pre-push hook")
+        git(fleet.trees[1], "push", "--no-verify", str(fleet.remote), "HEAD:main")
+    finally:
+        go_on.write_text("")
+        _, err = a.communicate(timeout=120)
+    assert a.returncode == 0, err
+    assert f"onto {fleet.remote_log()[1][:10]}" in err, "rebased onto the bypassing push"
+    _assert_all_landed(fleet, [])
+
+
 def test_other_pushes_keep_the_lease_through_the_hook(gated, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     """With rebasing off a moved remote would mean a refusal, so the lease is held from
     the listing to the push: the other push waits for it."""

@@ -213,7 +213,9 @@ class Daemon:
         elif op == "release":
             with self.cond:
                 holder = Proc.from_json(msg["holder"]) if msg.get("holder") else None
-                ended = self.table.release(int(msg["token"]), holder)
+                tips = msg.get("tips")
+                tips = {str(k): str(v) for k, v in tips.items()} if isinstance(tips, dict) else None
+                ended = self.table.release(int(msg["token"]), holder, tips)
                 # The push's outcomes ride on its release: one round trip, not a connection.
                 for key, summary in msg.get("records", []):
                     self.table.record((str(key[0]), str(key[1])), dict(summary))
@@ -271,7 +273,13 @@ class Daemon:
                 line.send({"ok": False, "error": f"lease request dropped: {lease.ended_why}"})
                 return True
             self._persist()
-            reply = {"ok": True, "granted": True, "token": lease.token, "joined": joined}
+            reply = {
+                "ok": True,
+                "granted": True,
+                "token": lease.token,
+                "joined": joined,
+                "tips": self.table.tips_for(lease),
+            }
             try:
                 line.send(reply)
             except OSError:

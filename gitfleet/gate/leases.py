@@ -109,6 +109,10 @@ class Table:
         self.owner: dict[Key, Lease] = {}
         self.queues: dict[Key, list[Lease]] = {}
         self.results: dict[Key, list[dict[str, Any]]] = {}
+        # What the last holder of a key saw the remote ref hold when it let go: a hint for
+        # the next holder, who may skip reading the remote when a compare-and-swap checks
+        # the value anyway. Any lease ending without saying so forgets the key's hint.
+        self.tips: dict[Key, str] = {}
 
     # --- requests -------------------------------------------------------------------
 
@@ -149,8 +153,11 @@ class Table:
             return None
         return lease
 
-    def release(self, token: int, holder: Proc | None) -> bool:
-        """``holder`` lets go of lease ``token`` (None: every holder); True when it ended."""
+    def release(self, token: int, holder: Proc | None, tips: dict[str, str] | None = None) -> bool:
+        """``holder`` lets go of lease ``token`` (None: every holder); True when it ended.
+
+        ``tips``: ref -> the value the holder saw the remote hold as it let go.
+        """
         lease = self._by_token(token)
         if lease is None:
             return False
@@ -163,8 +170,19 @@ class Table:
         if lease.holders:
             return False
         self._end(lease, "released")
+        for key in lease.keys:
+            if tips and key[1] in tips:
+                self.tips[key] = tips[key[1]]
         self.promote()
         return True
+
+    def tips_for(self, lease: Lease) -> dict[str, str]:
+        """The hints for a lease's refs (ref -> oid), as its previous holders left them."""
+        return {
+            ref: self.tips[(remote, ref)]
+            for remote, ref in lease.keys
+            if (remote, ref) in self.tips
+        }
 
     def cancel(self, lease: Lease, why: str) -> None:
         """Withdraw a request (its client went away) or end the lease."""
@@ -239,6 +257,9 @@ class Table:
         lease.state = "granted"
 
     def _end(self, lease: Lease, why: str) -> None:
+        if lease.state == "granted":
+            for key in lease.keys:  # its holder may have pushed: what it was told is old
+                self.tips.pop(key, None)
         lease.state, lease.ended_why = "ended", why
         for key in lease.held:
             if self.owner.get(key) is lease:

@@ -40,7 +40,7 @@ class Grant:
     A plain class, not a dataclass: the helper imports this module on every push.
     """
 
-    __slots__ = ("conn", "holder", "joined", "refs", "remote", "token")
+    __slots__ = ("conn", "holder", "joined", "refs", "remote", "tips", "token")
 
     def __init__(
         self,
@@ -50,6 +50,7 @@ class Grant:
         holder: Proc,
         joined: bool,
         conn: LineSocket | None = None,
+        tips: dict[str, str] | None = None,
     ) -> None:
         self.token = token  # fencing token, strictly increasing (across daemon restarts too)
         self.remote = remote  # normalized remote URL
@@ -59,6 +60,9 @@ class Grant:
         # The connection the grant came on, kept to release over it (one round trip less
         # between one push and the next) and to ask the daemon object questions.
         self.conn = conn
+        # ref -> the value the previous holder saw on the remote as it let go: a hint only
+        # (a push outside the queue may have moved the ref since), for compare-and-swaps.
+        self.tips = tips or {}
 
     def __repr__(self) -> str:
         return f"Grant(token={self.token}, remote={self.remote!r}, refs={self.refs!r})"
@@ -344,7 +348,13 @@ def acquire(
                     on_wait(int(answer.get("ahead", 0)))
                 if answer.get("granted"):
                     token, joined = int(answer["token"]), bool(answer.get("joined"))
-                    return Grant(token, remote, wanted, holder, joined, line)
+                    hints = answer.get("tips")  # an older daemon sends none
+                    tips = (
+                        {str(r): str(o) for r, o in hints.items() if r in wanted}
+                        if isinstance(hints, dict)
+                        else {}
+                    )
+                    return Grant(token, remote, wanted, holder, joined, line, tips)
         except (OSError, ProtocolError):
             pass
         line.close()
@@ -352,10 +362,17 @@ def acquire(
         time.sleep(0.05)
 
 
-def release(repo: Repo, grant: Grant, records: Sequence[tuple[str, dict[str, Any]]] = ()) -> None:
+def release(
+    repo: Repo,
+    grant: Grant,
+    records: Sequence[tuple[str, dict[str, Any]]] = (),
+    tips: dict[str, str] | None = None,
+) -> None:
     """Let go of ``grant`` (best effort: it also ends when its holder exits).
 
     ``records``: ``(ref, summary)`` outcomes for ``gitfleet queue``, sent with the release.
+    ``tips``: ref -> the value the remote holds now, as far as this holder knows (the next
+    holder's hint); a ref left out is forgotten.
     """
     message: dict[str, Any] = {
         "op": "release",
@@ -364,6 +381,8 @@ def release(repo: Repo, grant: Grant, records: Sequence[tuple[str, dict[str, Any
     }
     if records:
         message["records"] = [[[grant.remote, full_ref(ref)], dict(s)] for ref, s in records]
+    if tips:
+        message["tips"] = {full_ref(ref): oid for ref, oid in tips.items()}
     if grant.conn is not None:
         conn = grant.conn
         grant.conn = None  # released once, whatever happens next

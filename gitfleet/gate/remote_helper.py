@@ -178,7 +178,8 @@ class Helper:
                 # finds then, read again under the lease it takes again. So the lease is
                 # not held while git runs the pre-push hook (a python process): the next
                 # push lists meanwhile, and the serial part of a race is the pushes only.
-                self.release()
+                listed = self.listed[1].get(self.target_ref) if self.listed else None
+                self.release(tips={self.target_ref: listed} if listed else None)
         lines = [f"@{dest} {name}" for name, dest in listing.symrefs.items()]
         lines += [f"{oid} {name}" for name, oid in sorted(refs.items())]
         self._say(*lines, "")
@@ -235,16 +236,18 @@ class Helper:
             if self.grant is None or not set(wanted) <= set(self.grant.refs):
                 self.release()  # re-lease in sorted order: never hold some while waiting
                 self._lease(wanted)
-            results = _Batch(self, specs).run()
+            done = _Batch(self, specs)
+            results = done.run()
+            after = done.after
         except GitfleetError as exc:
             _err(str(exc))
             why = str(exc).splitlines()[0]
-            results = {s.dst: why for s in specs}
+            results, after = {s.dst: why for s in specs}, {}
         except BaseException:
             self.release()
             raise
         # The outcomes ride on the release: the next push need not wait for a round trip.
-        self.release([(s.dst, self._summary(s, results.get(s.dst))) for s in specs])
+        self.release([(s.dst, self._summary(s, results.get(s.dst))) for s in specs], after)
         return [
             f"ok {s.dst}" if results.get(s.dst) is None else f"error {s.dst} {results[s.dst]}"
             for s in specs
@@ -286,9 +289,15 @@ class Helper:
         guess = self.prediction
         return self.cfg.push_rebase and not guess.forced and self.target_ref in guess.refs
 
-    def release(self, records: list[tuple[str, dict[str, Any]]] | None = None) -> None:
+    def release(
+        self,
+        records: list[tuple[str, dict[str, Any]]] | None = None,
+        tips: dict[str, str] | None = None,
+    ) -> None:
+        """Let go of the lease, telling the daemon the outcomes and (``tips``) the values
+        the remote's refs hold now as far as we know: the next holder's hints."""
         if self.grant is not None:
-            queue.release(self.repo, self.grant, records or ())
+            queue.release(self.repo, self.grant, records or (), tips)
             self.grant = None
         elif records:  # the lease was never granted: say what happened all the same
             for ref, summary in records:
@@ -345,20 +354,62 @@ class _Batch:
         self.results: dict[str, str | None] = {}
         self.plain: list[tuple[str, str, str | None]] = []  # (src oid, dst, expected)
         self.lands: list[tuple[Spec, str, str]] = []  # (spec, head, remote tip)
+        self.after: dict[str, str] = {}  # dst -> what the remote holds once we are done
 
     def run(self) -> dict[str, str | None]:
         h = self.h
-        fresh = self._fresh()
-        for spec in self.specs:
-            self._decide(spec, fresh.get(spec.dst))
+        hinted = self._land_on_hint()
+        if hinted is not None:
+            self.lands.append(hinted)
+        else:
+            fresh = self._fresh()
+            for spec in self.specs:
+                self._decide(spec, fresh.get(spec.dst))
+                if self.results.get(spec.dst, "") is None and fresh.get(spec.dst):
+                    self.after[spec.dst] = str(fresh[spec.dst])  # up to date
         if h.options.atomic and len(self.specs) > 1:
             self._atomic()
         if self.plain:
             self.results.update(relay.push(h.url, self.plain, h.options))
+            self.after.update(
+                {dst: src for src, dst, _ in self.plain if src and self.results.get(dst) is None}
+            )
             self._mark_landed()
         for spec, head, tip in self.lands:
             self.results[spec.dst] = self._land(spec, head, tip)
         return self.results
+
+    def _land_on_hint(self) -> tuple[Spec, str, str] | None:
+        """One push to the target, to be landed whatever it finds, and the lease's previous
+        holder left word of the tip it saw: land onto that without reading the remote. The
+        landing's compare-and-swap push checks the word; a push from outside the queue
+        that made it wrong costs a fetch and another try, never a refusal. Anything else
+        (or an answer that would push nothing) reads the remote as usual."""
+        h = self.h
+        spec = self.specs[0]
+        tip = h.grant.tips.get(spec.dst) if h.grant is not None else None
+        if (
+            tip is None
+            or len(self.specs) != 1
+            or spec.dst != h.target_ref
+            or not h.cfg.push_rebase
+            or not spec.src
+            or spec.force
+            or h.options.force
+            or h.options.dry_run
+            or spec.dst in h.options.cas
+        ):
+            return None
+        head = h._resolve(spec.src)
+        if head is None or head == tip:
+            return None
+        try:
+            if h.objects().is_ancestor(head, tip):
+                return None  # nothing to push, says the hint: make sure of it
+        except GitfleetError:
+            return None  # the tip is not here: read and fetch as usual
+        h._known[("have", tip)] = True
+        return spec, head, tip
 
     def _mark_landed(self) -> None:
         """Ids a plain push brought onto the target are landed, as if `gitfleet land` did it."""
@@ -440,18 +491,22 @@ class _Batch:
             h.repo, h.cfg, h.url, spec.dst, head,
             base=h.forks.get(spec.dst), check=None, grant=h.grant, branch=spec.src or head,
             known_tip=known, follow=False, committer=h.committer,
+            push_options=h.options.push_options,
         )  # fmt: skip
         if not result.ok:
             _err(result.message)
             if result.paths:
                 return f"{result.status} in {', '.join(result.paths)}; nothing was pushed"
             return f"{result.status}; nothing was pushed"
+        if result.new_tip:
+            self.after[spec.dst] = result.new_tip
         if result.status == landing.LANDED and result.new_tip and result.new_tip != head:
             count = len(result.applied)
+            onto = result.old_tip or tip  # what it was rebased onto, after any retry
             _err(
                 f"{_short(spec.dst)} had moved on {h.remote}: rebased {count} commit"
-                f"{'s' * (count != 1)} onto {tip[:10]} and landed {result.new_tip[:10]}"
-                f" ({tip[:10]}..{result.new_tip[:10]})"
+                f"{'s' * (count != 1)} onto {onto[:10]} and landed {result.new_tip[:10]}"
+                f" ({onto[:10]}..{result.new_tip[:10]})"
             )
             h.landed[spec.dst] = result.new_tip
             self._fix_tracking_ref(spec.dst, head, result.new_tip)
