@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
 from typing import Any
 
 from gitfleet.gate.procs import Proc
@@ -30,20 +29,32 @@ Key = tuple[str, str]  # (normalized remote URL, full ref name)
 RESULTS_KEPT = 10
 
 
-@dataclass(eq=False)  # a lease is itself: compared and hashed by identity
 class Lease:
-    seq: int
-    keys: tuple[Key, ...]
-    holders: dict[Proc, int]  # holder -> how many grants it holds (a join adds one)
-    anchors: set[Proc]
-    timeout: float
-    label: str
-    created: float
-    held: list[Key] = field(default_factory=list)
-    token: int | None = None
-    granted_at: float | None = None
-    state: str = "waiting"  # waiting -> granted -> ended
-    ended_why: str = ""
+    """One request for keys, waiting or granted. Compared and hashed by identity.
+
+    A plain class, not a dataclass: the daemon imports this module as it starts, and a
+    race of pushes waits for that start (dataclasses' import costs ~7 ms of CPU).
+    """
+
+    def __init__(
+        self,
+        seq: int,
+        keys: tuple[Key, ...],
+        holders: dict[Proc, int],  # holder -> how many grants it holds (a join adds one)
+        anchors: set[Proc],
+        timeout: float,
+        label: str,
+        created: float,
+        held: list[Key] | None = None,
+        token: int | None = None,
+        granted_at: float | None = None,
+        state: str = "waiting",  # waiting -> granted -> ended
+    ) -> None:
+        self.seq, self.keys, self.holders, self.anchors = seq, keys, holders, anchors
+        self.timeout, self.label, self.created = timeout, label, created
+        self.held: list[Key] = held if held is not None else []
+        self.token, self.granted_at, self.state = token, granted_at, state
+        self.ended_why = ""
 
     @property
     def expires(self) -> float | None:
