@@ -1,12 +1,18 @@
 """The queue daemon: one per repository, on a Unix socket, serving every linked worktree.
 
 Started on demand by the client (``gitfleet.gate.queue``) as ``python -m
-gitfleet.gate.daemon STATE_DIR``; ``gitfleet daemon start|stop|status`` drive it by hand.
-A daemon holds an exclusive flock on ``daemon.lock`` for its whole life, so a second start
-is a no-op and a SIGKILLed daemon's lock vanishes with it. Its leases are persisted to
+gitfleet.gate.daemon STATE_DIR [IDLE [LOCK_FD]]``; ``gitfleet daemon start|stop|status``
+drive it by hand. A daemon holds an exclusive flock on ``daemon.lock`` for its whole life
+(the client that starts one takes the lock first and hands it over as LOCK_FD, so racing
+clients start one daemon, not one each), so a second start is a no-op and a SIGKILLed
+daemon's lock vanishes with it. Its leases are persisted to
 ``queue.json`` on every change, so a daemon started after a crash keeps the grants whose
 holders still live (they are mid-push and will release), and clients waiting in the dead
 one's queue reconnect and queue again.
+
+Besides leases it answers object questions for the pushes it serves (merge bases, in-memory
+rebases: :mod:`gitfleet.gate.objects`), with pygit2 imported once, in the background, as
+it starts, and it passes on each ref's last known tip from one holder to the next.
 
 Threads: one per connection, one reaper that ends leases whose holders died or timed out.
 All state sits behind one condition variable. Only processes of our own uid may connect
