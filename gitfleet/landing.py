@@ -106,6 +106,16 @@ def land(
         _resolve(repo, branch)
     target_ref = f"refs/heads/{_short(onto) if onto else target.target_branch(repo, cfg)}"
     url = target.remote_url(repo, cfg)
+    if onto:
+        # A merge queue lands onto a branch that exists: a typo in --onto must not create one.
+        listed = repo.git("ls-remote", url, target_ref, check=False)
+        if listed.returncode == 0 and not listed.stdout.strip():
+            name = target_ref.removeprefix("refs/heads/")
+            raise UsageError(
+                f"the remote {cfg.remote} has no branch {name}, so there is nothing to land "
+                f"onto; check --onto (`git ls-remote {cfg.remote}` lists its branches), or "
+                f"create it first: `git push {cfg.remote} <commit>:refs/heads/{name}`"
+            )
     results = []
     for branch in branches:
         with lease(repo, url, target_ref, f"gitfleet land {branch}") as grant:

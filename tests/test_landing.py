@@ -217,10 +217,14 @@ def test_lost_race_gives_up_after_the_bound(work: Path, origin: Path, other: Pat
     assert "mine.txt" not in git(origin, "ls-tree", "--name-only", "main").stdout
 
 
-def test_onto_a_new_remote_branch(work: Path, origin: Path) -> None:
+def test_onto_a_branch_the_remote_lacks_is_refused(work: Path, origin: Path) -> None:
     branch_with(work, "b", {"b.txt": "b\n"})
+    with pytest.raises(UsageError, match="no branch relase"):
+        land(work, "b", onto="relase")  # a typo must not create a branch
+    assert not git(origin, "for-each-ref", "refs/heads/relase").stdout.strip()
+    git(work, "push", "-q", "origin", "main:refs/heads/release")
     (result,) = land(work, "b", onto="release")
-    assert result.status == "landed" and result.old_tip is None
+    assert result.status == "landed"
     assert remote_tip(origin, "refs/heads/release") == git(work, "rev-parse", "b").stdout.strip()
 
 
