@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Mapping
+from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 
 from gitfleet import claims, config
 from gitfleet.claims import Entry
 from gitfleet.config import Config
-from gitfleet.errors import Refusal
+from gitfleet.errors import ConfigError, Refusal
 from gitfleet.git import ZERO_OID, Repo, discover_in_hook, run
 
 if TYPE_CHECKING:  # the ledger is imported only when a commit claims a new id
@@ -149,6 +150,9 @@ def check_index(repo: Repo, cfg: Config) -> list[str]:
         proc = run([*diff, EMPTY_TREE], cwd, env=env)
     raw = proc.stdout
     changes = parse_raw_diff(raw)
+    broken_config = _config_problems(repo, changes, env)
+    if broken_config:
+        return broken_config
     watched = claims.watched(cfg)
     if not any(claims.matches(c.path, watched) for c in changes):
         return []
@@ -212,12 +216,44 @@ def _push_base(repo: Repo, new: str) -> str:
     return boundary[0] if boundary else EMPTY_TREE  # no boundary: history from a root
 
 
+def _repairing(repo: Repo, broken: ConfigError) -> Config:
+    """The staged config, when HEAD's is broken and this commit repairs it.
+
+    Judging by HEAD's rules cannot work then, and refusing every commit would refuse the
+    repair too; a valid staged file is the best rule left.
+    """
+    try:
+        return config.load_committed(repo.toplevel, "", env=os.environ)
+    except ConfigError:
+        raise ConfigError(
+            f"{broken}\n  HEAD's gitfleet.toml is broken, so commits cannot be checked. Fix the"
+            " file and stage it (`git add gitfleet.toml`): the commit that repairs it is judged"
+            " by the repaired file. Or undo the commit that broke it: `git reset --soft HEAD~1`."
+        ) from None
+
+
+def _config_problems(repo: Repo, changes: list[Change], env: dict[str, str]) -> list[str]:
+    """A staged gitfleet.toml that does not parse: refused before it locks every commit."""
+    for change in changes:
+        if change.path != config.CONFIG_NAME or change.new_oid == ZERO_OID:
+            continue
+        text = run(["cat-file", "blob", change.new_oid], str(repo.toplevel), env=env).stdout
+        try:
+            config.parse(Path(f":{config.CONFIG_NAME}"), text)
+        except ConfigError as exc:
+            return [f"{exc}\n    fix the file, then `git add {config.CONFIG_NAME}`"]
+    return []
+
+
 def pre_commit_main(args: list[str]) -> int:
     """``gitfleet hook pre-commit``: refuse a commit that breaks the id rules."""
     del args  # pre-commit passes none (pass_filenames: false); git passes none either
     repo = discover_in_hook()
     # The rules in force are the committed ones (HEAD's), never this commit's own edit.
-    cfg = config.load_committed(repo.toplevel, "HEAD", env=os.environ, cache_dir=repo.state_dir)
+    try:
+        cfg = config.load_committed(repo.toplevel, "HEAD", env=os.environ, cache_dir=repo.state_dir)
+    except ConfigError as broken:
+        cfg = _repairing(repo, broken)
     if not cfg.series and not cfg.guarded:
         return 0
     _refuse("commit", check_index(repo, cfg))

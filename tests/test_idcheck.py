@@ -173,3 +173,19 @@ def test_push_check_of_a_new_ref_looks_only_at_outgoing_commits(fleet: Path) -> 
     git(fleet, "commit", "-q", "--no-verify", "-m", "unallocated")
     found = idcheck.check_push(repo, cfg, None, "HEAD", "main")
     assert len(found) == 1 and "SP-400" in found[0]
+
+
+def test_a_broken_config_is_refused_and_a_committed_one_can_be_repaired(fleet: Path) -> None:
+    a1 = fleet.parent / "a1"
+    good = (a1 / "gitfleet.toml").read_text()
+    refused = _commit(a1, "gitfleet.toml", good + "[series.SP\n")
+    assert refused.returncode != 0 and "not valid TOML" in refused.stderr
+    assert "git add gitfleet.toml" in refused.stderr
+    # Committed past the hook anyway: the next commits say how out, and the repair passes.
+    git(a1, "commit", "-q", "--no-verify", "-m", "broken")
+    other = _commit(a1, "notes.txt", "x\n")
+    assert other.returncode != 0 and "git reset --soft HEAD~1" in other.stderr
+    git(a1, "reset", "-q", "notes.txt")
+    repair = _commit(a1, "gitfleet.toml", good)
+    assert repair.returncode == 0, repair.stderr
+    assert _commit(a1, "notes.txt", "x\n").returncode == 0
