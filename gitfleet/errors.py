@@ -105,3 +105,30 @@ def boundary(run: Callable[[], int | None]) -> NoReturn:
         code = EXIT_BUG
     sys.stdout.flush()
     sys.exit(code)
+
+
+class sigterm_as_interrupt:
+    """Within it, a SIGTERM stops the work as Ctrl-C does (its cleanup runs: agents and
+    checks are stopped, scratch worktrees removed), instead of killing the process mid-way.
+
+    ``timeout``, CI cancellation and ``kill`` send SIGTERM. Only the main thread can handle
+    signals; elsewhere this does nothing.
+    """
+
+    def __enter__(self) -> None:
+        import signal
+        import threading
+
+        self._previous: object = None
+        if threading.current_thread() is threading.main_thread():
+            self._previous = signal.signal(signal.SIGTERM, _raise_interrupt)
+
+    def __exit__(self, *exc: object) -> None:
+        import signal
+
+        if self._previous is not None:
+            signal.signal(signal.SIGTERM, self._previous)  # type: ignore[arg-type]
+
+
+def _raise_interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt

@@ -305,9 +305,14 @@ def test_cli_usage_errors(work: Path) -> None:
     assert proc.returncode == 2 and "no-such-branch" in proc.stderr
 
 
-def test_ctrl_c_during_check_removes_the_scratch_worktree(work: Path, origin: Path) -> None:
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM])
+def test_stopping_land_during_check_removes_the_scratch_worktree(
+    work: Path, origin: Path, stop: signal.Signals
+) -> None:
+    """Ctrl-C, and the SIGTERM of `timeout`, `kill` or a cancelled CI job, alike."""
     branch_with(work, "slow", {"slow.txt": "s\n"})
     started = work.parent / "check-started"
+    pid_file = work.parent / "check-pid"
     before = remote_tip(origin)
     proc = subprocess.Popen(
         [
@@ -315,7 +320,7 @@ def test_ctrl_c_during_check_removes_the_scratch_worktree(work: Path, origin: Pa
             "land",
             "slow",
             "--check",
-            f'touch "{started}"; sleep 300',
+            f'echo $$ > "{pid_file}"; touch "{started}"; sleep 300',
         ],
         cwd=work,
         stdout=subprocess.PIPE,
@@ -329,7 +334,7 @@ def test_ctrl_c_during_check_removes_the_scratch_worktree(work: Path, origin: Pa
             assert time.monotonic() < deadline, "the check never started"
             time.sleep(0.05)
         assert scratch_leftovers(work) != []  # the check runs in one
-        os.kill(proc.pid, signal.SIGINT)
+        os.kill(proc.pid, stop)
         _out, err = proc.communicate(timeout=120)
     finally:
         if proc.poll() is None:
@@ -338,6 +343,16 @@ def test_ctrl_c_during_check_removes_the_scratch_worktree(work: Path, origin: Pa
     assert proc.returncode == 130, err
     assert scratch_leftovers(work) == []
     assert remote_tip(origin) == before
+    check_shell = int(pid_file.read_text())
+    _wait_for(lambda: not _alive(check_shell), "the check to be stopped")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
 
 
 def _wait_for(predicate: Callable[[], object], what: str, timeout: float = 120) -> None:

@@ -7,7 +7,7 @@ from typing import Any
 import click
 
 from gitfleet.cli import echo_json
-from gitfleet.errors import Refusal
+from gitfleet.errors import Refusal, sigterm_as_interrupt
 
 _CHECK_HELP = (
     "Shell command run on the rebased tree before it is pushed (default: [land] check "
@@ -32,14 +32,15 @@ def land(branches: tuple[str, ...], onto: str | None, check: str | None, as_json
     from gitfleet.git import discover
 
     repo = discover()
-    results = landing.land(
-        repo,
-        config.load(repo.toplevel),
-        list(branches),
-        onto=onto,
-        check=check,
-        on_event=lambda text: click.echo(f"gitfleet: {text}", err=True),
-    )
+    with sigterm_as_interrupt():  # a killed land stops its check and drops its scratch tree
+        results = landing.land(
+            repo,
+            config.load(repo.toplevel),
+            list(branches),
+            onto=onto,
+            check=check,
+            on_event=lambda text: click.echo(f"gitfleet: {text}", err=True),
+        )
     if as_json:
         echo_json([r.to_dict() for r in results])
     else:

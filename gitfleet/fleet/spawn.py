@@ -9,19 +9,16 @@ serial. The run's state is saved after every step, so a crash leaves a run that
 
 from __future__ import annotations
 
-import contextlib
 import os
-import signal
-import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
 from gitfleet import ids, target
 from gitfleet.config import Config, Series
-from gitfleet.errors import GitfleetError, UsageError
+from gitfleet.errors import GitfleetError, UsageError, sigterm_as_interrupt
 from gitfleet.fleet import agents, brief, lander, runstate, worktrees
 from gitfleet.fleet.display import Display, PlainDisplay
 from gitfleet.fleet.runstate import AgentState, RunState, RunStore
@@ -398,23 +395,6 @@ class Spawner:
         self.display.event(state, agent, f"{agent.landing}{detail}{files}")
 
 
-@contextlib.contextmanager
-def _sigterm_as_interrupt() -> Iterator[None]:
-    """A SIGTERM to spawn stops its agents like Ctrl-C does, instead of orphaning them."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def handler(signum: int, frame: object) -> None:
-        raise KeyboardInterrupt
-
-    previous = signal.signal(signal.SIGTERM, handler)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-
-
 def spawn(
     repo: Repo,
     cfg: Config,
@@ -424,7 +404,7 @@ def spawn(
 ) -> RunState:
     """Run ``opts.count`` agents and land their work; the returned state says how it went."""
     spawner = Spawner(repo, cfg, opts, display or PlainDisplay())
-    with _sigterm_as_interrupt():
+    with sigterm_as_interrupt():
         state = spawner.prepare()
         if on_prepared is not None:
             on_prepared(state)
