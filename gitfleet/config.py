@@ -264,6 +264,13 @@ def parse(path: Path, text: str, cache_dir: Path | None = None) -> Config:
     agents: dict[str, Agent] = {}
     for name in list(agents_table.table):
         reader = agents_table.sub(name)
+        if isinstance(reader.table.get("argv"), str):
+            # One string would run as one program name, spaces and all: say so now, not
+            # when every agent of a run fails to start.
+            raise ConfigError(
+                f"{path}: [agents.{name}] argv is one string; write it as a list of words, "
+                'such as argv = ["my-agent", "--prompt", "{prompt}"]'
+            )
         argv = reader.strings(
             "argv", 'a list of strings such as ["my-agent", "--prompt", "{prompt}"]'
         )

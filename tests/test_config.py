@@ -44,6 +44,7 @@ def test_missing_file_gives_defaults(tmp_path: Path) -> None:
         ('[push]\nrebase = "yes"\n', "[push.rebase]"),
         ("[wat]\n", "unknown key 'wat' in the top level"),
         ("[agents.x]\nargv = []\n", "[agents.x.argv] must not be empty"),
+        ('[agents.x]\nargv = "my-agent {prompt}"\n', "argv is one string"),
         (
             '[series.A]\nprefix = "X"\npaths = ["a"]\n[series.B]\nprefix = "X"\npaths = ["b"]\n',
             "share a prefix",
