@@ -118,27 +118,48 @@ def _hook_that_waits(fleet: Fleet, tmp_path: Path) -> tuple[Path, Path]:
     return inside, go_on
 
 
+class _HeldInHook:
+    """agent-0's `git push`, held inside its pre-push hook for the block's duration.
+
+    On leaving, the hook is let go and the push finishes; ``err`` is its stderr.
+    """
+
+    def __init__(self, fleet: Fleet, tmp_path: Path) -> None:
+        self.inside, self.go_on = _hook_that_waits(fleet, tmp_path)
+        self.cwd = fleet.trees[0]
+        self.err = ""
+        self.returncode: int | None = None
+
+    def __enter__(self) -> _HeldInHook:
+        self.proc = subprocess.Popen(
+            PUSH, cwd=self.cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        try:
+            wait_for(self.inside.exists, what="agent-0's push to reach its pre-push hook")
+        except BaseException:
+            self.__exit__()
+            raise
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.go_on.write_text("")
+        _, self.err = self.proc.communicate(timeout=120)
+        self.returncode = self.proc.returncode
+
+
 def test_target_push_frees_the_lease_while_its_hook_runs(gated, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     """A push to the target that will be landed whatever it finds lets go of the lease
     while git runs its pre-push hook: another push lands meanwhile, and the first one,
     re-reading the remote under the lease again, lands on top of it."""
     fleet = gated(2)
-    inside, go_on = _hook_that_waits(fleet, tmp_path)
-    a = subprocess.Popen(
-        PUSH, cwd=fleet.trees[0], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-    )
-    try:
-        wait_for(inside.exists, what="agent-0's push to reach its pre-push hook")
+    with _HeldInHook(fleet, tmp_path) as a:
         main = [q for q in queue.snapshot(discover(fleet.root))["queues"] if q["holder"]]
         assert main == [], "no lease is held while the hook runs"
         git(fleet.trees[1], *PUSH[1:])  # lands now, not after agent-0
         assert fleet.remote_files().count("agent-1.txt") == 1
         assert "agent-0.txt" not in fleet.remote_files()
-    finally:
-        go_on.write_text("")
-        _, err = a.communicate(timeout=120)
-    assert a.returncode == 0, err
-    assert "rebased 1 commit" in err
+    assert a.returncode == 0, a.err
+    assert "rebased 1 commit" in a.err
     _assert_all_landed(fleet, [])
 
 
@@ -147,18 +168,10 @@ def test_a_push_outside_the_queue_while_the_hook_runs_is_landed_on(gated, tmp_pa
     queue moved main meanwhile. The compare-and-swap catches the stale word: the push is
     fetched, rebased and landed again, never refused."""
     fleet = gated(2)
-    inside, go_on = _hook_that_waits(fleet, tmp_path)
-    a = subprocess.Popen(
-        PUSH, cwd=fleet.trees[0], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-    )
-    try:
-        wait_for(inside.exists, what="agent-0's push to reach its pre-push hook")
+    with _HeldInHook(fleet, tmp_path) as a:
         git(fleet.trees[1], "push", "--no-verify", str(fleet.remote), "HEAD:main")
-    finally:
-        go_on.write_text("")
-        _, err = a.communicate(timeout=120)
-    assert a.returncode == 0, err
-    assert f"onto {fleet.remote_log()[1][:10]}" in err, "rebased onto the bypassing push"
+    assert a.returncode == 0, a.err
+    assert f"onto {fleet.remote_log()[1][:10]}" in a.err, "rebased onto the bypassing push"
     _assert_all_landed(fleet, [])
 
 
@@ -166,18 +179,10 @@ def test_other_pushes_keep_the_lease_through_the_hook(gated, tmp_path: Path) -> 
     """With rebasing off a moved remote would mean a refusal, so the lease is held from
     the listing to the push: the other push waits for it."""
     fleet = gated(2, config='[fleet]\ntarget = "main"\n\n[push]\nrebase = false\n')
-    inside, go_on = _hook_that_waits(fleet, tmp_path)
-    a = subprocess.Popen(
-        PUSH, cwd=fleet.trees[0], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-    )
-    try:
-        wait_for(inside.exists, what="agent-0's push to reach its pre-push hook")
+    with _HeldInHook(fleet, tmp_path) as a:
         main = [q for q in queue.snapshot(discover(fleet.root))["queues"] if q["holder"]]
         assert len(main) == 1 and main[0]["ref"] == "refs/heads/main"
-    finally:
-        go_on.write_text("")
-        _, err = a.communicate(timeout=120)
-    assert a.returncode == 0, err
+    assert a.returncode == 0, a.err
 
 
 def test_without_gitfleet_one_lands(tmp_path: Path) -> None:
