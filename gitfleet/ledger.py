@@ -329,21 +329,18 @@ class LocalBackend:
 
     def _fold(self, data: bytes) -> Folded:
         """The fold of ``data``'s complete lines: the index's, plus the records after it."""
-        end = data.rfind(b"\n") + 1
-        index = None
-        if self.index_path.exists():  # small ledgers never make one, nor import sqlite3
-            from gitfleet import ledger_index
+        from gitfleet import ledger_index
 
-            index = ledger_index.open_index(
-                self.index_path, data, end, lambda offset: fold(self._parse(data[:offset]))
-            )
+        end = data.rfind(b"\n") + 1
+        # Small ledgers never make an index; open_index then returns None without sqlite3.
+        index = ledger_index.open_index(
+            self.index_path, data, end, lambda offset: fold(self._parse(data[:offset]))
+        )
         start = index.offset if index else 0
         folded = Folded(index, index.high if index else None)
         tail = self._parse(data, start)
         folded.apply(tail)
         if len(tail) >= SNAPSHOT_EVERY:
-            from gitfleet import ledger_index
-
             changed = folded.touched if index else folded.states.values()
             ledger_index.save(self.index_path, data, start, end, folded.high, changed)
             ledger_index.save_high(self.high_path, data, end, folded.high)

@@ -140,15 +140,21 @@ def test_crashed_spawn_can_be_inspected_and_cleaned(story_repo: Path, tmp_path: 
     assert gitfleet(story_repo, "status", check=False).returncode != 0  # no runs left
 
 
-def test_logs_follow_ends_with_the_agent(story_repo: Path, tmp_path: Path) -> None:
-    code = "import time\nprint('hello', flush=True)\ntime.sleep(2)\nprint('bye', flush=True)\n"
-    (tmp_path / "slow.py").write_text(code)
+def _spawn_running(story_repo: Path, tmp_path: Path, agent_code: str) -> subprocess.Popen[bytes]:
+    """A background `gitfleet spawn 1` whose agent runs ``agent_code``, once it is running."""
+    (tmp_path / "slow.py").write_text(agent_code)
     cmd = shlex.join([sys.executable, str(tmp_path / "slow.py")])
     spawn = subprocess.Popen(
         [GITFLEET, "spawn", "1", "--task", "t", "--agent-cmd", cmd, "--no-land"],
         cwd=story_repo, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
     _wait_running(story_repo, 1)
+    return spawn
+
+
+def test_logs_follow_ends_with_the_agent(story_repo: Path, tmp_path: Path) -> None:
+    code = "import time\nprint('hello', flush=True)\ntime.sleep(2)\nprint('bye', flush=True)\n"
+    spawn = _spawn_running(story_repo, tmp_path, code)
     followed = gitfleet(story_repo, "logs", "-f", "SP-152", timeout=120)
     assert "hello" in followed.stdout and "bye" in followed.stdout
     spawn.wait(timeout=120)
@@ -165,13 +171,7 @@ def test_spawn_exit_code_and_usage_errors(story_repo: Path) -> None:
 
 
 def test_status_watch_follows_the_run_to_its_end(story_repo: Path, tmp_path: Path) -> None:
-    (tmp_path / "slow.py").write_text("import time\ntime.sleep(3)\n")
-    cmd = shlex.join([sys.executable, str(tmp_path / "slow.py")])
-    spawn = subprocess.Popen(
-        [GITFLEET, "spawn", "1", "--task", "t", "--agent-cmd", cmd, "--no-land"],
-        cwd=story_repo, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
-    _wait_running(story_repo, 1)
+    spawn = _spawn_running(story_repo, tmp_path, "import time\ntime.sleep(3)\n")
     watched = gitfleet(story_repo, "status", "--watch", timeout=120).stdout
     tables = watched.count("gitfleet run ")
     assert tables >= 2, watched  # the running table, then the finished one
