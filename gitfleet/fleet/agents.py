@@ -21,7 +21,9 @@ PLACEHOLDERS = ("prompt", "task", "id", "brief", "worktree", "branch", "run")
 PRESETS: Mapping[str, tuple[str, ...]] = {
     # Claude Code: `-p/--print` runs non-interactively and exits (docs: "Run Claude Code
     # programmatically"). Headless runs cannot answer permission prompts: accept edits and
-    # allow the git commands the brief asks for, nothing broader.
+    # allow the git commands the brief asks for, nothing broader. `stream-json` (which needs
+    # `--verbose` under `-p`) logs each step as it happens and ends with a `result` line
+    # holding cost, tokens, turns and duration (read by gitfleet.fleet.usage).
     "claude": (
         "claude",
         "-p",
@@ -31,6 +33,9 @@ PRESETS: Mapping[str, tuple[str, ...]] = {
         "--allowedTools",
         "Bash(git add:*),Bash(git commit:*),Bash(git status:*),"
         "Bash(git diff:*),Bash(git log:*),Bash(git push:*)",
+        "--output-format",
+        "stream-json",
+        "--verbose",
     ),
     # Codex CLI: `codex exec PROMPT` is its non-interactive mode; it is read-only by default,
     # `--sandbox workspace-write` lets it edit the worktree (developers.openai.com/codex/
@@ -44,6 +49,15 @@ PRESETS: Mapping[str, tuple[str, ...]] = {
     "gemini": ("gemini", "--approval-mode", "auto_edit", "-p", "{prompt}"),
     # opencode: `opencode run PROMPT` runs one prompt without the TUI and exits.
     "opencode": ("opencode", "run", "{prompt}"),
+}
+
+# How to get each preset's command, for the pre-flight's "not on PATH" (keyed by command).
+INSTALL_HINTS: Mapping[str, str] = {
+    "claude": "npm install -g @anthropic-ai/claude-code",
+    "codex": "npm install -g @openai/codex",
+    "aider": "python -m pip install aider-chat (or: pipx install aider-chat)",
+    "gemini": "npm install -g @google/gemini-cli",
+    "opencode": "npm install -g opencode-ai",
 }
 
 _PLACEHOLDER_RE = re.compile(r"\{(" + "|".join(PLACEHOLDERS) + r")\}")
