@@ -19,7 +19,7 @@ from pathlib import Path
 from gitfleet import ids, target
 from gitfleet.config import Config, Series
 from gitfleet.errors import GitfleetError, UsageError, sigterm_as_interrupt
-from gitfleet.fleet import agents, brief, lander, runstate, worktrees
+from gitfleet.fleet import agents, brief, lander, preflight, runstate, worktrees
 from gitfleet.fleet.display import Display, PlainDisplay
 from gitfleet.fleet.runstate import AgentState, RunState, RunStore
 from gitfleet.fleet.supervise import Event, Job, Supervisor
@@ -161,6 +161,10 @@ class Spawner:
 
     def prepare(self) -> RunState:
         target_name = target.target_branch(self.repo, self.cfg)
+        preflight.check(
+            self.repo, self.cfg, self.argv_template, no_git_env(),
+            land=self.opts.land, target=target_name,
+        )  # fmt: skip
         base = resolve_base(self.repo, self.cfg, target_name, self.opts.base)
         run_id = runstate.new_run_id()
         idents: list[str | None] = [None] * self.opts.count
