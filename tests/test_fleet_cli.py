@@ -52,7 +52,7 @@ def test_no_land_run_then_status_logs_and_clean(story_repo: Path, tmp_path: Path
     status = json.loads(gitfleet(story_repo, "status", "--json").stdout)
     assert status["run"] == report["run"] and status["status"] == "finished"
     plain = gitfleet(story_repo, "status").stdout
-    assert "fleet/SP-152" in plain and "committed" in plain
+    assert "SP-152" in plain and "committed" in plain
     assert "agent SP-152 mode commit" in gitfleet(story_repo, "logs", "SP-152").stdout
 
     # Nothing landed: clean keeps both and names their commits.

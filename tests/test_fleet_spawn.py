@@ -130,7 +130,8 @@ def test_crash_timeout_and_success_side_by_side(story_repo: Path, tmp_path: Path
     report = build(discover(story_repo), config.load(story_repo), saved)
     assert not report.succeeded
     text = render_text(report)
-    assert "timed out" in text and "failed" in text and by["crash"].log in text
+    assert "timed out" in text and "failed" in text
+    assert f"SP-153: its log: {os.path.relpath(by['crash'].log, story_repo)}" in text
 
 
 def test_read_tasks_formats(tmp_path: Path) -> None:
@@ -239,4 +240,4 @@ def test_live_display_renders_the_table(story_repo: Path, tmp_path: Path) -> Non
     display.event(state, state.agents[0], "exited")
     display.stop(state)
     shown = display.console.file.getvalue()  # type: ignore[attr-defined]
-    assert "fleet/SP-152" in shown and "fleet/SP-153" in shown and "no commits" in shown
+    assert "SP-152" in shown and "SP-153" in shown and "no commits" in shown

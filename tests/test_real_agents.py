@@ -126,6 +126,11 @@ def test_three_claude_code_agents_commit_and_land(
     assert {"Write", "Bash"} <= set(tooled[0].tools)
     assert max(len(t.tool_results) for t in tooled) == 3
     assert all(r.path.startswith("/v1/messages") for r in server.requests if r.method == "POST")
+    # Usage, as Claude Code reported it at the end of its stream-json log.
+    for agent in report["agents"]:
+        assert agent["usage"]["turns"] == 4 and agent["usage"]["cost_usd"] > 0, agent["usage"]
+        assert agent["usage"]["output_tokens"] >= 4 * 20  # the scripted replies' usage
+    assert report["usage"]["turns"] == 12
 
 
 def test_three_aider_agents_commit_and_land(evening: Path, remote: Path, tmp_path: Path) -> None:
@@ -142,3 +147,8 @@ def test_three_aider_agents_commit_and_land(evening: Path, remote: Path, tmp_pat
         f"Add article {i}" for i in IDENTS
     ]
     assert any("commit message" in t.system.lower() for t in server.turns)
+    # Usage, from aider's "Tokens: ... Cost: ..." line.
+    for agent in report["agents"]:
+        used = agent["usage"]
+        assert used["turns"] == 1 and used["input_tokens"] > 0 and used["output_tokens"] > 0
+        assert used["cost_usd"] > 0  # aider prices gpt-4o from the table it ships

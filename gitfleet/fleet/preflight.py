@@ -16,6 +16,7 @@ from collections.abc import Mapping, Sequence
 from gitfleet.config import Config
 from gitfleet.errors import UsageError
 from gitfleet.fleet.agents import INSTALL_HINTS, PLACEHOLDERS
+from gitfleet.fleet.words import plural
 from gitfleet.git import Repo
 
 _BRACED_RE = re.compile(r"\{([a-z_][a-z0-9_]*)\}")
@@ -92,6 +93,6 @@ def check(
     if land:
         problems += remote_problems(repo, cfg, target)
     if problems:
-        count = "1 problem" if len(problems) == 1 else f"{len(problems)} problems"
+        count = plural(len(problems), "problem")
         lines = "\n".join(f"  - {p}" for p in problems)
         raise UsageError(f"spawn did not start anything ({count}):\n{lines}")

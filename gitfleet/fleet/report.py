@@ -17,6 +17,8 @@ from gitfleet import claims
 from gitfleet.config import Config
 from gitfleet.errors import GitfleetError
 from gitfleet.fleet.runstate import AgentState, RunState
+from gitfleet.fleet.usage import Usage
+from gitfleet.fleet.words import plural
 from gitfleet.git import Repo, split_z
 
 SUMMARY_MAX_TOKENS = 400
@@ -41,11 +43,13 @@ class AgentReport:
     id_problem: str | None  # the claims differ from the allocation
     log: str
     error: str | None = None  # why the agent never started, e.g. its command is not on PATH
+    usage: dict[str, Any] | None = None  # what its CLI reported spending (fleet.usage.Usage)
 
 
 @dataclass
 class Report:
     run: str
+    repo: str
     status: str
     target: str
     base: str
@@ -53,6 +57,7 @@ class Report:
     ids_allocated: list[str]
     ids_claimed: list[str]
     succeeded: bool
+    usage: dict[str, Any] | None = None  # all agents' usage added up
     summary: str | None = None
     warnings: list[str] = field(default_factory=list)
 
@@ -108,17 +113,21 @@ def agent_report(repo: Repo, cfg: Config, run: RunState, agent: AgentState) -> A
         insertions=added, deletions=removed, landing=agent.landing,
         land_message=agent.land_message, conflicts=list(agent.conflict_paths),
         ids_claimed=claimed, id_problem=problem, log=agent.log, error=agent.error,
+        usage=agent.usage,
     )  # fmt: skip
 
 
 def build(repo: Repo, cfg: Config, run: RunState) -> Report:
     """The structured report of ``run`` (no network)."""
     agents = [agent_report(repo, cfg, run, a) for a in run.agents]
+    total = run.usage_total()
     return Report(
-        run=run.run, status=run.status, target=run.target, base=run.base, agents=agents,
+        run=run.run, repo=run.repo, status=run.status, target=run.target, base=run.base,
+        agents=agents,
         ids_allocated=[a.id for a in run.agents if a.id],
         ids_claimed=sorted({i for a in agents for i in a.ids_claimed}),
         succeeded=bool(run.agents) and all(a.succeeded for a in run.agents),
+        usage=total.to_dict() if total else None,
     )  # fmt: skip
 
 
@@ -181,10 +190,11 @@ def render_text(report: Report) -> str:
         out += ["Summary (written by Claude):", report.summary, ""]
     verdict = "every agent succeeded" if report.succeeded else "not every agent succeeded"
     out.append(f"Run {report.run} ({report.status}) onto {report.target}: {verdict}")
-    head = ("agent", "id", "exit", "commits", "diff", "result", "log")
+    head = ("agent", "exit", "commits", "diff", "result", "usage")
     rows = [head] + [
-        (a.name, a.id or "-", "-" if a.exit_code is None else str(a.exit_code), str(a.commits),
-         f"{len(a.files)} files +{a.insertions} -{a.deletions}", a.outcome, a.log)
+        (a.name, "-" if a.exit_code is None else str(a.exit_code), str(a.commits),
+         f"{plural(len(a.files), 'file')} +{a.insertions} -{a.deletions}", a.outcome,
+         _short(a.usage))
         for a in report.agents
     ]  # fmt: skip
     widths = [max(len(r[i]) for r in rows) for i in range(len(head) - 1)]
@@ -200,8 +210,28 @@ def render_text(report: Report) -> str:
             out.append(f"  {a.name}: {a.land_message.splitlines()[0]}")
         if a.id_problem:
             out.append(f"  {a.name}: ids: {a.id_problem}")
+        if a.outcome not in ("landed", "committed"):
+            out.append(f"  {a.name}: its log: {_relative(a.log, report)}")
+    total = Usage.from_dict(report.usage)
+    if total is not None:
+        out.append(f"Usage: {total.line()}")
+    if report.agents:
+        folder = os.path.dirname(os.path.dirname(_relative(report.agents[0].log, report)))
+        out.append(f"Logs: `gitfleet logs AGENT` (in {folder}/)")
     out.append(
         f"Ids: {len(report.ids_allocated)} allocated, {len(report.ids_claimed)} claimed"
         + (f" ({', '.join(report.ids_claimed)})" if report.ids_claimed else "")
     )
     return "\n".join(out)
+
+
+def _short(used: dict[str, Any] | None) -> str:
+    found = Usage.from_dict(used)
+    return found.short() if found else "-"
+
+
+def _relative(log: str, report: Report) -> str:
+    """A log path relative to the repository (``.git/gitfleet/runs/...``) when inside it."""
+    if report.repo and log.startswith(report.repo.rstrip("/") + "/"):
+        return log[len(report.repo.rstrip("/")) + 1 :]
+    return log

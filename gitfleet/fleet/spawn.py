@@ -19,10 +19,11 @@ from pathlib import Path
 from gitfleet import ids, target
 from gitfleet.config import Config, Series
 from gitfleet.errors import GitfleetError, UsageError, sigterm_as_interrupt
-from gitfleet.fleet import agents, brief, lander, preflight, runstate, worktrees
+from gitfleet.fleet import agents, brief, lander, preflight, runstate, usage, worktrees
 from gitfleet.fleet.display import Display, PlainDisplay
 from gitfleet.fleet.runstate import AgentState, RunState, RunStore
 from gitfleet.fleet.supervise import Event, Job, Supervisor
+from gitfleet.fleet.words import plural
 from gitfleet.git import Repo, no_git_env
 
 BRANCH_PREFIX = "fleet/"
@@ -377,7 +378,10 @@ class Spawner:
             )
             agent.exit_code, agent.ended = ev.code, now
             agent.commits = lander.count_commits(self.repo, state.base, agent.branch)
-            message = f"{ev.kind} (exit {ev.code}, {agent.commits} commits)"
+            spent = usage.from_log(Path(agent.log))
+            agent.usage = spent.to_dict() if spent else None
+            spent_words = f"; {spent.line()}" if spent else ""
+            message = f"{ev.kind} (exit {ev.code}, {plural(agent.commits, 'commit')}{spent_words})"
             if ev.kind == "exited" and ev.code == 0:
                 if state.land:
                     message += "; queued for landing"
