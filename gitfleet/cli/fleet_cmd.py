@@ -11,7 +11,7 @@ from gitfleet import config
 from gitfleet.cli import echo_json
 from gitfleet.errors import Refusal
 from gitfleet.fleet.runstate import RunState
-from gitfleet.git import discover
+from gitfleet.git.repo import discover
 
 
 def _print_report(run_state: RunState, as_json: bool, summary: bool = True) -> bool:

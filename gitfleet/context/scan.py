@@ -22,9 +22,9 @@ from typing import NamedTuple
 import numpy as np
 import numpy.typing as npt
 
-from gitfleet import git
 from gitfleet.context import lexical, repomap, symbols
 from gitfleet.context.symbols import Tagged
+from gitfleet.git.blobs import stream_blobs
 
 # Below this many files a forked worker costs more than it saves.
 PARALLEL_FROM = 800
@@ -78,7 +78,7 @@ class Scanner:
         return True
 
     def scan(self, repo_path: str, files: Sequence[repomap.TreeFile]) -> list[bool]:
-        data = git.stream_blobs(repo_path, [f.oid for f in files])
+        data = stream_blobs(repo_path, [f.oid for f in files])
         return [self.add(blob, f.lang) for f, blob in zip(files, data, strict=True)]
 
     def mentions(self) -> Mentions:

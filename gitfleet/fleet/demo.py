@@ -225,7 +225,7 @@ def with_gitfleet(root: Path, agents: int) -> Side:
     from gitfleet import config, install
     from gitfleet.fleet.display import PlainDisplay
     from gitfleet.fleet.spawn import SpawnOptions, spawn
-    from gitfleet.git import discover
+    from gitfleet.git.repo import discover
 
     repo_path, remote = build_story(root)
     start = time.monotonic()

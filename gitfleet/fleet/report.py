@@ -13,11 +13,12 @@ import os
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from gitfleet import claims
 from gitfleet.config import Config
 from gitfleet.errors import GitfleetError
 from gitfleet.fleet.runstate import AgentState, RunState
-from gitfleet.git import Repo, split_z
+from gitfleet.git import split_z
+from gitfleet.git.repo import Repo
+from gitfleet.ids import claims
 
 SUMMARY_MAX_TOKENS = 400
 

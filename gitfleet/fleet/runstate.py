@@ -19,8 +19,8 @@ from typing import Any
 
 from gitfleet import locking
 from gitfleet.errors import UsageError
-from gitfleet.gate import procs
-from gitfleet.git import Repo
+from gitfleet.git.repo import Repo
+from gitfleet.queue import procs
 
 SCHEMA = 1
 

@@ -16,14 +16,16 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from gitfleet import ids, target
 from gitfleet.config import Config, Series
 from gitfleet.errors import GitfleetError, UsageError, sigterm_as_interrupt
 from gitfleet.fleet import agents, brief, lander, runstate, worktrees
 from gitfleet.fleet.display import Display, PlainDisplay
 from gitfleet.fleet.runstate import AgentState, RunState, RunStore
 from gitfleet.fleet.supervise import Event, Job, Supervisor
-from gitfleet.git import Repo, no_git_env
+from gitfleet.git import no_git_env
+from gitfleet.git.remote import target_branch
+from gitfleet.git.repo import Repo
+from gitfleet.ids import verbs
 
 BRANCH_PREFIX = "fleet/"
 
@@ -114,7 +116,7 @@ def resolve_base(repo: Repo, cfg: Config, target_name: str, base: str | None) ->
 def allocate_ids(repo: Repo, cfg: Config, series: Series, count: int, run: str) -> list[str]:
     """All ids of the run in ONE ledger transaction, each owned by its agent's branch
     (the id check accepts a claim only on the branch that owns the id)."""
-    return ids.allocate(
+    return verbs.allocate(
         repo, cfg, series.name, count, owner=lambda ident: BRANCH_PREFIX + ident, note={"run": run}
     )
 
@@ -160,7 +162,7 @@ class Spawner:
     # -- preparation -----------------------------------------------------------------
 
     def prepare(self) -> RunState:
-        target_name = target.target_branch(self.repo, self.cfg)
+        target_name = target_branch(self.repo, self.cfg)
         base = resolve_base(self.repo, self.cfg, target_name, self.opts.base)
         run_id = runstate.new_run_id()
         idents: list[str | None] = [None] * self.opts.count
@@ -258,7 +260,7 @@ class Spawner:
 
     def _context(self, tree: Path, agent: AgentState) -> str | None:
         try:
-            from gitfleet.context import build_pack  # type: ignore[attr-defined,unused-ignore]
+            from gitfleet.context import build_pack
 
             result = build_pack(tree, agent.task, budget=self.opts.context_budget)
             return str(result.markdown)

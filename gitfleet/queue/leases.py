@@ -23,7 +23,7 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from gitfleet.gate.procs import Proc
+from gitfleet.queue.procs import Proc
 
 Key = tuple[str, str]  # (normalized remote URL, full ref name)
 RESULTS_KEPT = 10

@@ -19,19 +19,20 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from gitfleet import config
 from gitfleet.errors import GitfleetError
-from gitfleet.gate import procs
-from gitfleet.gate.files import DaemonFiles, daemon_files
-from gitfleet.gate.procs import Proc
-from gitfleet.gate.protocol import LineSocket, ProtocolError
-from gitfleet.git import Repo
+from gitfleet.git.remote import unrouted
+from gitfleet.git.repo import Repo
+from gitfleet.queue import procs
+from gitfleet.queue.files import DaemonFiles, daemon_files
+from gitfleet.queue.procs import Proc
+from gitfleet.queue.protocol import LineSocket, ProtocolError
 
 if TYPE_CHECKING:
     import _socket
     import subprocess
 
 START_WAIT = 30.0  # seconds a client waits for a daemon it started to listen
-ROUTE_PREFIX = "gitfleet::"
 
 
 class Grant:
@@ -77,8 +78,7 @@ _SCP_LIKE = re.compile(r"^(?:(?P<user>[^@/]+)@)?(?P<host>[^:/]+):(?P<path>.*)$")
 def normalize_remote(url: str) -> str:
     """One spelling per remote: routed or not, scp-like or ssh://, trailing ``.git`` or not."""
     url = url.strip()
-    if url.startswith(ROUTE_PREFIX):
-        url = url[len(ROUTE_PREFIX) :]
+    url = unrouted(url)
     if "://" in url:
         scheme, _, rest = url.partition("://")
         scheme = scheme.lower()
@@ -117,9 +117,7 @@ def full_ref(ref: str) -> str:
 
 def _settings(repo: Repo) -> tuple[float, float]:
     """(lease timeout, daemon idle exit) from gitfleet.toml, defaults when absent."""
-    from gitfleet import config
-
-    cfg = config.load(repo.toplevel, repo.state_dir)  # the state dir caches parsed TOML
+    cfg = config.load(repo.toplevel)
     return cfg.lease_timeout, cfg.daemon_idle
 
 
@@ -170,7 +168,7 @@ def _spawn(files: DaemonFiles, idle: float, lock_fd: int) -> subprocess.Popen[by
     root = str(Path(__file__).resolve().parents[2])
     env = no_git_env()
     env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
-    argv = [sys.executable, "-m", "gitfleet.gate.daemon", str(files.state_dir), f"{idle:g}"]
+    argv = [sys.executable, "-m", "gitfleet.queue.daemon", str(files.state_dir), f"{idle:g}"]
     with open(files.log, "ab") as log:
         # With site processing (no -S), unlike gitfleet's other helper processes: the
         # daemon rebases for the pushes with pygit2, from site-packages, whoever started it

@@ -16,7 +16,9 @@ from functools import lru_cache
 from typing import NamedTuple
 
 from gitfleet.config import Config, Series
-from gitfleet.git import Repo, batch_blobs, run, split_z
+from gitfleet.git import run, split_z
+from gitfleet.git.blobs import batch_blobs
+from gitfleet.git.repo import Repo
 
 _FRONT_MATTER_MAX = 8192  # front matter lives at the top; never scan a whole large file
 

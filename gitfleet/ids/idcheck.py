@@ -14,14 +14,17 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 
-from gitfleet import claims, config
-from gitfleet.claims import Entry
+from gitfleet import config
 from gitfleet.config import Config
 from gitfleet.errors import ConfigError, Refusal
-from gitfleet.git import ZERO_OID, Repo, discover_in_hook, run
+from gitfleet.git import ZERO_OID, run
+from gitfleet.git.remote import load_committed
+from gitfleet.git.repo import Repo, discover
+from gitfleet.ids import claims
+from gitfleet.ids.claims import Entry
 
 if TYPE_CHECKING:  # the ledger is imported only when a commit claims a new id
-    from gitfleet.ledger import Folded
+    from gitfleet.ids.ledger import Folded
 
 EMPTY_TREE = "4b825dc642cb6eb9a060e54bf8d69288fbee4904"  # git's well-known empty tree
 # The owner of a commit made on a detached HEAD: no branch, so no id is provably its own.
@@ -125,11 +128,11 @@ def problems(
 
 def _ledger_states(repo: Repo, cfg: Config, fresh: bool) -> Folded:
     if fresh and cfg.ledger_backend == "remote":
-        from gitfleet.ledger import Ledger
-        from gitfleet.remote_ledger import RemoteBackend
+        from gitfleet.ids.ledger import Ledger
+        from gitfleet.ids.remote import RemoteBackend
 
         return Ledger(RemoteBackend(repo, cfg.remote, cache_ttl=0)).folded()
-    from gitfleet.ids import open_ledger
+    from gitfleet.ids.verbs import open_ledger
 
     return open_ledger(repo, cfg).folded()
 
@@ -223,7 +226,7 @@ def _repairing(repo: Repo, broken: ConfigError) -> Config:
     repair too; a valid staged file is the best rule left.
     """
     try:
-        return config.load_committed(repo.toplevel, "", env=os.environ)
+        return load_committed(repo.toplevel, "", env=dict(os.environ))
     except ConfigError:
         raise ConfigError(
             f"{broken}\n  HEAD's gitfleet.toml is broken, so commits cannot be checked. Fix the"
@@ -248,10 +251,10 @@ def _config_problems(repo: Repo, changes: list[Change], env: dict[str, str]) -> 
 def pre_commit_main(args: list[str]) -> int:
     """``gitfleet hook pre-commit``: refuse a commit that breaks the id rules."""
     del args  # pre-commit passes none (pass_filenames: false); git passes none either
-    repo = discover_in_hook()
+    repo = discover(keep_git_env=True)
     # The rules in force are the committed ones (HEAD's), never this commit's own edit.
     try:
-        cfg = config.load_committed(repo.toplevel, "HEAD", env=os.environ, cache_dir=repo.state_dir)
+        cfg = load_committed(repo.toplevel, "HEAD", env=dict(os.environ))
     except ConfigError as broken:
         cfg = _repairing(repo, broken)
     if not cfg.series and not cfg.guarded:

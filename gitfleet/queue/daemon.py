@@ -1,7 +1,7 @@
 """The queue daemon: one per repository, on a Unix socket, serving every linked worktree.
 
-Started on demand by the client (``gitfleet.gate.queue``) as ``python -m
-gitfleet.gate.daemon STATE_DIR [IDLE [LOCK_FD]]``; ``gitfleet daemon start|stop|status``
+Started on demand by the client (``gitfleet.queue.client``) as ``python -m
+gitfleet.queue.daemon STATE_DIR [IDLE [LOCK_FD]]``; ``gitfleet daemon start|stop|status``
 drive it by hand. A daemon holds an exclusive flock on ``daemon.lock`` for its whole life
 (the client that starts one takes the lock first and hands it over as LOCK_FD, so racing
 clients start one daemon, not one each), so a second start is a no-op and a SIGKILLed
@@ -11,7 +11,7 @@ holders still live (they are mid-push and will release), and clients waiting in 
 one's queue reconnect and queue again.
 
 Besides leases it answers object questions for the pushes it serves (merge bases, in-memory
-rebases: :mod:`gitfleet.gate.objects`), with pygit2 imported once, in the background, as
+rebases: :mod:`gitfleet.queue.objects`), with pygit2 imported once, in the background, as
 it starts, and it passes on each ref's last known tip from one holder to the next.
 
 Threads: one per connection, one reaper that ends leases whose holders died or timed out.
@@ -35,12 +35,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from gitfleet.errors import GitfleetError
-from gitfleet.gate import objects, procs
-from gitfleet.gate.files import DaemonFiles, daemon_files
-from gitfleet.gate.leases import Key, Table
-from gitfleet.gate.procs import Proc
-from gitfleet.gate.protocol import VERSION, LineSocket, ProtocolError
 from gitfleet.locking import atomic_write
+from gitfleet.queue import objects, procs
+from gitfleet.queue.files import DaemonFiles, daemon_files
+from gitfleet.queue.leases import Key, Table
+from gitfleet.queue.procs import Proc
+from gitfleet.queue.protocol import VERSION, LineSocket, ProtocolError
 
 if TYPE_CHECKING:
     import _socket
@@ -318,7 +318,7 @@ def _preload_pygit2() -> None:
 
     def load() -> None:
         with contextlib.suppress(Exception):  # a real failure resurfaces at the real import
-            from gitfleet import rebase
+            from gitfleet.git import rebase
 
             rebase.preload()
 
@@ -365,7 +365,7 @@ def main(argv: list[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     if not args or args[0].startswith("-"):
         print(
-            "usage: python -m gitfleet.gate.daemon STATE_DIR [IDLE_SECONDS [LOCK_FD]]",
+            "usage: python -m gitfleet.queue.daemon STATE_DIR [IDLE_SECONDS [LOCK_FD]]",
             file=sys.stderr,
         )
         return 2

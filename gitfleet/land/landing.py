@@ -4,10 +4,10 @@ bors' rule: the target only ever moves to a tree that passed the checks. For one
 under the queue lease for the target ref:
 
 1. fetch the target fresh from the remote's real URL;
-2. rebase the branch onto it in memory (:mod:`gitfleet.rebase`: no worktree is touched,
+2. rebase the branch onto it in memory (:mod:`gitfleet.git.rebase`: no worktree is touched,
    patches already on the target are skipped);
 3. run the id check on the result and the configured check in a scratch worktree of
-   exactly that commit (:mod:`gitfleet.scratch`);
+   exactly that commit (:mod:`gitfleet.land.scratch`);
 4. push ``new:target`` with ``--force-with-lease=target:old``: the remote moves only if
    it still holds the tip we rebased onto.
 
@@ -28,15 +28,16 @@ import os
 from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from gitfleet import target
 from gitfleet.config import Config
 from gitfleet.errors import GitError, GitfleetError, UsageError
-from gitfleet.gate.objects import Missing, Objects
-from gitfleet.git import ZERO_OID, Completed, Repo
-from gitfleet.rebase import Conflict, Rebased
+from gitfleet.git import ZERO_OID, Completed
+from gitfleet.git.rebase import Conflict, Rebased
+from gitfleet.git.remote import fetch_tip, push_cas, remote_url, short_ref, target_branch
+from gitfleet.git.repo import Repo
+from gitfleet.queue.objects import Missing, Objects
 
 if TYPE_CHECKING:
-    from gitfleet.gate.queue import Grant
+    from gitfleet.queue.client import Grant
 
 MAX_RETRIES = 5  # lost compare-and-swaps before giving up; each one means another landing won
 
@@ -104,8 +105,8 @@ def land(
         raise UsageError("name at least one branch to land: `gitfleet land BRANCH...`")
     for branch in branches:
         _resolve(repo, branch)
-    target_ref = f"refs/heads/{_short(onto) if onto else target.target_branch(repo, cfg)}"
-    url = target.remote_url(repo, cfg)
+    target_ref = f"refs/heads/{short_ref(onto) if onto else target_branch(repo, cfg)}"
+    url = remote_url(repo, cfg.remote)
     if onto:
         # A merge queue lands onto a branch that exists: a typo in --onto must not create one.
         listed = repo.git("ls-remote", url, target_ref, check=False)
@@ -195,7 +196,7 @@ class _Landing:
         on_event: Events | None,
     ) -> None:
         self.repo, self.cfg, self.url, self.target_ref = repo, cfg, url, target_ref
-        self.target = _short(target_ref)
+        self.target = short_ref(target_ref)
         self.label, self.command, self.on_event = label, command, on_event
         self.passed_trees: set[str] = set()  # a retry onto an identical tree needs no check
         self.events: list[str] = []
@@ -279,7 +280,7 @@ class _Landing:
             return self.result(UP_TO_DATE, old, message=f"{self.label} is already on {self.target}")
         else:
             if self._committer is None:  # in this process's environment: the agent's identity
-                from gitfleet.rebase import committer_ident
+                from gitfleet.git.rebase import committer_ident
 
                 self._committer = committer_ident(self.repo.toplevel)
             outcome = self.objects.rebase_range(base or old, head, old, self._committer)
@@ -308,7 +309,7 @@ class _Landing:
     def _check(self, old: str | None, rebased: Rebased) -> LandResult | Rebased:
         if not self.command:
             return rebased
-        from gitfleet import scratch
+        from gitfleet.land import scratch
 
         tree = self.repo.git_out("rev-parse", f"{rebased.new_tip}^{{tree}}")
         if tree in self.passed_trees:
@@ -378,56 +379,6 @@ class _Landing:
         )
 
 
-def fetch_tip(repo: Repo, url: str, ref: str) -> str | None:
-    """The remote's current value of ``ref`` with its objects here, or None when absent.
-
-    Fetched into a private, uniquely named ref (FETCH_HEAD is shared by everything running
-    in this worktree), which is deleted again: the objects stay for the rebase.
-    """
-    scratch_ref = f"refs/gitfleet/fetch/{os.urandom(16).hex()}"
-    proc = repo.git(
-        "fetch",
-        "-q",
-        "--no-tags",
-        "--no-write-fetch-head",
-        "--no-recurse-submodules",
-        url,
-        f"+{ref}:{scratch_ref}",
-        check=False,
-    )
-    try:
-        if proc.returncode != 0:
-            listed = repo.git("ls-remote", url, ref)  # raises when the remote is unreachable
-            if not listed.stdout.strip():
-                return None  # the ref does not exist there (yet)
-            raise GitError(["git", "fetch", url, ref], proc.returncode, proc.stdout, proc.stderr)
-        return repo.git_out("rev-parse", "--verify", scratch_ref)
-    finally:
-        repo.git("update-ref", "-d", scratch_ref, check=False)
-
-
-def push_cas(
-    repo: Repo, url: str, new: str, ref: str, old: str | None, push_options: Sequence[str] = ()
-) -> Completed:
-    """Push ``new`` to ``ref`` only if the remote still has ``old`` there (None: absent).
-
-    To the real URL, never through ``gitfleet::`` (the helper may be who called us), and
-    ``--no-verify``: the queue's pre-push hook would wait for the lease we hold, and the id
-    check has just run on exactly these commits. ``push_options``: ``git push -o`` values
-    the agent's own push carried.
-    """
-    return repo.git(
-        "push",
-        "--porcelain",
-        "--no-verify",
-        *[f"--push-option={opt}" for opt in push_options],
-        f"--force-with-lease={ref}:{old or ''}",
-        url,
-        f"{new}:{ref}",
-        check=False,
-    )
-
-
 def follow_tracking_ref(
     repo: Repo, cfg: Config, url: str, target: str, new: str, objects: Objects | None = None
 ) -> None:
@@ -457,7 +408,7 @@ def mark_landed_ids(
     """
     if not cfg.series:
         return [], ""
-    from gitfleet import claims
+    from gitfleet.ids import claims
 
     try:
         after = set(claims.claims_in_tree(repo, cfg, new))
@@ -465,9 +416,9 @@ def mark_landed_ids(
         new_ids = sorted(after - before)
         if not new_ids:
             return [], ""
-        from gitfleet import ids
+        from gitfleet.ids import verbs
 
-        ids.mark(repo, cfg, new_ids, "landed", note={"branch": label, "commit": new})
+        verbs.mark(repo, cfg, new_ids, "landed", note={"branch": label, "commit": new})
     except Exception as exc:  # the push happened; say what the ledger missed
         return [], f" (ledger not updated: {exc}; run `gitfleet ids list` to see it)"
     return new_ids, f"; {', '.join(new_ids)} landed"
@@ -476,7 +427,7 @@ def mark_landed_ids(
 def _id_problems(repo: Repo, cfg: Config, old: str | None, new: str) -> list[str]:
     if not cfg.series and not cfg.guarded:
         return []  # nothing to check: spare the import
-    from gitfleet import idcheck
+    from gitfleet.ids import idcheck
 
     return idcheck.check_push(repo, cfg, old, new, None)
 
@@ -507,9 +458,9 @@ def _push_error(target: str, push: Completed) -> str:
 @contextlib.contextmanager
 def lease(repo: Repo, url: str, ref: str, label: str) -> Iterator["Grant"]:
     """The queue's lease on ``ref`` of ``url``: one landing or push at a time per ref."""
-    from gitfleet.gate import queue
+    from gitfleet.queue import client
 
-    with queue.lease(repo, url, [ref], label=label) as grant:
+    with client.lease(repo, url, [ref], label=label) as grant:
         yield grant
 
 
@@ -523,9 +474,9 @@ def record(repo: Repo, url: str, ref: str, result: LandResult) -> None:
         "retries": result.retries,
         "message": result.message,
     }
-    from gitfleet.gate import queue
+    from gitfleet.queue import client
 
-    queue.record_result(repo, url, ref, summary)  # best effort: never fails a landing
+    client.record_result(repo, url, ref, summary)  # best effort: never fails a landing
 
 
 def _resolve(repo: Repo, branch: str) -> str:
@@ -536,10 +487,6 @@ def _resolve(repo: Repo, branch: str) -> str:
     raise UsageError(
         f"{branch!r} is not a branch or commit in {repo.toplevel}; see `git branch --list`"
     )
-
-
-def _short(ref: str) -> str:
-    return ref[len("refs/heads/") :] if ref.startswith("refs/heads/") else ref
 
 
 def _abbrev(oid: str | None) -> str:
