@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import shutil
 import sys
 from collections import Counter
@@ -23,6 +22,7 @@ from typing import Any
 from gitfleet import config
 from gitfleet.config import CONFIG_NAME
 from gitfleet.errors import ConfigError, UsageError
+from gitfleet.git import run
 from gitfleet.git.remote import ROUTE_PREFIX
 from gitfleet.git.repo import Repo, require_commits
 from gitfleet.ids import claims
@@ -55,7 +55,7 @@ class InitResult:
 
 def infer_series(repo: Repo, prefix: str) -> dict[str, Any]:
     """Guess claim globs, width and front-matter key of ``prefix`` from the tracked files."""
-    pattern = re.compile(rf"(?<![A-Za-z0-9_]){re.escape(prefix)}-(\d+)(?![0-9])")
+    pattern = config.id_regex(prefix)
     places: Counter[str] = Counter()
     widths: Counter[int] = Counter()
     samples: list[claims.Entry] = []
@@ -87,15 +87,9 @@ def _front_matter_key(repo: Repo, prefix: str, samples: list[claims.Entry]) -> s
     keys: Counter[str] = Counter()
     blobs = claims.read_blobs(repo, [e.oid for e in samples])
     for entry in samples:
-        text = blobs.get(entry.oid, "")
-        if not text.startswith("---"):
-            continue
-        for line in text.splitlines()[1:40]:
-            if line.strip() in ("---", "..."):
-                break
-            name, sep, value = line.partition(":")
-            if sep and re.fullmatch(rf"{re.escape(prefix)}-\d+", value.strip().strip("'\"")):
-                keys[name.strip()] += 1
+        for name, value in claims.front_matter(blobs.get(entry.oid, "")).items():
+            if config.id_regex(prefix).fullmatch(value):
+                keys[name] += 1
     best = keys.most_common(1)
     return best[0][0] if best and best[0][1] == len(samples) else None
 
@@ -192,8 +186,6 @@ def helper_resolves() -> bool:
 
 
 def discover_exec_path() -> str:
-    from gitfleet.git import run
-
     return run(["--exec-path"], check=False).stdout.strip()
 
 

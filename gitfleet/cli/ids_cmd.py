@@ -7,6 +7,7 @@ import click
 from gitfleet.cli import echo_json
 from gitfleet.ids import verbs as ids_api
 from gitfleet.ids.ledger import IdState
+from gitfleet.ids.remote import migrate as migrate_ledger
 
 _context = ids_api.here
 
@@ -94,7 +95,6 @@ def release(idents: tuple[str, ...], force: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def migrate(to: str, as_json: bool) -> None:
     """Copy every ledger record to the other backend; never loses or reissues an id."""
-    from gitfleet.ids.remote import migrate as migrate_ledger
 
     repo, cfg = _context()
     result = migrate_ledger(repo, cfg, to)

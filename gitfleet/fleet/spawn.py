@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from gitfleet.config import Config, Series
+from gitfleet.context import build_pack
 from gitfleet.errors import GitfleetError, UsageError, sigterm_as_interrupt
 from gitfleet.fleet import agents, brief, lander, runstate, worktrees
 from gitfleet.fleet.display import Display, PlainDisplay
@@ -260,8 +261,6 @@ class Spawner:
 
     def _context(self, tree: Path, agent: AgentState) -> str | None:
         try:
-            from gitfleet.context import build_pack
-
             result = build_pack(tree, agent.task, budget=self.opts.context_budget)
             return str(result.markdown)
         except Exception as exc:  # a context pack is a help, never a reason not to start

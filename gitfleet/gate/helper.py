@@ -48,6 +48,7 @@ from gitfleet.gate.relay import Options, Spec
 from gitfleet.git.rebase import committer_ident
 from gitfleet.git.remote import fetch_tip, load_target_rules, short_ref, target_branch, unrouted
 from gitfleet.git.repo import Repo, discover
+from gitfleet.land import landing
 from gitfleet.queue import client, procs
 from gitfleet.queue.objects import Missing, Objects
 
@@ -449,18 +450,16 @@ class _Batch:
 
     def _land(self, spec: Spec, head: str, tip: str) -> str | None:
         h = self.h
-        from gitfleet.land import landing
 
         assert h.grant is not None  # _push took it
         # The tip was read under this very lease; when its objects are here (the fork
         # point needed them) the landing starts from it instead of fetching it again.
         known = tip if h._known.get(("have", tip)) is True else None
-        result = landing.land_under_lease(
-            h.repo, h.cfg, h.url, spec.dst, head,
-            base=h.forks.get(spec.dst), check=None, grant=h.grant, branch=spec.src or head,
-            known_tip=known, follow=False, committer=h.committer,
-            push_options=h.options.push_options,
+        request = landing.Request(
+            head, spec.src or head, base=h.forks.get(spec.dst), known_tip=known, follow=False,
+            committer=h.committer, push_options=h.options.push_options,
         )  # fmt: skip
+        result = landing.land_under_lease(h.repo, h.cfg, h.url, spec.dst, h.grant, request)
         if not result.ok:
             _err(result.message)
             if result.paths:

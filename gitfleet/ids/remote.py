@@ -18,9 +18,8 @@ next fetch something to negotiate from.
 
 Transport is the ``git`` binary on the remote's real URL (``remote.<name>.url``, never the
 ``gitfleet::`` push URL), so credentials and SSH config apply. Objects are made and read
-with git plumbing (``hash-object``, ``mktree``, ``commit-tree``, ``cat-file --batch``), not
-pygit2, because the commit hook runs under ``python -S`` without site-packages; they never
-touch the user's branches. An unreachable remote is an error, never a silent
+with git plumbing (``hash-object``, ``mktree``, ``commit-tree``, ``cat-file --batch``); they
+never touch the user's branches. An unreachable remote is an error, never a silent
 local allocation.
 """
 

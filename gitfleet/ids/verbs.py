@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -10,6 +11,7 @@ from gitfleet.config import Config, Series
 from gitfleet.errors import LedgerError, UsageError
 from gitfleet.git.remote import seed_treeishes
 from gitfleet.git.repo import Repo, discover, require_commits
+from gitfleet.ids import claims
 from gitfleet.ids.ledger import IdState, Ledger
 from gitfleet.ids.local import LocalBackend
 
@@ -65,7 +67,6 @@ def allocation_text(
     """What ``ids allocate`` prints: one id per line, or the JSON form."""
     if not as_json:
         return "\n".join(got)
-    import json
 
     data = {"ids": got, "owner": default_owner(repo, owner), "series": series}
     return json.dumps(data, indent=2)
@@ -80,7 +81,6 @@ def seed_fn(repo: Repo, cfg: Config, series: Series) -> Callable[[], int]:
     def seed() -> int:
         # Imported here: only a series' first allocation needs them, every later one is a
         # short process that would pay for them (claims brings the front-matter reader).
-        from gitfleet.ids import claims
 
         require_commits(repo)
         return claims.highest_claimed(repo, cfg, series, seed_treeishes(repo, cfg))
@@ -118,7 +118,6 @@ def mark(
 
 def claimed_in_branches(repo: Repo, cfg: Config, ids: Sequence[str]) -> dict[str, str]:
     """For each of ``ids`` claimed by the tip of a local or remote-tracking branch: where."""
-    from gitfleet.ids import claims
 
     refs = repo.git_out("for-each-ref", "--format=%(refname)", "refs/heads", "refs/remotes").split()
     wanted, where = set(ids), dict[str, str]()

@@ -19,12 +19,11 @@ move on. The branch being landed is never moved: the landed commits are new comm
 the target (like a rebase-merge on a forge).
 """
 
-# No `from __future__ import annotations`: typing.NamedTuple compiles each string
-# annotation at class creation. And no dataclasses: the push helper imports this module for
-# every push it lands, and dataclasses' import alone cost it ~8 ms of CPU.
+from __future__ import annotations
 
 import contextlib
 import os
+import time
 from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -34,6 +33,9 @@ from gitfleet.git import ZERO_OID, Completed
 from gitfleet.git.rebase import Conflict, Rebased
 from gitfleet.git.remote import fetch_tip, push_cas, remote_url, short_ref, target_branch
 from gitfleet.git.repo import Repo
+from gitfleet.ids import claims, idcheck, verbs
+from gitfleet.land import scratch
+from gitfleet.queue import client
 from gitfleet.queue.objects import Missing, Objects
 
 if TYPE_CHECKING:
@@ -120,43 +122,16 @@ def land(
     results = []
     for branch in branches:
         with lease(repo, url, target_ref, f"gitfleet land {branch}") as grant:
-            result = land_under_lease(
-                repo,
-                cfg,
-                url,
-                target_ref,
-                _resolve(repo, branch),  # as it is now: the agent may have committed since
-                base=None,
-                check=check,
-                grant=grant,
-                branch=branch,
-                max_retries=max_retries,
-                on_event=on_event,
-            )
+            # the branch as it is now: the agent may have committed since
+            request = Request(_resolve(repo, branch), branch, None, check, max_retries, on_event)
+            result = land_under_lease(repo, cfg, url, target_ref, grant, request)
             record(repo, url, target_ref, result)
         results.append(result)
     return results
 
 
-def land_under_lease(
-    repo: Repo,
-    cfg: Config,
-    remote_url: str,
-    target_ref: str,
-    head: str,
-    *,
-    base: str | None,
-    check: str | None,
-    grant: "Grant",
-    branch: str | None = None,
-    max_retries: int = MAX_RETRIES,
-    on_event: Events | None = None,
-    known_tip: str | None = None,
-    follow: bool = True,
-    committer: str | None = None,
-    push_options: Sequence[str] = (),
-) -> LandResult:
-    """Land ``head`` on ``target_ref`` of ``remote_url``; the caller holds the lease.
+class Request(NamedTuple):
+    """What to land, and how: everything :func:`land_under_lease` needs beyond the target.
 
     ``base``: replay only ``base..head`` (None: every commit of head the target lacks).
     ``check``: None means ``[land] check``; an empty string runs no check.
@@ -167,19 +142,36 @@ def land_under_lease(
     GIT_COMMITTER_IDENT`` line learnt earlier (its time is brought up to date).
     ``push_options``: passed on to the push (``git push -o``).
     """
+
+    head: str
+    branch: str | None = None
+    base: str | None = None
+    check: str | None = None
+    max_retries: int = MAX_RETRIES
+    on_event: Events | None = None
+    known_tip: str | None = None
+    follow: bool = True
+    committer: str | None = None
+    push_options: Sequence[str] = ()
+
+
+def land_under_lease(
+    repo: Repo, cfg: Config, url: str, target_ref: str, grant: Grant, request: Request
+) -> LandResult:
+    """Land ``request.head`` on ``target_ref`` of ``url``; the caller holds ``grant``."""
     # ``grant`` is held by the caller for the whole call. If it times out mid-check
     # ([daemon] lease_timeout) another landing may start; the compare-and-swap push is
     # the fence that still keeps the remote from moving to an unchecked tree. Its
     # connection to the daemon answers the object questions (pygit2 stays loaded there).
-    label = branch or head
-    command = cfg.land_check if check is None else (check or None)
-    landing = _Landing(repo, cfg, remote_url, target_ref, label, command, on_event)
+    r = request
+    command = cfg.land_check if r.check is None else (r.check or None)
+    landing = _Landing(repo, cfg, url, target_ref, r.branch or r.head, command, r.on_event)
     landing.objects = Objects(repo.toplevel, grant.conn)
-    landing.follow = follow
-    landing.push_options = push_options
-    if committer:
-        landing._committer = refresh_ident(committer)
-    return landing.run(head, base, max_retries, known_tip)
+    landing.follow = r.follow
+    landing.push_options = r.push_options
+    if r.committer:
+        landing._committer = refresh_ident(r.committer)
+    return landing.run(r.head, r.base, r.max_retries, r.known_tip)
 
 
 class _Landing:
@@ -309,7 +301,6 @@ class _Landing:
     def _check(self, old: str | None, rebased: Rebased) -> LandResult | Rebased:
         if not self.command:
             return rebased
-        from gitfleet.land import scratch
 
         tree = self.repo.git_out("rev-parse", f"{rebased.new_tip}^{{tree}}")
         if tree in self.passed_trees:
@@ -408,7 +399,6 @@ def mark_landed_ids(
     """
     if not cfg.series:
         return [], ""
-    from gitfleet.ids import claims
 
     try:
         after = set(claims.claims_in_tree(repo, cfg, new))
@@ -416,7 +406,6 @@ def mark_landed_ids(
         new_ids = sorted(after - before)
         if not new_ids:
             return [], ""
-        from gitfleet.ids import verbs
 
         verbs.mark(repo, cfg, new_ids, "landed", note={"branch": label, "commit": new})
     except Exception as exc:  # the push happened; say what the ledger missed
@@ -427,7 +416,6 @@ def mark_landed_ids(
 def _id_problems(repo: Repo, cfg: Config, old: str | None, new: str) -> list[str]:
     if not cfg.series and not cfg.guarded:
         return []  # nothing to check: spare the import
-    from gitfleet.ids import idcheck
 
     return idcheck.check_push(repo, cfg, old, new, None)
 
@@ -441,7 +429,6 @@ def refresh_ident(ident: str) -> str:
     stamp, _, zone = when.strip().partition(" ")
     if not close or not stamp.isdigit():
         return ident
-    import time
 
     return f"{person}> {int(time.time())} {zone}".rstrip()
 
@@ -456,9 +443,8 @@ def _push_error(target: str, push: Completed) -> str:
 
 
 @contextlib.contextmanager
-def lease(repo: Repo, url: str, ref: str, label: str) -> Iterator["Grant"]:
+def lease(repo: Repo, url: str, ref: str, label: str) -> Iterator[Grant]:
     """The queue's lease on ``ref`` of ``url``: one landing or push at a time per ref."""
-    from gitfleet.queue import client
 
     with client.lease(repo, url, [ref], label=label) as grant:
         yield grant
@@ -474,7 +460,6 @@ def record(repo: Repo, url: str, ref: str, result: LandResult) -> None:
         "retries": result.retries,
         "message": result.message,
     }
-    from gitfleet.queue import client
 
     client.record_result(repo, url, ref, summary)  # best effort: never fails a landing
 

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from gitfleet.errors import GitfleetError, UsageError
+from gitfleet.git import rebase
 from gitfleet.git.rebase import Conflict, Outcome, Rebased
 
 if TYPE_CHECKING:
@@ -39,7 +40,6 @@ class Missing(GitfleetError):
 
 def answer(msg: dict[str, Any]) -> dict[str, Any]:
     """The daemon's answer to one object question (never raises for a bad question)."""
-    from gitfleet.git import rebase
 
     op = msg.get("op")
     try:
