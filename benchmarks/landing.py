@@ -2,7 +2,7 @@
 
     python benchmarks/landing.py [--files 2000] [--commits 10] [--branches 9] [--rounds 3]
 
-1. rebase: ``gitfleet.rebase.rebase_range`` (in memory, pygit2) against what a lander
+1. rebase: ``gitfleet.git.rebase.rebase_range`` (in memory, pygit2) against what a lander
    needs without it: ``git worktree add --detach`` + ``git rebase`` + ``git worktree
    remove`` (an agent's own worktree is busy and must not be touched).
 2. land: ``gitfleet land`` of N branches (no check) against N rounds of the manual
@@ -21,10 +21,12 @@ import tempfile
 import time
 from pathlib import Path
 
-from gitfleet import config, landing
+from gitfleet import config
 from gitfleet.fleet import demo
-from gitfleet.git import discover, run
-from gitfleet.rebase import Rebased, rebase_range
+from gitfleet.git import run
+from gitfleet.git.rebase import Rebased, rebase_range
+from gitfleet.git.repo import discover
+from gitfleet.land import landing
 
 
 def sh(cwd: Path, *args: str) -> str:

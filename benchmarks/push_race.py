@@ -26,8 +26,9 @@ from pathlib import Path
 
 from gitfleet import install
 from gitfleet.fleet import demo
-from gitfleet.gate import queue
-from gitfleet.git import discover, run
+from gitfleet.git import run
+from gitfleet.git.repo import discover
+from gitfleet.queue import client
 
 # Blocks on a pipe until the go byte arrives (all nine wake together, no polling), notes
 # its own CPU so that it can be subtracted (it becomes the `git push` process by exec, so
@@ -114,7 +115,7 @@ def through_gate(root: Path, agents: int) -> tuple[float, int, int, float]:
     os.close(go_w)
     launchers = sum(float(n.read_text()) for n in notes)
     cpu = cpu_of_children() - cpu - launchers
-    queue.stop_daemon(discover(repo))
+    client.stop_daemon(discover(repo))
     return elapsed, landed(remote, agents), sum(c == 0 for c in codes), cpu
 
 

@@ -36,6 +36,7 @@ from pathlib import Path
 from gitfleet import git
 from gitfleet.context import index as index_mod
 from gitfleet.context import loop, repomap
+from gitfleet.git.repo import discover
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -303,7 +304,7 @@ def main() -> None:
         return
     if args.repo is None:
         parser.error("give REPO_PATH, or --sample-repo N")
-    repo = git.discover(args.repo).toplevel
+    repo = discover(args.repo).toplevel
     evaluate(repo, args.max_cases, args.rev, args.show_misses)
     if not args.no_timing:
         timing(repo, args.runs)

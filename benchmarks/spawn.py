@@ -22,7 +22,8 @@ from gitfleet import config
 from gitfleet.fleet import demo
 from gitfleet.fleet.display import PlainDisplay
 from gitfleet.fleet.spawn import SpawnOptions, spawn
-from gitfleet.git import discover, run
+from gitfleet.git import run
+from gitfleet.git.repo import discover
 
 
 def baseline(repo: Path, where: Path, agents: int) -> float:

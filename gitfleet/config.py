@@ -4,10 +4,8 @@ The file sits at the repository root, is committed, and so is the same in every 
 Every section is optional; a repository without the file gets the defaults (no series).
 """
 
-# No `from __future__ import annotations` here: typing.NamedTuple compiles each string
-# annotation at class creation, and this module loads in every hook run.
+from __future__ import annotations
 
-import json
 import re
 import sys
 from collections.abc import Mapping
@@ -19,12 +17,6 @@ from typing import Any, NamedTuple, TypeVar
 from gitfleet.errors import ConfigError
 
 CONFIG_NAME = "gitfleet.toml"
-# Parsed TOML of the last few config texts, as JSON: the commit hooks and `ids allocate`
-# start a python process per call, and tomllib (with typing) costs them more to import than
-# the check they run. Keyed by the exact text, so an edit is never answered from it. (It is
-# trusted as written: whoever can write the state dir can edit the ledger and hooks too.)
-TOML_CACHE_NAME = "toml-cache.json"
-_TOML_CACHE_ENTRIES = 4
 _PREFIX_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 T = TypeVar("T")
 
@@ -135,7 +127,7 @@ class _Reader:
             raise self._fail(key, allowed)
         return tuple(value)
 
-    def sub(self, key: str) -> "_Reader":
+    def sub(self, key: str) -> _Reader:
         self.seen.add(key)
         value = self.table.get(key, {})
         if not isinstance(value, dict):
@@ -183,102 +175,32 @@ def _toml(path: Path, text: str) -> dict[str, Any]:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from None
 
 
-def _cached_toml(path: Path, text: str, cache_dir: Path | None) -> dict[str, Any]:
-    if cache_dir is None:
-        return _toml(path, text)
-    cache = cache_dir / TOML_CACHE_NAME
-    try:
-        entries = json.loads(cache.read_bytes())
-        for entry in entries:
-            if entry["text"] == text:
-                return dict(entry["data"])
-    except (OSError, ValueError, TypeError, KeyError):
-        entries = []  # missing or damaged: a cache, rebuilt from the source of truth
-    data = _toml(path, text)
-    try:
-        fresh = json.dumps([{"text": text, "data": data}, *entries[: _TOML_CACHE_ENTRIES - 1]])
-    except (TypeError, ValueError):
-        return data  # dates and times have no JSON form: such a file is parsed every time
-    import contextlib
-
-    from gitfleet.locking import atomic_write
-
-    with contextlib.suppress(OSError):  # a read-only state dir costs speed, not correctness
-        atomic_write(cache, fresh, durable=False)
-    return data
-
-
-def parse(path: Path, text: str, cache_dir: Path | None = None) -> Config:
-    """Validate the text of a config file; every error names file and key.
-
-    ``cache_dir`` (the repository's state dir) keeps the parsed TOML for the next process.
-    """
-    data = _cached_toml(path, text, cache_dir)
-    top = _Reader(path, data, "")
+def parse(path: Path, text: str) -> Config:
+    """Validate the text of a config file; every error names file and key."""
+    top = _Reader(path, _toml(path, text), "")
     fleet = top.sub("fleet")
     target = fleet.opt_str("target", 'a branch name such as "main"')
     remote = fleet.get("remote", str, "origin", 'a remote name such as "origin"')
     worktree_root = fleet.opt_str("worktrees", "a folder path")
     fleet.done("target, remote, worktrees")
-
-    series_table = top.sub("series")
-    series: dict[str, Series] = {}
-    for name in list(series_table.table):
-        series[name] = _series(path, name, series_table.sub(name))
-    prefixes = [s.prefix for s in series.values()]
-    if len(set(prefixes)) != len(prefixes):
-        raise ConfigError(f"{path}: two [series.*] tables share a prefix: {sorted(prefixes)}")
-
+    series = _all_series(path, top.sub("series"))
     guarded = top.sub("guarded")
     guarded_paths = guarded.strings("paths", "a list of file paths or globs")
     guarded.done("paths")
-
     push = top.sub("push")
     push_rebase = push.get("rebase", bool, True, "true or false")
     push.done("rebase")
-
     land = top.sub("land")
     land_check = land.opt_str("check", 'a shell command such as "make test"')
     land.done("check")
-
-    ledger = top.sub("ledger")
-    backend = ledger.get("backend", str, "local", '"local" or "remote"')
-    if backend not in ("local", "remote"):
-        raise ConfigError(f'{path}: [ledger.backend] is {backend!r}; expected "local" or "remote"')
-    ledger.done("backend")
-
-    daemon = top.sub("daemon")
-    lease_timeout = daemon.get("lease_timeout", float, 600.0, "seconds, a number")
-    idle = daemon.get("idle_exit", float, 60.0, "seconds, a number")
-    daemon.done("lease_timeout, idle_exit")
-    if lease_timeout <= 0 or idle <= 0:
-        raise ConfigError(f"{path}: [daemon] timeouts must be positive numbers of seconds")
-
+    backend = _ledger_backend(path, top.sub("ledger"))
+    lease_timeout, idle = _daemon(path, top.sub("daemon"))
     spawn = top.sub("spawn")
     copy_files = spawn.strings("copy", 'a list of untracked files to copy, such as [".env"]')
     setup = spawn.opt_str("setup", "a shell command run in each new worktree")
     ports = spawn.strings("ports", 'a list of environment variable names, such as ["PORT"]')
     spawn.done("copy, setup, ports")
-
-    agents_table = top.sub("agents")
-    agents: dict[str, Agent] = {}
-    for name in list(agents_table.table):
-        reader = agents_table.sub(name)
-        if isinstance(reader.table.get("argv"), str):
-            # One string would run as one program name, spaces and all: say so now, not
-            # when every agent of a run fails to start.
-            raise ConfigError(
-                f"{path}: [agents.{name}] argv is one string; write it as a list of words, "
-                'such as argv = ["my-agent", "--prompt", "{prompt}"]'
-            )
-        argv = reader.strings(
-            "argv", 'a list of strings such as ["my-agent", "--prompt", "{prompt}"]'
-        )
-        reader.done("argv")
-        if not argv:
-            raise ConfigError(f"{path}: [agents.{name}.argv] must not be empty")
-        agents[name] = Agent(name, argv)
-
+    agents = _agents(path, top.sub("agents"))
     top.done("fleet, series, guarded, push, land, ledger, daemon, spawn, agents")
     return Config(
         path=path,
@@ -299,40 +221,53 @@ def parse(path: Path, text: str, cache_dir: Path | None = None) -> Config:
     )
 
 
-def load_committed(
-    root: Path,
-    treeish: str,
-    env: Mapping[str, str] | None = None,
-    cache_dir: Path | None = None,
-) -> Config:
-    """The config as committed in ``treeish``, else the file in ``root``.
-
-    Checks take their rules from what is committed, so a commit (or a push) cannot relax
-    the rules it is judged by, e.g. empty ``[guarded]`` while editing a guarded file.
-    """
-    from gitfleet.git import run
-
-    proc = run(["cat-file", "blob", f"{treeish}:{CONFIG_NAME}"], root, env=env, check=False)
-    if proc.returncode != 0:
-        return load(root, cache_dir)
-    return parse(Path(f"{treeish}:{CONFIG_NAME}"), proc.stdout, cache_dir)
+def _all_series(path: Path, table: _Reader) -> dict[str, Series]:
+    series = {name: _series(path, name, table.sub(name)) for name in list(table.table)}
+    prefixes = [s.prefix for s in series.values()]
+    if len(set(prefixes)) != len(prefixes):
+        raise ConfigError(f"{path}: two [series.*] tables share a prefix: {sorted(prefixes)}")
+    return series
 
 
-def load_target_rules(root: Path) -> Config:
-    """The config as committed on the fleet's target (as last fetched), else ``root``'s.
-
-    What a push or a landing is judged by: the pushing worktree's own copy could have been
-    edited to switch a check off.
-    """
-    from gitfleet import target
-    from gitfleet.git import discover
-
-    local = load(root)
-    branch = target.target_branch(discover(root), local)
-    return load_committed(root, f"refs/remotes/{local.remote}/{branch}")
+def _ledger_backend(path: Path, ledger: _Reader) -> str:
+    backend = ledger.get("backend", str, "local", '"local" or "remote"')
+    if backend not in ("local", "remote"):
+        raise ConfigError(f'{path}: [ledger.backend] is {backend!r}; expected "local" or "remote"')
+    ledger.done("backend")
+    return backend
 
 
-def load(root: Path, cache_dir: Path | None = None) -> Config:
+def _daemon(path: Path, daemon: _Reader) -> tuple[float, float]:
+    lease_timeout = daemon.get("lease_timeout", float, 600.0, "seconds, a number")
+    idle = daemon.get("idle_exit", float, 60.0, "seconds, a number")
+    daemon.done("lease_timeout, idle_exit")
+    if lease_timeout <= 0 or idle <= 0:
+        raise ConfigError(f"{path}: [daemon] timeouts must be positive numbers of seconds")
+    return lease_timeout, idle
+
+
+def _agents(path: Path, table: _Reader) -> dict[str, Agent]:
+    agents: dict[str, Agent] = {}
+    for name in list(table.table):
+        reader = table.sub(name)
+        if isinstance(reader.table.get("argv"), str):
+            # One string would run as one program name, spaces and all: say so now, not
+            # when every agent of a run fails to start.
+            raise ConfigError(
+                f"{path}: [agents.{name}] argv is one string; write it as a list of words, "
+                'such as argv = ["my-agent", "--prompt", "{prompt}"]'
+            )
+        argv = reader.strings(
+            "argv", 'a list of strings such as ["my-agent", "--prompt", "{prompt}"]'
+        )
+        reader.done("argv")
+        if not argv:
+            raise ConfigError(f"{path}: [agents.{name}.argv] must not be empty")
+        agents[name] = Agent(name, argv)
+    return agents
+
+
+def load(root: Path) -> Config:
     """Read ``root/gitfleet.toml``, or the defaults when the file does not exist."""
     path = root / CONFIG_NAME
     try:
@@ -341,4 +276,4 @@ def load(root: Path, cache_dir: Path | None = None) -> Config:
         return Config(path=None)
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: cannot read: {exc}") from None
-    return parse(path, text, cache_dir)
+    return parse(path, text)

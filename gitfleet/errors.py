@@ -3,20 +3,18 @@
 Every expected failure raises a :class:`GitfleetError` whose message says what happened
 and what to run next. The boundary (:func:`boundary`) prints it and exits 1 (refusal) or 2
 (bad usage); Ctrl-C exits 130; anything else is a bug: exit 3, traceback in a log file.
-Kept free of heavy imports: the hooks run through this module on every commit.
 """
 
 from __future__ import annotations
 
 import os
+import signal
 import sys
-
-# Not typing.TYPE_CHECKING: importing typing costs the pre-push hook, which needs nothing
-# else from it, a third of its start. Type checkers treat any TYPE_CHECKING as true.
-TYPE_CHECKING = False
-if TYPE_CHECKING:
-    from collections.abc import Callable
-    from typing import NoReturn
+import tempfile
+import threading
+import traceback
+from collections.abc import Callable
+from typing import NoReturn
 
 EXIT_REFUSED = 1
 EXIT_USAGE = 2
@@ -72,8 +70,6 @@ class GitError(GitfleetError):
 
 
 def _crash_log_path() -> str:
-    import tempfile  # lazily: it costs milliseconds every hook would pay
-
     base = os.environ.get("GITFLEET_LOG_DIR") or tempfile.gettempdir()
     return os.path.join(base, f"gitfleet-crash-{os.getuid()}.log")
 
@@ -92,8 +88,6 @@ def boundary(run: Callable[[], int | None]) -> NoReturn:
         # stdout closed early (`gitfleet ids list | head`): not an error worth a trace.
         code = 0
     except Exception:  # the boundary: anything else is a bug in gitfleet
-        import traceback
-
         path = _crash_log_path()
         with open(path, "a", encoding="utf-8") as log:
             log.write(traceback.format_exc())
@@ -116,16 +110,11 @@ class sigterm_as_interrupt:
     """
 
     def __enter__(self) -> None:
-        import signal
-        import threading
-
         self._previous: object = None
         if threading.current_thread() is threading.main_thread():
             self._previous = signal.signal(signal.SIGTERM, _raise_interrupt)
 
     def __exit__(self, *exc: object) -> None:
-        import signal
-
         if self._previous is not None:
             signal.signal(signal.SIGTERM, self._previous)  # type: ignore[arg-type]
 

@@ -2,16 +2,9 @@
 # gitfleet hook shim (installed by `gitfleet init`; `gitfleet uninstall` restores what was here).
 # It only finds gitfleet and hands over; the logic lives in `gitfleet hook @HOOK@`.
 GITFLEET_PYTHON='@PYTHON@'
-# Where the gitfleet package lives; with it on sys.path the commit hooks run python with -S
-# (no site processing: the id check needs only the standard library, and site's .pth files
-# cost more than the check itself).
-GITFLEET_ROOT='@ROOT@'
 CHAINED="$0.gitfleet-orig"
 run_gitfleet() {
-    if [ -x "$GITFLEET_PYTHON" ] && [ -n "@FAST@" ]; then
-        "$GITFLEET_PYTHON" -S -c 'import sys; sys.path.insert(0, sys.argv.pop(1))
-from gitfleet.entry import main; main()' "$GITFLEET_ROOT" hook @HOOK@ "$@"
-    elif [ -x "$GITFLEET_PYTHON" ]; then
+    if [ -x "$GITFLEET_PYTHON" ]; then
         "$GITFLEET_PYTHON" -m gitfleet hook @HOOK@ "$@"
     elif command -v gitfleet >/dev/null 2>&1; then
         gitfleet hook @HOOK@ "$@"

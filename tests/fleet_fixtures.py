@@ -62,15 +62,18 @@ def agent_cmd(script: Path, mode: str = "push") -> str:
 
 
 PROBE = r"""
-import json, os, sys, subprocess
+import json, os, sqlite3, sys, subprocess
 out_dir, rest = sys.argv[1], sys.argv[2:]
 ident = os.environ.get("GITFLEET_ID") or os.environ["GITFLEET_AGENT"]
 env = {k: v for k, v in os.environ.items()
        if k.startswith("GITFLEET_") or k in ("PORT", "API_PORT")}
 ledger = None
 if "LEDGER_DIR" in os.environ:
-    ledger = os.path.join(os.environ["LEDGER_DIR"], "ledger.jsonl")
-seen = open(ledger).read() if ledger and os.path.exists(ledger) else ""
+    ledger = os.path.join(os.environ["LEDGER_DIR"], "ledger.sqlite")
+seen = ""
+if ledger and os.path.exists(ledger):
+    rows = sqlite3.connect(ledger).execute("SELECT json FROM records ORDER BY seq")
+    seen = "".join(row[0] + "\n" for row in rows)
 head = subprocess.run(["git", "symbolic-ref", "--short", "HEAD"], capture_output=True, text=True)
 data = {"argv": rest, "env": env, "cwd": os.getcwd(), "ledger": seen, "head": head.stdout.strip(),
         "files": sorted(os.listdir("."))}

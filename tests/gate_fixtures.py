@@ -16,8 +16,8 @@ from pathlib import Path
 from conftest import commit_file, git
 
 from gitfleet import install
-from gitfleet.gate import queue
-from gitfleet.git import discover
+from gitfleet.git.repo import discover
+from gitfleet.queue import client
 
 # Waits for a go-file, then execs the rest of argv: N processes released together.
 _LAUNCHER = (
@@ -123,7 +123,7 @@ def race(
 
 
 def stop_daemon(repo: Path) -> None:
-    queue.stop_daemon(discover(repo))
+    client.stop_daemon(discover(repo))
 
 
 def wait_for(condition: Callable[[], bool], timeout: float = 60.0, what: str = "") -> None:
@@ -142,11 +142,11 @@ def hold_lease(root: Path, ref: str, remote: str = "origin") -> subprocess.Popen
     """
     code = (
         "import sys, time\n"
-        "from gitfleet.git import discover\n"
-        "from gitfleet.gate import queue\n"
+        "from gitfleet.git.repo import discover\n"
+        "from gitfleet.queue import client\n"
         "repo = discover(sys.argv[1])\n"
         "url = repo.git_out('config', f'remote.{sys.argv[3]}.url')\n"
-        "with queue.lease(repo, url, [sys.argv[2]]):\n"
+        "with client.lease(repo, url, [sys.argv[2]]):\n"
         "    print('held', flush=True)\n"
         "    time.sleep(600)\n"
     )

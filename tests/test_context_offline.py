@@ -15,7 +15,7 @@ from context_fixtures import digest, make_shop
 from gitfleet.context import build_pack, loop, needs, pack, repomap, symbols
 from gitfleet.context import index as index_mod
 from gitfleet.context.graph import FileGraph
-from gitfleet.git import discover
+from gitfleet.git.repo import discover
 
 
 @pytest.fixture(autouse=True)
@@ -400,7 +400,7 @@ def test_names_split_in_bulk_as_one_by_one() -> None:
 
 def test_blobs_come_back_exactly_and_a_missing_one_is_named(shop: Path) -> None:
     from gitfleet.errors import GitError
-    from gitfleet.git import stream_blobs
+    from gitfleet.git.blobs import stream_blobs
 
     raw = [b"crlf\r\nline\r\n", bytes(range(256)) * 40, b""]
     pg = repomap.open_repo(str(shop))

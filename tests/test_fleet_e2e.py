@@ -17,9 +17,10 @@ import pytest
 from conftest import git, gitfleet
 from fleet_fixtures import agent_cmd, write_agent
 
-from gitfleet import claims, config
+from gitfleet import config
 from gitfleet.fleet import worktrees
-from gitfleet.git import discover
+from gitfleet.git.repo import discover
+from gitfleet.ids import claims
 
 
 @pytest.fixture

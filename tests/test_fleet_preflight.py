@@ -13,15 +13,14 @@ from conftest import git, gitfleet
 
 from gitfleet import config
 from gitfleet.errors import UsageError
+from gitfleet.fleet.display import PlainDisplay
 from gitfleet.fleet.spawn import SpawnOptions, spawn
-from gitfleet.git import discover
+from gitfleet.git.repo import discover
 
 
 def _spawn(root: Path, **kw: object) -> None:
     repo = discover(root)
     with open(os.devnull, "w") as sink:
-        from gitfleet.fleet.display import PlainDisplay
-
         spawn(repo, config.load(repo.toplevel), SpawnOptions(**kw), PlainDisplay(sink))  # type: ignore[arg-type]
 
 

@@ -17,7 +17,7 @@ from fleet_fixtures import write_agent
 
 from gitfleet import config
 from gitfleet.fleet import report, runstate
-from gitfleet.git import discover
+from gitfleet.git.repo import discover
 
 KEY = "sk-ant-test-key-never-printed"
 

@@ -18,8 +18,8 @@ from gitfleet.fleet import runstate
 from gitfleet.fleet.display import PlainDisplay
 from gitfleet.fleet.report import build, render_text
 from gitfleet.fleet.spawn import SpawnOptions, read_tasks, spawn
-from gitfleet.git import discover
-from gitfleet.ledger import LocalBackend
+from gitfleet.git.repo import discover
+from gitfleet.ids.local import LocalBackend
 
 
 def _spawn(root: Path, **kw: object) -> runstate.RunState:

@@ -15,13 +15,13 @@ from conftest import git
 from gitfleet.config import Config
 from gitfleet.errors import GitfleetError
 from gitfleet.fleet import worktrees
-from gitfleet.git import discover
+from gitfleet.git.repo import discover
 
 REGISTER = """
 import sys, time
 from pathlib import Path
 from gitfleet.fleet import worktrees
-from gitfleet.git import discover
+from gitfleet.git.repo import discover
 repo = discover(sys.argv[1])
 go = Path(sys.argv[2]).parent.parent / "go"
 while not go.exists():  # a barrier: every process registers at the same moment

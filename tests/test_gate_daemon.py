@@ -18,15 +18,15 @@ from conftest import gitfleet
 from gate_fixtures import hold_lease, wait_for
 
 from gitfleet.errors import GitfleetError
-from gitfleet.gate import daemon, files, queue
-from gitfleet.gate.protocol import VERSION, LineSocket
-from gitfleet.git import discover
+from gitfleet.git.repo import discover
+from gitfleet.queue import client, daemon, files
+from gitfleet.queue.protocol import VERSION, LineSocket
 
 
 @pytest.fixture
 def repo_(repo: Path):  # type: ignore[no-untyped-def]
     yield repo
-    queue.stop_daemon(discover(repo))
+    client.stop_daemon(discover(repo))
 
 
 def _pid(repo: Path) -> int:
@@ -47,7 +47,7 @@ def test_concurrent_starts_make_one_daemon(repo_: Path) -> None:
     r = discover(repo_)
     pids: list[int] = []
     threads = [
-        threading.Thread(target=lambda: pids.append(queue.ensure_daemon(r)["pid"]))
+        threading.Thread(target=lambda: pids.append(client.ensure_daemon(r)["pid"]))
         for _ in range(5)
     ]
     for t in threads:
@@ -61,16 +61,16 @@ def test_linked_worktrees_share_one_daemon(repo_: Path, tmp_path: Path) -> None:
     from conftest import git
 
     git(repo_, "worktree", "add", "-q", "-b", "other", str(tmp_path / "wt"))
-    a = queue.ensure_daemon(discover(repo_))
-    b = queue.ensure_daemon(discover(tmp_path / "wt"))
+    a = client.ensure_daemon(discover(repo_))
+    b = client.ensure_daemon(discover(tmp_path / "wt"))
     assert a["pid"] == b["pid"]
 
 
 def test_idle_daemon_exits(repo_: Path) -> None:
     (repo_ / "gitfleet.toml").write_text("[daemon]\nidle_exit = 0.5\n")
-    pid = queue.ensure_daemon(discover(repo_))["pid"]
+    pid = client.ensure_daemon(discover(repo_))["pid"]
     wait_for(lambda: not _running(pid), what="the idle daemon to exit")
-    assert queue.status(discover(repo_)) is None
+    assert client.status(discover(repo_)) is None
 
 
 def test_daemon_killed_while_holding_and_waiting(repo_: Path) -> None:
@@ -81,16 +81,16 @@ def test_daemon_killed_while_holding_and_waiting(repo_: Path) -> None:
     git(repo_, "remote", "add", "origin", str(repo_.parent / "nowhere.git"))
     r = discover(repo_)
     holder = hold_lease(repo_, "refs/heads/main")
-    got: list[queue.Grant] = []
+    got: list[client.Grant] = []
     waiter = threading.Thread(
-        target=lambda: got.append(queue.acquire(r, str(repo_.parent / "nowhere.git"), ["main"]))
+        target=lambda: got.append(client.acquire(r, str(repo_.parent / "nowhere.git"), ["main"]))
     )
     waiter.start()
     wait_for(lambda: _waiting(r) == 1, what="the waiter to queue")
     old = _pid(repo_)
     os.kill(old, signal.SIGKILL)
     wait_for(lambda: _running_daemon(r, old), what="a new daemon")
-    snap = queue.snapshot(r)
+    snap = client.snapshot(r)
     held = [q for q in snap["queues"] if q["holder"]]
     assert held and held[0]["holder"]["pids"] == [holder.pid], "the grant survived"
     assert not got
@@ -98,7 +98,7 @@ def test_daemon_killed_while_holding_and_waiting(repo_: Path) -> None:
     holder.wait()
     waiter.join(timeout=120)
     assert got and got[0].token > held[0]["holder"]["token"]
-    queue.release(r, got[0])
+    client.release(r, got[0])
 
 
 def test_another_users_process_is_refused(tmp_path: Path) -> None:
@@ -147,16 +147,16 @@ def test_daemon_serves_over_the_fallback_socket(repo_: Path, tmp_path: Path, mon
     deep = tmp_path / ("s" * 70) / ("t" * 70)
     monkeypatch.setenv("GITFLEET_STATE_DIR", str(deep))
     r = discover(repo_)
-    with queue.lease(r, "/srv/x", ["main"]) as grant:
+    with client.lease(r, "/srv/x", ["main"]) as grant:
         assert grant.token >= 1
-    st = queue.status(r)
+    st = client.status(r)
     assert st is not None and not st["socket"].startswith(str(deep))
-    queue.stop_daemon(r)
+    client.stop_daemon(r)
 
 
 def test_version_mismatch_is_named(repo_: Path) -> None:
     r = discover(repo_)
-    queue.ensure_daemon(r)
+    client.ensure_daemon(r)
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     sock.connect(str(files.daemon_files(r.state_dir).socket))
     sock.sendall(b'{"v": 99, "op": "hello"}\n')
@@ -178,12 +178,12 @@ def _running(pid: int) -> bool:
 
 
 def _running_daemon(r, old: int) -> bool:  # type: ignore[no-untyped-def]
-    st = queue.status(r)
+    st = client.status(r)
     return st is not None and st["pid"] != old
 
 
 def _waiting(r) -> int:  # type: ignore[no-untyped-def]
-    return sum(len(q["waiting"]) for q in queue.snapshot(r)["queues"])
+    return sum(len(q["waiting"]) for q in client.snapshot(r)["queues"])
 
 
 del time

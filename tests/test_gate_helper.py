@@ -20,8 +20,8 @@ from gate_fixtures import (
     wait_for,
 )
 
-from gitfleet.gate import queue
-from gitfleet.git import discover
+from gitfleet.git.repo import discover
+from gitfleet.queue import client
 
 
 @pytest.fixture
@@ -197,11 +197,11 @@ def test_prepush_checks_ids_of_every_outgoing_ref(tmp_path: Path) -> None:
 
 
 def _waiting(repo) -> int:  # type: ignore[no-untyped-def]
-    return sum(len(q["waiting"]) for q in queue.snapshot(repo)["queues"])
+    return sum(len(q["waiting"]) for q in client.snapshot(repo)["queues"])
 
 
 def _held(repo) -> int:  # type: ignore[no-untyped-def]
-    return sum(q["holder"] is not None for q in queue.snapshot(repo)["queues"])
+    return sum(q["holder"] is not None for q in client.snapshot(repo)["queues"])
 
 
 del sys, commit_file

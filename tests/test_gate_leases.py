@@ -10,10 +10,11 @@ from pathlib import Path
 import pytest
 from conftest import git
 
-from gitfleet.gate import procs, pushargs
-from gitfleet.gate.leases import Table
-from gitfleet.gate.procs import Proc
-from gitfleet.gate.queue import normalize_remote
+from gitfleet.gate import pushargs
+from gitfleet.queue import procs
+from gitfleet.queue.client import normalize_remote
+from gitfleet.queue.leases import Table
+from gitfleet.queue.procs import Proc
 
 R = "/srv/remote"
 MAIN = (R, "refs/heads/main")

@@ -1,4 +1,4 @@
-"""Object questions asked of the queue daemon (gitfleet.gate.objects): a real daemon
+"""Object questions asked of the queue daemon (gitfleet.queue.objects): a real daemon
 process, real repositories, answers compared with the in-process ones; an older daemon
 that does not know the ops, and a lost daemon, make the client answer itself."""
 
@@ -14,11 +14,12 @@ from pathlib import Path
 import pytest
 from conftest import ROOT, commit_file, git
 
-from gitfleet import landing, rebase
-from gitfleet.gate import queue
-from gitfleet.gate.objects import Missing, Objects
-from gitfleet.gate.protocol import LineSocket
-from gitfleet.git import discover
+from gitfleet.git import rebase
+from gitfleet.git.repo import discover
+from gitfleet.land import landing
+from gitfleet.queue import client
+from gitfleet.queue.objects import Missing, Objects
+from gitfleet.queue.protocol import LineSocket
 
 
 def rev(repo: Path, name: str) -> str:
@@ -33,7 +34,7 @@ def diverged(repo: Path) -> Iterator[Path]:
     git(repo, "switch", "-q", "main")
     commit_file(repo, "main.txt", "main\n")
     yield repo
-    queue.stop_daemon(discover(repo))
+    client.stop_daemon(discover(repo))
 
 
 def _started_like_the_hook(repo: Path) -> None:
@@ -41,9 +42,9 @@ def _started_like_the_hook(repo: Path) -> None:
     site-packages on its path, yet the daemon it starts must be able to load pygit2."""
     code = (
         "import sys; sys.path.insert(0, sys.argv[1])\n"
-        "from gitfleet.gate import queue\n"
-        "from gitfleet.git import discover\n"
-        "queue.ensure_daemon(discover(sys.argv[2]))\n"
+        "from gitfleet.queue import client\n"
+        "from gitfleet.git.repo import discover\n"
+        "client.ensure_daemon(discover(sys.argv[2]))\n"
     )
     subprocess.run([sys.executable, "-S", "-c", code, str(ROOT), str(repo)], check=True)
 
@@ -52,7 +53,7 @@ def test_the_daemon_answers_as_this_process_would(diverged: Path) -> None:
     repo = diverged
     _started_like_the_hook(repo)
     r = discover(repo)
-    with queue.lease(r, "/srv/remote", ["main"]) as grant:
+    with client.lease(r, "/srv/remote", ["main"]) as grant:
         assert grant.conn is not None
         # Asked raw: an answer from the daemon itself, not the client's local fallback.
         grant.conn.send({"op": "merge_base", "repo": str(repo), "one": "main", "two": "topic"})
@@ -73,7 +74,7 @@ def test_conflicts_and_missing_objects_come_back_as_such(diverged: Path) -> None
     git(repo, "switch", "-q", "topic")
     commit_file(repo, "main.txt", "topic's own main\n")
     r = discover(repo)
-    with queue.lease(r, "/srv/remote", ["main"]) as grant:
+    with client.lease(r, "/srv/remote", ["main"]) as grant:
         remote = Objects(repo, grant.conn)
         clash = remote.rebase_range("main~1", "topic", "main")
         assert isinstance(clash, rebase.Conflict) and clash.paths == ["main.txt"]

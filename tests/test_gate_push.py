@@ -25,9 +25,9 @@ from gate_fixtures import (
     wait_for,
 )
 
-from gitfleet.gate import queue
-from gitfleet.gate.files import daemon_files
-from gitfleet.git import discover
+from gitfleet.git.repo import discover
+from gitfleet.queue import client
+from gitfleet.queue.files import daemon_files
 
 PUSH = ["git", "push", "origin", "HEAD:main"]
 
@@ -153,7 +153,7 @@ def test_target_push_frees_the_lease_while_its_hook_runs(gated, tmp_path: Path) 
     re-reading the remote under the lease again, lands on top of it."""
     fleet = gated(2)
     with _HeldInHook(fleet, tmp_path) as a:
-        main = [q for q in queue.snapshot(discover(fleet.root))["queues"] if q["holder"]]
+        main = [q for q in client.snapshot(discover(fleet.root))["queues"] if q["holder"]]
         assert main == [], "no lease is held while the hook runs"
         git(fleet.trees[1], *PUSH[1:])  # lands now, not after agent-0
         assert fleet.remote_files().count("agent-1.txt") == 1
@@ -180,7 +180,7 @@ def test_other_pushes_keep_the_lease_through_the_hook(gated, tmp_path: Path) -> 
     the listing to the push: the other push waits for it."""
     fleet = gated(2, config='[fleet]\ntarget = "main"\n\n[push]\nrebase = false\n')
     with _HeldInHook(fleet, tmp_path) as a:
-        main = [q for q in queue.snapshot(discover(fleet.root))["queues"] if q["holder"]]
+        main = [q for q in client.snapshot(discover(fleet.root))["queues"] if q["holder"]]
         assert len(main) == 1 and main[0]["ref"] == "refs/heads/main"
     assert a.returncode == 0, a.err
 
@@ -234,7 +234,7 @@ def test_stuck_holder_loses_the_lease_after_the_timeout(gated) -> None:  # type:
     try:
         git(fleet.trees[0], "push", "origin", "HEAD:main")
         assert "agent-0.txt" in fleet.remote_files()
-        recent = queue.snapshot(repo)["queues"]
+        recent = client.snapshot(repo)["queues"]
         assert holder.poll() is None and recent, "the holder still runs; its lease expired"
     finally:
         holder.kill()
@@ -250,7 +250,7 @@ def test_pushes_to_two_branches_do_not_wait_for_each_other(gated) -> None:  # ty
         other = git(fleet.trees[1], "push", "origin", "HEAD:refs/heads/feature")
         assert other.returncode == 0  # ... and the push to feature went through at once
         assert "agent-1.txt" in fleet.remote_files("feature")
-        snap = queue.snapshot(repo)
+        snap = client.snapshot(repo)
         main = next(q for q in snap["queues"] if q["ref"] == "refs/heads/main")
         assert main["holder"] is not None and main["waiting"] == []
     finally:
@@ -286,5 +286,5 @@ def test_rebase_off_gives_gits_usual_refusal(gated) -> None:  # type: ignore[no-
 
 
 def _waiting(repo) -> int:  # type: ignore[no-untyped-def]
-    snap = queue.snapshot(repo)
+    snap = client.snapshot(repo)
     return sum(len(q["waiting"]) for q in snap["queues"])

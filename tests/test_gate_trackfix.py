@@ -9,7 +9,7 @@ from pathlib import Path
 from conftest import commit_file, git
 
 from gitfleet.gate import trackfix
-from gitfleet.git import discover
+from gitfleet.git.repo import discover
 
 REF = "refs/remotes/origin/main"
 

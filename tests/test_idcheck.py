@@ -159,8 +159,9 @@ def test_manifest_is_valid_for_pre_commit() -> None:
 
 
 def test_push_check_of_a_new_ref_looks_only_at_outgoing_commits(fleet: Path) -> None:
-    from gitfleet import config, idcheck
-    from gitfleet.git import discover
+    from gitfleet import config
+    from gitfleet.git.repo import discover
+    from gitfleet.ids import idcheck
 
     repo, cfg = discover(fleet), config.load(fleet)
     git(fleet, "push", "-q", "--no-verify", "origin", "main")

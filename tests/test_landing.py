@@ -27,9 +27,11 @@ from landing_fixtures import (
     tree_of,
 )
 
-from gitfleet import config, ids, landing
+from gitfleet import config
 from gitfleet.errors import UsageError
-from gitfleet.git import discover
+from gitfleet.git.repo import discover
+from gitfleet.ids import verbs
+from gitfleet.land import landing
 
 
 @pytest.fixture
@@ -239,7 +241,7 @@ def test_unknown_branch_refused_before_anything_lands(work: Path, origin: Path) 
 def test_landed_ids_become_landed_in_the_ledger(story_repo: Path, remote: Path) -> None:
     repo = discover(story_repo)
     cfg = config.load(story_repo)
-    (ident,) = ids.allocate(repo, cfg, "SP", 1, owner="agent-1")
+    (ident,) = verbs.allocate(repo, cfg, "SP", 1, owner="agent-1")
     assert ident == "SP-152"
     git(story_repo, "switch", "-q", "-c", "agent-1")
     (story_repo / "articles" / "new-article.md").write_text(article(152))
@@ -252,7 +254,7 @@ def test_landed_ids_become_landed_in_the_ledger(story_repo: Path, remote: Path) 
     assert result.status == "landed", result.message
     assert result.landed_ids == ["SP-152"]
     assert "SP-152 landed" in result.message
-    assert ids.show(repo, cfg, "SP-152").status == "landed"
+    assert verbs.show(repo, cfg, "SP-152").status == "landed"
 
 
 def test_unallocated_id_is_refused_at_landing(story_repo: Path, remote: Path) -> None:

@@ -14,7 +14,8 @@ import pytest
 from conftest import git, gitfleet
 
 from gitfleet.errors import LedgerError
-from gitfleet.ledger import Ledger, LocalBackend, Record
+from gitfleet.ids.ledger import Ledger, Record
+from gitfleet.ids.local import LocalBackend
 
 GITFLEET = str(Path(sys.executable).parent / "gitfleet")
 
@@ -90,7 +91,7 @@ def test_owner_is_the_worktree_branch_and_detached_head_is_refused(story_repo: P
 _HOLDER = """
 import sys, time
 from pathlib import Path
-from gitfleet.ledger import LocalBackend
+from gitfleet.ids.local import LocalBackend
 def hold(history):
     print("locked", flush=True)
     time.sleep(600)
@@ -124,27 +125,50 @@ def test_allocator_killed_while_holding_the_lock(story_repo: Path) -> None:
     assert [line.split("\t")[0] for line in listed if line] == ["SP-152", "SP-153"]
 
 
-def test_torn_last_line_is_ignored_then_dropped(story_repo: Path) -> None:
-    gitfleet(story_repo, "ids", "allocate", "SP")
-    ledger = story_repo / ".git" / "gitfleet" / "ledger.jsonl"
-    with ledger.open("ab") as handle:
-        handle.write(b'{"v":1,"op":"allocated","series":"SP","n":15')  # a crash mid-write
-    assert gitfleet(story_repo, "ids", "list").stdout.split("\t")[0] == "SP-152"
-    assert gitfleet(story_repo, "ids", "allocate", "SP").stdout.strip() == "SP-153"
-    lines = ledger.read_text().splitlines()
-    assert all(json.loads(line)["v"] == 1 for line in lines)
+def test_an_earlier_jsonl_ledger_is_imported_once_and_kept_aside(story_repo: Path) -> None:
+    state = story_repo / ".git" / "gitfleet"
+    state.mkdir(parents=True, exist_ok=True)
+    old = [
+        Record("seeded", "SP", 151, ts=1.0),
+        Record("allocated", "SP", 152, "SP-152", "fleet/SP-152", 2.0),
+        Record("released", "SP", 152, "SP-152", "fleet/SP-152", 3.0),
+        Record("allocated", "SP", 153, "SP-153", "fleet/SP-153", 4.0),
+    ]
+    (state / "ledger.jsonl").write_text("".join(r.to_json() + "\n" for r in old))
+    assert gitfleet(story_repo, "ids", "allocate", "SP").stdout.strip() == "SP-154"
+    assert not (state / "ledger.jsonl").exists() and (state / "ledger.jsonl.imported").exists()
+    listing = gitfleet(story_repo, "ids", "list").stdout
+    listed = [line.split("\t")[:3] for line in listing.split("\n")]
+    assert ["SP-152", "released", "fleet/SP-152"] in listed
+    exported = gitfleet(story_repo, "ids", "export").stdout.splitlines()
+    assert [Record.from_json(line) for line in exported][:4] == old
 
 
-def test_corrupt_ledger_is_a_clear_error_and_untouched(story_repo: Path) -> None:
+def test_a_failing_transaction_leaves_no_record(tmp_path: Path) -> None:
+    from gitfleet.config import Series
+
+    ledger = Ledger(LocalBackend(tmp_path))
+    series = Series("T", "T", 1, ("*.md",))
+    ledger.allocate(series, 1, "me", lambda: 0)
+
+    def seed_then_fail() -> int:
+        raise RuntimeError("the seed could not be read")
+
+    with pytest.raises(RuntimeError):
+        ledger.allocate(Series("U", "U", 1, ("*.md",)), 3, "me", seed_then_fail)
+    assert [r.id for r in LocalBackend(tmp_path).read() if r.op == "allocated"] == ["T-1"]
+
+
+def test_a_damaged_ledger_is_a_clear_error_and_untouched(story_repo: Path) -> None:
     gitfleet(story_repo, "ids", "allocate", "SP")
-    ledger = story_repo / ".git" / "gitfleet" / "ledger.jsonl"
-    text = ledger.read_text()
-    broken = "this is not json\n" + text
-    ledger.write_text(broken)
+    ledger = story_repo / ".git" / "gitfleet" / "ledger.sqlite"
+    for extra in ("-wal", "-shm"):
+        Path(f"{ledger}{extra}").unlink(missing_ok=True)
+    ledger.write_bytes(b"this is not a database" * 100)
     proc = gitfleet(story_repo, "ids", "allocate", "SP", check=False)
-    assert proc.returncode == 1
-    assert "line 1, is not a ledger record" in proc.stderr and "untouched" in proc.stderr
-    assert ledger.read_text() == broken
+    assert proc.returncode == 1, proc.stderr
+    assert "cannot open the ledger" in proc.stderr and "Nothing was changed" in proc.stderr
+    assert ledger.read_bytes() == b"this is not a database" * 100
 
 
 def test_release_never_reissues_and_refuses_claimed_ids(story_repo: Path) -> None:

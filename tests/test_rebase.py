@@ -1,4 +1,4 @@
-"""The in-memory rebase (gitfleet.rebase) against real repositories."""
+"""The in-memory rebase (gitfleet.git.rebase) against real repositories."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 from conftest import commit_file, git
 
 from gitfleet.errors import UsageError
-from gitfleet.rebase import Conflict, Rebased, is_ancestor, rebase_range
+from gitfleet.git.rebase import Conflict, Rebased, is_ancestor, rebase_range
 
 
 def rev(repo: Path, name: str) -> str:

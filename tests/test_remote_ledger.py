@@ -19,9 +19,10 @@ from gitdaemon_fixtures import GitDaemon, serving
 
 from gitfleet import config
 from gitfleet.errors import LedgerError
-from gitfleet.git import discover
-from gitfleet.ledger import History, Ledger, LocalBackend, Record, fold
-from gitfleet.remote_ledger import (
+from gitfleet.git.repo import discover
+from gitfleet.ids.ledger import History, Ledger, Record, fold
+from gitfleet.ids.local import LocalBackend
+from gitfleet.ids.remote import (
     DEFAULT_REF,
     LOCAL_REF,
     WAIT_AFTER,
@@ -272,7 +273,7 @@ def test_unreachable_remote_is_a_clear_error_and_nothing_is_reissued_after(
         assert "Traceback" not in proc.stderr
     assert "nothing was allocated" in gitfleet(a, "ids", "allocate", "SP", check=False).stderr
     # Nothing was allocated locally behind the user's back.
-    assert not (discover(a).state_dir / "ledger.jsonl").exists()
+    assert not (discover(a).state_dir / "ledger.sqlite").exists()
     restarted = _restart(daemon)
     try:
         then = gitfleet(a, "ids", "allocate", "SP").stdout.split()
@@ -439,15 +440,16 @@ def test_unknown_remote_name_is_a_clear_error(tmp_path: Path, story_repo: Path) 
         fh.write(REMOTE_CFG)
     git(story_repo, "remote", "rename", "origin", "upstream")
     proc = gitfleet(story_repo, "ids", "allocate", "SP", check=False)
-    assert proc.returncode == 1
-    assert "no remote of that name" in proc.stderr and "git remote add origin" in proc.stderr
+    assert proc.returncode == 2
+    assert "remote 'origin' is not configured" in proc.stderr
+    assert "git remote add origin" in proc.stderr
 
 
 def test_shards_roll_over_and_only_the_last_one_changes(
     fleet: tuple[Path, Path, Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     bare, a, _b = fleet
-    monkeypatch.setattr("gitfleet.remote_ledger.SHARD_SIZE", 4)
+    monkeypatch.setattr("gitfleet.ids.remote.SHARD_SIZE", 4)
     ledger = Ledger(_backend(a))
     for _ in range(4):
         ledger.allocate(_series(a), 2, "a", lambda: 151)

@@ -6,6 +6,7 @@ calls one plain function of the package; subcommands are imported only when used
 from __future__ import annotations
 
 import importlib
+import json
 from typing import Any
 
 import click
@@ -80,6 +81,5 @@ def run(args: list[str]) -> int:
 
 def echo_json(data: Any) -> None:
     """Print ``data`` as indented JSON, the machine-readable form of every verb."""
-    import json
 
     click.echo(json.dumps(data, indent=2, sort_keys=False))

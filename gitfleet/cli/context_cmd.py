@@ -7,6 +7,8 @@ from pathlib import Path
 
 import click
 
+from gitfleet.context import build_pack
+
 
 @click.command()
 @click.argument("task")
@@ -34,7 +36,6 @@ def context(
     Retrieval runs offline (BM25 + symbol graph) and, with an Anthropic API key, lets
     Claude derive the task's needs and rerank the candidates.
     """
-    from gitfleet.context import build_pack
 
     result = build_pack(
         Path.cwd(), task, budget=budget, offline=True if offline else None, model=model

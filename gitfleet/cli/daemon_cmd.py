@@ -9,8 +9,8 @@ from __future__ import annotations
 import click
 
 from gitfleet.cli import echo_json
-from gitfleet.gate import queue
-from gitfleet.git import discover
+from gitfleet.git.repo import discover
+from gitfleet.queue import client
 
 
 @click.group(name="daemon")
@@ -22,7 +22,7 @@ def daemon() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def start(as_json: bool) -> None:
     """Start the daemon (a no-op when one already runs)."""
-    found = queue.ensure_daemon(discover())
+    found = client.ensure_daemon(discover())
     if as_json:
         echo_json(found)
     else:
@@ -32,7 +32,7 @@ def start(as_json: bool) -> None:
 @daemon.command()
 def stop() -> None:
     """Stop the daemon; leases of live pushes survive in its state file."""
-    pid = queue.stop_daemon(discover())
+    pid = client.stop_daemon(discover())
     click.echo("no queue daemon was running" if pid is None else f"stopped queue daemon {pid}")
 
 
@@ -40,7 +40,7 @@ def stop() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def status(as_json: bool) -> None:
     """Whether the daemon runs, with its pid, socket and lease counts."""
-    found = queue.status(discover())
+    found = client.status(discover())
     if as_json:
         echo_json({"running": found is not None, **(found or {})})
     elif found is None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from gitfleet.cli import echo_json
+from gitfleet.fleet import demo as demo_mod
 
 
 @click.command()
@@ -19,7 +20,6 @@ from gitfleet.cli import echo_json
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def demo(agents: int, keep: bool, as_json: bool) -> None:
     """Replay the story's evening offline: nine agents without, then with gitfleet."""
-    from gitfleet.fleet import demo as demo_mod
 
     if not as_json:
         click.echo(f"Replaying the evening with {agents} agents in a temp folder (offline)...")

@@ -10,13 +10,18 @@ import click
 from gitfleet import config
 from gitfleet.cli import echo_json
 from gitfleet.errors import Refusal
+from gitfleet.fleet import clean as clean_mod
+from gitfleet.fleet import display, runstate
+from gitfleet.fleet import report as report_mod
+from gitfleet.fleet import spawn as spawn_mod
+from gitfleet.fleet import status as status_mod
+from gitfleet.fleet.display import agent_table, plain_table
 from gitfleet.fleet.runstate import RunState
-from gitfleet.git import discover
+from gitfleet.git.repo import discover
 
 
 def _print_report(run_state: RunState, as_json: bool, summary: bool = True) -> bool:
     """Print the run's report (with Claude's summary when a key is set); True if all landed."""
-    from gitfleet.fleet import report as report_mod
 
     repo = discover()
     rep = report_mod.build(repo, config.load(repo.toplevel), run_state)
@@ -79,8 +84,6 @@ def spawn(
     as_json: bool,
 ) -> None:
     """Run N agents, each in its own worktree with its id allocated, and land their work."""
-    from gitfleet.fleet import display
-    from gitfleet.fleet import spawn as spawn_mod
 
     repo = discover()
     opts = spawn_mod.SpawnOptions(
@@ -112,8 +115,6 @@ def spawn(
 @click.option("--watch", is_flag=True, help="Keep showing the run until it ends.")
 def status(run: str | None, as_json: bool, watch: bool) -> None:
     """Show a run's agents (default: the newest run)."""
-    from gitfleet.fleet import status as status_mod
-    from gitfleet.fleet.display import agent_table, plain_table
 
     repo = discover()
     state = status_mod.current(repo, run)
@@ -142,7 +143,6 @@ def status(run: str | None, as_json: bool, watch: bool) -> None:
 @click.option("-f", "--follow", is_flag=True, help="Keep printing while the agent runs.")
 def logs(agent: str, run: str | None, follow: bool) -> None:
     """Print an agent's log (AGENT is its id, name or branch)."""
-    from gitfleet.fleet import status as status_mod
 
     repo = discover()
     state, found = status_mod.find_agent(repo, agent, run)
@@ -162,7 +162,6 @@ def logs(agent: str, run: str | None, follow: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def clean(run: str | None, all_runs: bool, force: bool, as_json: bool) -> None:
     """Remove landed worktrees and branches of a run and release ids never claimed."""
-    from gitfleet.fleet import clean as clean_mod
 
     repo = discover()
     result = clean_mod.clean(repo, config.load(repo.toplevel), run, all_runs=all_runs, force=force)
@@ -189,7 +188,6 @@ def clean(run: str | None, all_runs: bool, force: bool, as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def report(run: str | None, as_json: bool) -> None:
     """What a run produced: ids, commits, diffstat, landing, conflicts (and a summary)."""
-    from gitfleet.fleet import runstate
 
     repo = discover()
     _print_report(runstate.load(repo, run), as_json)

@@ -1,14 +1,13 @@
-"""``gitfleet hook NAME``: what the installed hook shims call.
-
-Normally reached through the fast path in ``gitfleet.entry`` (no click import); this
-click form exists for ``--help`` and for callers that go through the full CLI.
-"""
+"""``gitfleet hook NAME``: what the installed hook shims call."""
 
 from __future__ import annotations
 
 import sys
 
 import click
+
+from gitfleet.gate import prepush
+from gitfleet.ids import idcheck
 
 
 @click.group()
@@ -19,25 +18,22 @@ def hook() -> None:
 @hook.command(name="pre-commit")
 def pre_commit() -> None:
     """Refuse a commit whose files claim ids wrongly or edit guarded files."""
-    from gitfleet import idcheck
-
-    idcheck.pre_commit_main([])
+    _exit(idcheck.pre_commit_main([]))
 
 
 @hook.command(name="pre-merge-commit")
 def pre_merge_commit() -> None:
     """The same check for the commit `git merge` is about to make."""
-    from gitfleet import idcheck
-
-    idcheck.pre_commit_main([])
+    _exit(idcheck.pre_commit_main([]))
 
 
 @hook.command(name="pre-push", context_settings={"ignore_unknown_options": True})
 @click.argument("args", nargs=-1)
 def pre_push(args: tuple[str, ...]) -> None:
     """Take the push lease, check outgoing ids, refuse stale pushes."""
-    from gitfleet.gate import prepush
+    _exit(prepush.main(list(args), sys.stdin))
 
-    code = prepush.main(list(args), sys.stdin)
+
+def _exit(code: int) -> None:
     if code:
         raise SystemExit(code)

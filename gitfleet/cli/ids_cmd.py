@@ -1,12 +1,13 @@
-"""``gitfleet ids``: allocate, list, show, release."""
+"""``gitfleet ids``: allocate, list, show, release, export."""
 
 from __future__ import annotations
 
 import click
 
-from gitfleet import ids as ids_api
 from gitfleet.cli import echo_json
-from gitfleet.ledger import IdState
+from gitfleet.ids import verbs as ids_api
+from gitfleet.ids.ledger import IdState
+from gitfleet.ids.remote import migrate as migrate_ledger
 
 _context = ids_api.here
 
@@ -53,6 +54,14 @@ def list_(series: str | None, as_json: bool) -> None:
 
 
 @ids.command()
+def export() -> None:
+    """Print every ledger record, oldest first, as JSON lines (a backup, or for tools)."""
+    repo, cfg = _context()
+    for record in ids_api.open_ledger(repo, cfg).backend.read():
+        click.echo(record.to_json())
+
+
+@ids.command()
 @click.argument("ident", metavar="ID")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def show(ident: str, as_json: bool) -> None:
@@ -86,7 +95,6 @@ def release(idents: tuple[str, ...], force: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def migrate(to: str, as_json: bool) -> None:
     """Copy every ledger record to the other backend; never loses or reissues an id."""
-    from gitfleet.remote_ledger import migrate as migrate_ledger
 
     repo, cfg = _context()
     result = migrate_ledger(repo, cfg, to)

@@ -6,7 +6,7 @@ import click
 
 from gitfleet import config, install
 from gitfleet.cli import echo_json
-from gitfleet.git import discover
+from gitfleet.git.repo import discover
 
 
 @click.command()

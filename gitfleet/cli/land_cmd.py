@@ -6,8 +6,12 @@ from typing import Any
 
 import click
 
+from gitfleet import config
 from gitfleet.cli import echo_json
 from gitfleet.errors import Refusal, sigterm_as_interrupt
+from gitfleet.git.repo import discover
+from gitfleet.land import landing
+from gitfleet.queue import client as gate_queue
 
 _CHECK_HELP = (
     "Shell command run on the rebased tree before it is pushed (default: [land] check "
@@ -28,8 +32,6 @@ def land(branches: tuple[str, ...], onto: str | None, check: str | None, as_json
     not moved meanwhile (else it is redone). Branches themselves are never changed. Exits 1
     when any branch did not land.
     """
-    from gitfleet import config, landing
-    from gitfleet.git import discover
 
     repo = discover()
     with sigterm_as_interrupt():  # a killed land stops its check and drops its scratch tree
@@ -66,8 +68,6 @@ def _describe(result: Any) -> str:
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def queue(as_json: bool) -> None:
     """Per target ref: who holds the lease, who waits, and the recent results."""
-    from gitfleet.gate import queue as gate_queue
-    from gitfleet.git import discover
 
     snapshot = gate_queue.snapshot(discover())
     if as_json:

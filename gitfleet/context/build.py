@@ -4,23 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from gitfleet.context import (
-    MIN_BUDGET,
-    ContextResult,
-    RankedFile,
-    lexical,
-    loop,
-    pack,
-    repomap,
-    scoring,
-    symbols,
-)
 from gitfleet.context import index as index_mod
+from gitfleet.context import lexical, loop, pack, repomap, scoring, symbols
 from gitfleet.context.index import Index
 from gitfleet.context.llm import ClaudeRanker, LlmError, connect
+from gitfleet.context.result import DEFAULT_BUDGET, MIN_BUDGET, ContextResult, RankedFile
 from gitfleet.context.symbols import Definition
 from gitfleet.errors import UsageError
-from gitfleet.git import discover, require_commits
+from gitfleet.git.repo import discover, require_commits
 
 MAP_CHARS = 12_000  # the repository map sent to Claude in phase 1
 CODE_FILES = 8  # files whose code goes into the pack, at most
@@ -143,4 +134,25 @@ def build(
         gaps=result.gaps,
         needs=result.needs.to_json(),
         warnings=warnings,
+    )
+
+
+def build_pack(
+    repo_root: Path,
+    task: str,
+    *,
+    budget: int = DEFAULT_BUDGET,
+    offline: bool | None = None,
+    model: str | None = None,
+    treeish: str = "HEAD",
+) -> ContextResult:
+    """Find what ``task`` needs in the repository at ``repo_root`` and pack it in ``budget``.
+
+    ``offline=True`` never calls the API. Otherwise Claude is used when the SDK finds
+    credentials, and any failure (no key, network, rate limit, a bad answer) falls back to
+    the offline result with one line in ``.warnings``. The index covers the committed
+    content of ``treeish`` (uncommitted edits are not seen).
+    """
+    return build(
+        Path(repo_root), task, budget=budget, offline=offline, model=model, treeish=treeish
     )

@@ -12,19 +12,21 @@ terms into its own numbering.
 from __future__ import annotations
 
 import contextlib
+import multiprocessing
 import os
 import sys
 import threading
 from collections import Counter, defaultdict
 from collections.abc import Mapping, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
 from typing import NamedTuple
 
 import numpy as np
 import numpy.typing as npt
 
-from gitfleet import git
 from gitfleet.context import lexical, repomap, symbols
 from gitfleet.context.symbols import Tagged
+from gitfleet.git.blobs import stream_blobs
 
 # Below this many files a forked worker costs more than it saves.
 PARALLEL_FROM = 800
@@ -78,7 +80,7 @@ class Scanner:
         return True
 
     def scan(self, repo_path: str, files: Sequence[repomap.TreeFile]) -> list[bool]:
-        data = git.stream_blobs(repo_path, [f.oid for f in files])
+        data = stream_blobs(repo_path, [f.oid for f in files])
         return [self.add(blob, f.lang) for f, blob in zip(files, data, strict=True)]
 
     def mentions(self) -> Mentions:
@@ -167,8 +169,6 @@ def scan(repo_path: str, listed: Sequence[repomap.TreeFile]) -> Scanned:
     if _workers(len(listed)) < 2:
         kept = scanner.scan(repo_path, listed)
         return Scanned(kept, scanner, term_counts(scanner.mentions()))
-    import multiprocessing
-    from concurrent.futures import Future, ProcessPoolExecutor
 
     ours, theirs = listed[0::2], listed[1::2]  # interleaved: big and small files balance
     part: _Part | None = None

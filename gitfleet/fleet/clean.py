@@ -14,13 +14,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from gitfleet import ids
 from gitfleet.config import Config
 from gitfleet.errors import GitfleetError, UsageError
 from gitfleet.fleet import lander, runstate, worktrees
 from gitfleet.fleet.runstate import AgentState, RunState, RunStore
 from gitfleet.fleet.supervise import signal_group
-from gitfleet.git import Repo
+from gitfleet.git.repo import Repo
+from gitfleet.ids import verbs
 
 
 @dataclass
@@ -138,11 +138,11 @@ def _is_registered(repo: Repo, tree: Path) -> bool:
 
 def _release_if_unclaimed(repo: Repo, cfg: Config, ident: str, result: CleanResult) -> None:
     try:
-        state = ids.open_ledger(repo, cfg).states().get(ident)
+        state = verbs.open_ledger(repo, cfg).states().get(ident)
         if state is None or state.status not in ("allocated", "committed"):
             return
-        # ids.release refuses ids any branch (the target included) claims: exactly the
+        # verbs.release refuses ids any branch (the target included) claims: exactly the
         # "never claimed" rule; such an id stays as it is.
-        result.released.extend(ids.release(repo, cfg, [ident]))
+        result.released.extend(verbs.release(repo, cfg, [ident]))
     except GitfleetError:
         return

@@ -23,7 +23,11 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from gitfleet import config, install
+from gitfleet.fleet.display import PlainDisplay
+from gitfleet.fleet.spawn import SpawnOptions, spawn
 from gitfleet.git import run
+from gitfleet.git.repo import discover
 
 ARTICLES = 151
 CONFIG = """\
@@ -222,10 +226,6 @@ def without_gitfleet(root: Path, agents: int) -> Side:
 
 def with_gitfleet(root: Path, agents: int) -> Side:
     """``gitfleet init --series SP`` then ``gitfleet spawn 9`` of the same agents."""
-    from gitfleet import config, install
-    from gitfleet.fleet.display import PlainDisplay
-    from gitfleet.fleet.spawn import SpawnOptions, spawn
-    from gitfleet.git import discover
 
     repo_path, remote = build_story(root)
     start = time.monotonic()

@@ -10,11 +10,11 @@ import queue
 import threading
 from collections.abc import Callable
 
-from gitfleet import ids
 from gitfleet.config import Config
 from gitfleet.errors import GitfleetError
 from gitfleet.fleet.runstate import AgentState, RunState
-from gitfleet.git import Repo
+from gitfleet.git.repo import Repo
+from gitfleet.ids import verbs
 
 ALREADY = "already-landed"  # every commit is on the target already (the agent pushed itself)
 NO_COMMITS = "no-commits"
@@ -60,7 +60,7 @@ def land_agent(repo: Repo, cfg: Config, run: RunState, agent: AgentState) -> Non
         if already_on(repo, upstream, agent.branch):
             agent.landing, agent.land_message = ALREADY, f"already on {run.target}"
         else:
-            from gitfleet.landing import land
+            from gitfleet.land.landing import land
 
             result = land(repo, cfg, [agent.branch])[0]
             agent.landing, agent.land_message = result.status, result.message
@@ -75,7 +75,7 @@ def _mark(repo: Repo, cfg: Config, agent: AgentState) -> None:
         return
     op = "landed" if agent.landing in ("landed", "up-to-date", ALREADY) else "committed"
     try:
-        ids.mark(repo, cfg, [agent.id], op, note={"branch": agent.branch})
+        verbs.mark(repo, cfg, [agent.id], op, note={"branch": agent.branch})
     except GitfleetError as exc:  # the landing happened; a ledger hiccup must not hide it
         agent.land_message += f" (ledger not updated: {exc})"
 

@@ -17,7 +17,7 @@ from gitfleet.config import Config
 from gitfleet.errors import UsageError
 from gitfleet.fleet.agents import INSTALL_HINTS, PLACEHOLDERS
 from gitfleet.fleet.words import plural
-from gitfleet.git import Repo
+from gitfleet.git.repo import Repo
 
 _BRACED_RE = re.compile(r"\{([a-z_][a-z0-9_]*)\}")
 

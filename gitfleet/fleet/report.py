@@ -13,13 +13,15 @@ import os
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from gitfleet import claims
 from gitfleet.config import Config
+from gitfleet.context import llm
 from gitfleet.errors import GitfleetError
 from gitfleet.fleet.runstate import AgentState, RunState
 from gitfleet.fleet.usage import Usage
 from gitfleet.fleet.words import plural
-from gitfleet.git import Repo, split_z
+from gitfleet.git import split_z
+from gitfleet.git.repo import Repo
+from gitfleet.ids import claims
 
 SUMMARY_MAX_TOKENS = 400
 
@@ -134,11 +136,6 @@ def build(repo: Repo, cfg: Config, run: RunState) -> Report:
 def with_summary(report: Report, *, model: str | None = None) -> Report:
     """Add Claude's integration summary when credentials are configured; on any failure
     add one secret-free warning instead. Without credentials: the structured report alone."""
-    try:
-        from gitfleet.context import llm
-    except Exception as exc:  # the context part is optional for a report
-        report.warnings.append(f"no summary from Claude (cannot load the client: {exc})")
-        return report
     ranker, _why_not = llm.connect(model or os.environ.get("GITFLEET_MODEL"))
     if ranker is None:
         return report

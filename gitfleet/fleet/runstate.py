@@ -21,8 +21,8 @@ from gitfleet import locking
 from gitfleet.errors import UsageError
 from gitfleet.fleet import usage
 from gitfleet.fleet.usage import Usage
-from gitfleet.gate import procs
-from gitfleet.git import Repo
+from gitfleet.git.repo import Repo
+from gitfleet.queue import procs
 
 SCHEMA = 1
 

@@ -16,15 +16,18 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from gitfleet import ids, target
 from gitfleet.config import Config, Series
+from gitfleet.context import build_pack
 from gitfleet.errors import GitfleetError, UsageError, sigterm_as_interrupt
 from gitfleet.fleet import agents, brief, lander, preflight, runstate, usage, worktrees
 from gitfleet.fleet.display import Display, PlainDisplay
 from gitfleet.fleet.runstate import AgentState, RunState, RunStore
 from gitfleet.fleet.supervise import Event, Job, Supervisor
 from gitfleet.fleet.words import plural
-from gitfleet.git import Repo, no_git_env
+from gitfleet.git import no_git_env
+from gitfleet.git.remote import target_branch
+from gitfleet.git.repo import Repo
+from gitfleet.ids import verbs
 
 BRANCH_PREFIX = "fleet/"
 
@@ -115,7 +118,7 @@ def resolve_base(repo: Repo, cfg: Config, target_name: str, base: str | None) ->
 def allocate_ids(repo: Repo, cfg: Config, series: Series, count: int, run: str) -> list[str]:
     """All ids of the run in ONE ledger transaction, each owned by its agent's branch
     (the id check accepts a claim only on the branch that owns the id)."""
-    return ids.allocate(
+    return verbs.allocate(
         repo, cfg, series.name, count, owner=lambda ident: BRANCH_PREFIX + ident, note={"run": run}
     )
 
@@ -161,7 +164,7 @@ class Spawner:
     # -- preparation -----------------------------------------------------------------
 
     def prepare(self) -> RunState:
-        target_name = target.target_branch(self.repo, self.cfg)
+        target_name = target_branch(self.repo, self.cfg)
         preflight.check(
             self.repo, self.cfg, self.argv_template, no_git_env(),
             land=self.opts.land, target=target_name,
@@ -263,8 +266,6 @@ class Spawner:
 
     def _context(self, tree: Path, agent: AgentState) -> str | None:
         try:
-            from gitfleet.context import build_pack  # type: ignore[attr-defined,unused-ignore]
-
             result = build_pack(tree, agent.task, budget=self.opts.context_budget)
             return str(result.markdown)
         except Exception as exc:  # a context pack is a help, never a reason not to start

@@ -11,7 +11,7 @@ from typing import TextIO
 from gitfleet.errors import UsageError
 from gitfleet.fleet import runstate
 from gitfleet.fleet.runstate import AgentState, RunState
-from gitfleet.git import Repo
+from gitfleet.git.repo import Repo
 
 WATCH_INTERVAL = 1.0
 

@@ -19,7 +19,8 @@ from pathlib import Path
 from gitfleet import locking
 from gitfleet.config import Config
 from gitfleet.errors import GitfleetError
-from gitfleet.git import Repo, no_git_env, run
+from gitfleet.git import no_git_env, run
+from gitfleet.git.repo import Repo
 
 PORT_FIRST = 41000  # above the usual dev-server ports, below the kernel's ephemeral range
 PORT_LAST = 48999

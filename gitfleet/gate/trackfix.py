@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import time
 
-from gitfleet.git import Repo
+from gitfleet.git.repo import Repo
 
 TRIES = 50  # a lock held that long is not a racing push's: leave the ref to the next fetch
 PAUSE = 0.02

@@ -3,8 +3,7 @@
 A commit is refused when a file it adds or changes claims an id that is not allocated, is
 allocated to another branch, was released, or is claimed by another file of the resulting
 tree; or when it changes a guarded file. Ids the parent commit already claimed are old
-work being edited and need no allocation. This module is on every commit's path: it imports
-only the standard library and the small core modules, never click or pygit2.
+work being edited and need no allocation.
 """
 
 from __future__ import annotations
@@ -12,16 +11,19 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, NamedTuple
+from typing import NamedTuple
 
-from gitfleet import claims, config
-from gitfleet.claims import Entry
+from gitfleet import config
 from gitfleet.config import Config
 from gitfleet.errors import ConfigError, Refusal
-from gitfleet.git import ZERO_OID, Repo, discover_in_hook, run
-
-if TYPE_CHECKING:  # the ledger is imported only when a commit claims a new id
-    from gitfleet.ledger import Folded
+from gitfleet.git import ZERO_OID, run
+from gitfleet.git.remote import load_committed
+from gitfleet.git.repo import Repo, discover
+from gitfleet.ids import claims
+from gitfleet.ids.claims import Entry
+from gitfleet.ids.ledger import Folded, IdState, Ledger
+from gitfleet.ids.remote import RemoteBackend
+from gitfleet.ids.verbs import open_ledger
 
 EMPTY_TREE = "4b825dc642cb6eb9a060e54bf8d69288fbee4904"  # git's well-known empty tree
 # The owner of a commit made on a detached HEAD: no branch, so no id is provably its own.
@@ -60,31 +62,17 @@ def problems(
 ) -> list[str]:
     """Every refusal for ``changes``; ``after`` = id -> paths in the resulting tree."""
     changes = list(changes)
-    found: list[str] = []
-    for change in changes:
-        if claims.matches(change.path, cfg.guarded):
-            found.append(
-                f"{change.path} is guarded: the ledger owns its content; agents must not edit it\n"
-                f"    undo it with `git restore --staged --worktree -- {change.path}`; "
-                "take ids with `gitfleet ids allocate SERIES`"
-            )
+    found = [_guarded(c.path) for c in changes if claims.matches(c.path, cfg.guarded)]
     changed_paths = {c.path for c in changes if c.new_oid != ZERO_OID}
     new_ids = sorted(ident for ident, paths in after.items() if changed_paths.intersection(paths))
-    if not new_ids:
-        return found
-    states = None
+    states: Folded | None = None
     for ident in new_ids:
         paths = after[ident]
         if len(paths) > 1:
-            found.append(
-                f"{ident} is claimed by {len(paths)} files: {', '.join(paths)}.\n"
-                f"    each id belongs to one file; allocate a fresh one with "
-                f"`gitfleet ids allocate {_ids_of_series_prefix(ident)}` and rename one of them"
-            )
+            found.append(_claimed_twice(ident, paths))
         if ident in before_ids:
             continue  # already claimed before this commit: editing old work
-        if states is None:
-            states = _ledger_states(repo, cfg, fresh=False)
+        states = states or _ledger_states(repo, cfg, fresh=False)
         state = states.get(ident)
         if cfg.ledger_backend == "remote" and (state is None or state.owner != owner):
             # The remote ledger's hook cache may predate an allocation made on another
@@ -92,44 +80,67 @@ def problems(
             states = _ledger_states(repo, cfg, fresh=True)
             state = states.get(ident)
         where = ", ".join(p for p in paths if p in changed_paths)
-        prefix = _ids_of_series_prefix(ident)
-        if state is None:
-            found.append(
-                f"{ident} (claimed by {where}) was never allocated; ids come from the ledger.\n"
-                f"    run `gitfleet ids allocate {prefix}` and use the id it prints"
-            )
-        elif state.status == "released":
-            found.append(
-                f"{ident} (claimed by {where}) was released and is never reissued.\n"
-                f"    run `gitfleet ids allocate {prefix}` for a new one"
-            )
-        elif (
-            owner is not None
-            and state.owner != owner
-            and not _owner_committed(repo, state.owner, [c for c in changes if c.path in paths])
-        ):
-            if owner == DETACHED:
-                found.append(
-                    f"{ident} (claimed by {where}) is allocated to {state.owner}, and HEAD is "
-                    "detached, so nothing shows this commit is theirs.\n"
-                    f"    commit on the owning branch: `git switch {state.owner}`"
-                )
-                continue
-            found.append(
-                f"{ident} (claimed by {where}) is allocated to {state.owner}, not to {owner}.\n"
-                f"    use an id allocated to this branch: `gitfleet ids list {prefix}`, or "
-                f"`gitfleet ids allocate {prefix}`"
-            )
+        claiming = [c for c in changes if c.path in paths]
+        problem = _ledger_problem(repo, ident, where, state, owner, claiming)
+        if problem:
+            found.append(problem)
     return found
+
+
+def _guarded(path: str) -> str:
+    return (
+        f"{path} is guarded: the ledger owns its content; agents must not edit it\n"
+        f"    undo it with `git restore --staged --worktree -- {path}`; "
+        "take ids with `gitfleet ids allocate SERIES`"
+    )
+
+
+def _claimed_twice(ident: str, paths: list[str]) -> str:
+    return (
+        f"{ident} is claimed by {len(paths)} files: {', '.join(paths)}.\n"
+        f"    each id belongs to one file; allocate a fresh one with "
+        f"`gitfleet ids allocate {_ids_of_series_prefix(ident)}` and rename one of them"
+    )
+
+
+def _ledger_problem(
+    repo: Repo,
+    ident: str,
+    where: str,
+    state: IdState | None,
+    owner: str | None,
+    claiming: list[Change],
+) -> str | None:
+    """Why the ledger refuses ``ident`` newly claimed by ``where`` for ``owner``, or None."""
+    prefix = _ids_of_series_prefix(ident)
+    if state is None:
+        return (
+            f"{ident} (claimed by {where}) was never allocated; ids come from the ledger.\n"
+            f"    run `gitfleet ids allocate {prefix}` and use the id it prints"
+        )
+    if state.status == "released":
+        return (
+            f"{ident} (claimed by {where}) was released and is never reissued.\n"
+            f"    run `gitfleet ids allocate {prefix}` for a new one"
+        )
+    if owner is None or state.owner == owner or _owner_committed(repo, state.owner, claiming):
+        return None
+    if owner == DETACHED:
+        return (
+            f"{ident} (claimed by {where}) is allocated to {state.owner}, and HEAD is "
+            "detached, so nothing shows this commit is theirs.\n"
+            f"    commit on the owning branch: `git switch {state.owner}`"
+        )
+    return (
+        f"{ident} (claimed by {where}) is allocated to {state.owner}, not to {owner}.\n"
+        f"    use an id allocated to this branch: `gitfleet ids list {prefix}`, or "
+        f"`gitfleet ids allocate {prefix}`"
+    )
 
 
 def _ledger_states(repo: Repo, cfg: Config, fresh: bool) -> Folded:
     if fresh and cfg.ledger_backend == "remote":
-        from gitfleet.ledger import Ledger
-        from gitfleet.remote_ledger import RemoteBackend
-
         return Ledger(RemoteBackend(repo, cfg.remote, cache_ttl=0)).folded()
-    from gitfleet.ids import open_ledger
 
     return open_ledger(repo, cfg).folded()
 
@@ -223,7 +234,7 @@ def _repairing(repo: Repo, broken: ConfigError) -> Config:
     repair too; a valid staged file is the best rule left.
     """
     try:
-        return config.load_committed(repo.toplevel, "", env=os.environ)
+        return load_committed(repo.toplevel, "", env=dict(os.environ))
     except ConfigError:
         raise ConfigError(
             f"{broken}\n  HEAD's gitfleet.toml is broken, so commits cannot be checked. Fix the"
@@ -248,10 +259,10 @@ def _config_problems(repo: Repo, changes: list[Change], env: dict[str, str]) -> 
 def pre_commit_main(args: list[str]) -> int:
     """``gitfleet hook pre-commit``: refuse a commit that breaks the id rules."""
     del args  # pre-commit passes none (pass_filenames: false); git passes none either
-    repo = discover_in_hook()
+    repo = discover(keep_git_env=True)
     # The rules in force are the committed ones (HEAD's), never this commit's own edit.
     try:
-        cfg = config.load_committed(repo.toplevel, "HEAD", env=os.environ, cache_dir=repo.state_dir)
+        cfg = load_committed(repo.toplevel, "HEAD", env=dict(os.environ))
     except ConfigError as broken:
         cfg = _repairing(repo, broken)
     if not cfg.series and not cfg.guarded:

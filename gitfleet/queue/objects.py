@@ -1,6 +1,6 @@
 """Object questions asked of the queue daemon: merge bases and in-memory rebases.
 
-A push that others overtook is landed by rebasing it (:mod:`gitfleet.rebase`, pygit2).
+A push that others overtook is landed by rebasing it (:mod:`gitfleet.git.rebase`, pygit2).
 Importing pygit2 costs ~45 ms of CPU, more than the rest of the helper's own work, and
 nine racing pushes would pay it nine times on a machine whose cores are all busy. The
 daemon is long-lived and already serves the repository, so it keeps pygit2 loaded and
@@ -22,10 +22,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from gitfleet.errors import GitfleetError, UsageError
-from gitfleet.rebase import Conflict, Outcome, Rebased
+from gitfleet.git import rebase
+from gitfleet.git.rebase import Conflict, Outcome, Rebased
 
 if TYPE_CHECKING:
-    from gitfleet.gate.protocol import LineSocket
+    from gitfleet.queue.protocol import LineSocket
 
 OPS = frozenset({"merge_base", "is_ancestor", "rebase"})
 
@@ -39,7 +40,6 @@ class Missing(GitfleetError):
 
 def answer(msg: dict[str, Any]) -> dict[str, Any]:
     """The daemon's answer to one object question (never raises for a bad question)."""
-    from gitfleet import rebase
 
     op = msg.get("op")
     try:
@@ -106,7 +106,7 @@ class Objects:
         """As ``git merge-base``; raises :class:`Missing` when an object is not here."""
         found = self._ask({"op": "merge_base", "one": one, "two": two})
         if found is None:
-            from gitfleet import rebase
+            from gitfleet.git import rebase
 
             try:
                 return rebase.merge_base(self.repo_path, one, two)
@@ -118,7 +118,7 @@ class Objects:
     def is_ancestor(self, ancestor: str, descendant: str) -> bool:
         found = self._ask({"op": "is_ancestor", "ancestor": ancestor, "descendant": descendant})
         if found is None:
-            from gitfleet import rebase
+            from gitfleet.git import rebase
 
             return rebase.is_ancestor(self.repo_path, ancestor, descendant)
         return bool(found["answer"])
@@ -135,7 +135,7 @@ class Objects:
         }
         found = self._ask(question)
         if found is None:
-            from gitfleet import rebase
+            from gitfleet.git import rebase
 
             return rebase.rebase_range(self.repo_path, upstream, head, onto, committer)
         return _outcome_from_json(found)

@@ -4,10 +4,10 @@ bors' rule: the target only ever moves to a tree that passed the checks. For one
 under the queue lease for the target ref:
 
 1. fetch the target fresh from the remote's real URL;
-2. rebase the branch onto it in memory (:mod:`gitfleet.rebase`: no worktree is touched,
+2. rebase the branch onto it in memory (:mod:`gitfleet.git.rebase`: no worktree is touched,
    patches already on the target are skipped);
 3. run the id check on the result and the configured check in a scratch worktree of
-   exactly that commit (:mod:`gitfleet.scratch`);
+   exactly that commit (:mod:`gitfleet.land.scratch`);
 4. push ``new:target`` with ``--force-with-lease=target:old``: the remote moves only if
    it still holds the tip we rebased onto.
 
@@ -19,24 +19,27 @@ move on. The branch being landed is never moved: the landed commits are new comm
 the target (like a rebase-merge on a forge).
 """
 
-# No `from __future__ import annotations`: typing.NamedTuple compiles each string
-# annotation at class creation. And no dataclasses: the push helper imports this module for
-# every push it lands, and dataclasses' import alone cost it ~8 ms of CPU.
+from __future__ import annotations
 
 import contextlib
 import os
+import time
 from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from gitfleet import target
 from gitfleet.config import Config
 from gitfleet.errors import GitError, GitfleetError, UsageError
-from gitfleet.gate.objects import Missing, Objects
-from gitfleet.git import ZERO_OID, Completed, Repo
-from gitfleet.rebase import Conflict, Rebased
+from gitfleet.git import ZERO_OID, Completed
+from gitfleet.git.rebase import Conflict, Rebased
+from gitfleet.git.remote import fetch_tip, push_cas, remote_url, short_ref, target_branch
+from gitfleet.git.repo import Repo
+from gitfleet.ids import claims, idcheck, verbs
+from gitfleet.land import scratch
+from gitfleet.queue import client
+from gitfleet.queue.objects import Missing, Objects
 
 if TYPE_CHECKING:
-    from gitfleet.gate.queue import Grant
+    from gitfleet.queue.client import Grant
 
 MAX_RETRIES = 5  # lost compare-and-swaps before giving up; each one means another landing won
 
@@ -104,8 +107,8 @@ def land(
         raise UsageError("name at least one branch to land: `gitfleet land BRANCH...`")
     for branch in branches:
         _resolve(repo, branch)
-    target_ref = f"refs/heads/{_short(onto) if onto else target.target_branch(repo, cfg)}"
-    url = target.remote_url(repo, cfg)
+    target_ref = f"refs/heads/{short_ref(onto) if onto else target_branch(repo, cfg)}"
+    url = remote_url(repo, cfg.remote)
     if onto:
         # A merge queue lands onto a branch that exists: a typo in --onto must not create one.
         listed = repo.git("ls-remote", url, target_ref, check=False)
@@ -119,43 +122,16 @@ def land(
     results = []
     for branch in branches:
         with lease(repo, url, target_ref, f"gitfleet land {branch}") as grant:
-            result = land_under_lease(
-                repo,
-                cfg,
-                url,
-                target_ref,
-                _resolve(repo, branch),  # as it is now: the agent may have committed since
-                base=None,
-                check=check,
-                grant=grant,
-                branch=branch,
-                max_retries=max_retries,
-                on_event=on_event,
-            )
+            # the branch as it is now: the agent may have committed since
+            request = Request(_resolve(repo, branch), branch, None, check, max_retries, on_event)
+            result = land_under_lease(repo, cfg, url, target_ref, grant, request)
             record(repo, url, target_ref, result)
         results.append(result)
     return results
 
 
-def land_under_lease(
-    repo: Repo,
-    cfg: Config,
-    remote_url: str,
-    target_ref: str,
-    head: str,
-    *,
-    base: str | None,
-    check: str | None,
-    grant: "Grant",
-    branch: str | None = None,
-    max_retries: int = MAX_RETRIES,
-    on_event: Events | None = None,
-    known_tip: str | None = None,
-    follow: bool = True,
-    committer: str | None = None,
-    push_options: Sequence[str] = (),
-) -> LandResult:
-    """Land ``head`` on ``target_ref`` of ``remote_url``; the caller holds the lease.
+class Request(NamedTuple):
+    """What to land, and how: everything :func:`land_under_lease` needs beyond the target.
 
     ``base``: replay only ``base..head`` (None: every commit of head the target lacks).
     ``check``: None means ``[land] check``; an empty string runs no check.
@@ -166,19 +142,36 @@ def land_under_lease(
     GIT_COMMITTER_IDENT`` line learnt earlier (its time is brought up to date).
     ``push_options``: passed on to the push (``git push -o``).
     """
+
+    head: str
+    branch: str | None = None
+    base: str | None = None
+    check: str | None = None
+    max_retries: int = MAX_RETRIES
+    on_event: Events | None = None
+    known_tip: str | None = None
+    follow: bool = True
+    committer: str | None = None
+    push_options: Sequence[str] = ()
+
+
+def land_under_lease(
+    repo: Repo, cfg: Config, url: str, target_ref: str, grant: Grant, request: Request
+) -> LandResult:
+    """Land ``request.head`` on ``target_ref`` of ``url``; the caller holds ``grant``."""
     # ``grant`` is held by the caller for the whole call. If it times out mid-check
     # ([daemon] lease_timeout) another landing may start; the compare-and-swap push is
     # the fence that still keeps the remote from moving to an unchecked tree. Its
     # connection to the daemon answers the object questions (pygit2 stays loaded there).
-    label = branch or head
-    command = cfg.land_check if check is None else (check or None)
-    landing = _Landing(repo, cfg, remote_url, target_ref, label, command, on_event)
+    r = request
+    command = cfg.land_check if r.check is None else (r.check or None)
+    landing = _Landing(repo, cfg, url, target_ref, r.branch or r.head, command, r.on_event)
     landing.objects = Objects(repo.toplevel, grant.conn)
-    landing.follow = follow
-    landing.push_options = push_options
-    if committer:
-        landing._committer = refresh_ident(committer)
-    return landing.run(head, base, max_retries, known_tip)
+    landing.follow = r.follow
+    landing.push_options = r.push_options
+    if r.committer:
+        landing._committer = refresh_ident(r.committer)
+    return landing.run(r.head, r.base, r.max_retries, r.known_tip)
 
 
 class _Landing:
@@ -195,7 +188,7 @@ class _Landing:
         on_event: Events | None,
     ) -> None:
         self.repo, self.cfg, self.url, self.target_ref = repo, cfg, url, target_ref
-        self.target = _short(target_ref)
+        self.target = short_ref(target_ref)
         self.label, self.command, self.on_event = label, command, on_event
         self.passed_trees: set[str] = set()  # a retry onto an identical tree needs no check
         self.events: list[str] = []
@@ -279,7 +272,7 @@ class _Landing:
             return self.result(UP_TO_DATE, old, message=f"{self.label} is already on {self.target}")
         else:
             if self._committer is None:  # in this process's environment: the agent's identity
-                from gitfleet.rebase import committer_ident
+                from gitfleet.git.rebase import committer_ident
 
                 self._committer = committer_ident(self.repo.toplevel)
             outcome = self.objects.rebase_range(base or old, head, old, self._committer)
@@ -308,7 +301,6 @@ class _Landing:
     def _check(self, old: str | None, rebased: Rebased) -> LandResult | Rebased:
         if not self.command:
             return rebased
-        from gitfleet import scratch
 
         tree = self.repo.git_out("rev-parse", f"{rebased.new_tip}^{{tree}}")
         if tree in self.passed_trees:
@@ -378,56 +370,6 @@ class _Landing:
         )
 
 
-def fetch_tip(repo: Repo, url: str, ref: str) -> str | None:
-    """The remote's current value of ``ref`` with its objects here, or None when absent.
-
-    Fetched into a private, uniquely named ref (FETCH_HEAD is shared by everything running
-    in this worktree), which is deleted again: the objects stay for the rebase.
-    """
-    scratch_ref = f"refs/gitfleet/fetch/{os.urandom(16).hex()}"
-    proc = repo.git(
-        "fetch",
-        "-q",
-        "--no-tags",
-        "--no-write-fetch-head",
-        "--no-recurse-submodules",
-        url,
-        f"+{ref}:{scratch_ref}",
-        check=False,
-    )
-    try:
-        if proc.returncode != 0:
-            listed = repo.git("ls-remote", url, ref)  # raises when the remote is unreachable
-            if not listed.stdout.strip():
-                return None  # the ref does not exist there (yet)
-            raise GitError(["git", "fetch", url, ref], proc.returncode, proc.stdout, proc.stderr)
-        return repo.git_out("rev-parse", "--verify", scratch_ref)
-    finally:
-        repo.git("update-ref", "-d", scratch_ref, check=False)
-
-
-def push_cas(
-    repo: Repo, url: str, new: str, ref: str, old: str | None, push_options: Sequence[str] = ()
-) -> Completed:
-    """Push ``new`` to ``ref`` only if the remote still has ``old`` there (None: absent).
-
-    To the real URL, never through ``gitfleet::`` (the helper may be who called us), and
-    ``--no-verify``: the queue's pre-push hook would wait for the lease we hold, and the id
-    check has just run on exactly these commits. ``push_options``: ``git push -o`` values
-    the agent's own push carried.
-    """
-    return repo.git(
-        "push",
-        "--porcelain",
-        "--no-verify",
-        *[f"--push-option={opt}" for opt in push_options],
-        f"--force-with-lease={ref}:{old or ''}",
-        url,
-        f"{new}:{ref}",
-        check=False,
-    )
-
-
 def follow_tracking_ref(
     repo: Repo, cfg: Config, url: str, target: str, new: str, objects: Objects | None = None
 ) -> None:
@@ -457,7 +399,6 @@ def mark_landed_ids(
     """
     if not cfg.series:
         return [], ""
-    from gitfleet import claims
 
     try:
         after = set(claims.claims_in_tree(repo, cfg, new))
@@ -465,9 +406,8 @@ def mark_landed_ids(
         new_ids = sorted(after - before)
         if not new_ids:
             return [], ""
-        from gitfleet import ids
 
-        ids.mark(repo, cfg, new_ids, "landed", note={"branch": label, "commit": new})
+        verbs.mark(repo, cfg, new_ids, "landed", note={"branch": label, "commit": new})
     except Exception as exc:  # the push happened; say what the ledger missed
         return [], f" (ledger not updated: {exc}; run `gitfleet ids list` to see it)"
     return new_ids, f"; {', '.join(new_ids)} landed"
@@ -476,7 +416,6 @@ def mark_landed_ids(
 def _id_problems(repo: Repo, cfg: Config, old: str | None, new: str) -> list[str]:
     if not cfg.series and not cfg.guarded:
         return []  # nothing to check: spare the import
-    from gitfleet import idcheck
 
     return idcheck.check_push(repo, cfg, old, new, None)
 
@@ -490,7 +429,6 @@ def refresh_ident(ident: str) -> str:
     stamp, _, zone = when.strip().partition(" ")
     if not close or not stamp.isdigit():
         return ident
-    import time
 
     return f"{person}> {int(time.time())} {zone}".rstrip()
 
@@ -505,11 +443,10 @@ def _push_error(target: str, push: Completed) -> str:
 
 
 @contextlib.contextmanager
-def lease(repo: Repo, url: str, ref: str, label: str) -> Iterator["Grant"]:
+def lease(repo: Repo, url: str, ref: str, label: str) -> Iterator[Grant]:
     """The queue's lease on ``ref`` of ``url``: one landing or push at a time per ref."""
-    from gitfleet.gate import queue
 
-    with queue.lease(repo, url, [ref], label=label) as grant:
+    with client.lease(repo, url, [ref], label=label) as grant:
         yield grant
 
 
@@ -523,9 +460,8 @@ def record(repo: Repo, url: str, ref: str, result: LandResult) -> None:
         "retries": result.retries,
         "message": result.message,
     }
-    from gitfleet.gate import queue
 
-    queue.record_result(repo, url, ref, summary)  # best effort: never fails a landing
+    client.record_result(repo, url, ref, summary)  # best effort: never fails a landing
 
 
 def _resolve(repo: Repo, branch: str) -> str:
@@ -536,10 +472,6 @@ def _resolve(repo: Repo, branch: str) -> str:
     raise UsageError(
         f"{branch!r} is not a branch or commit in {repo.toplevel}; see `git branch --list`"
     )
-
-
-def _short(ref: str) -> str:
-    return ref[len("refs/heads/") :] if ref.startswith("refs/heads/") else ref
 
 
 def _abbrev(oid: str | None) -> str:

@@ -16,13 +16,10 @@ It follows plain ``git rebase`` (no ``--rebase-merges``) where choices arise:
 - author and message are preserved; the committer is who runs gitfleet (``git var``).
 """
 
-# No `from __future__ import annotations`: NamedTuple compiles string annotations at class
-# creation. pygit2 is imported where it is used, never at module level: the push helper
-# imports this module for its result types only, and pygit2's import alone (~45 ms) cost
-# more than the rest of a push (the queue daemon, which rebases for it, keeps it loaded).
+from __future__ import annotations
 
-import _thread
 import contextlib
+import threading
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
@@ -68,9 +65,7 @@ def rebase_range(
         return _replay(repo, repo_path, upstream, head, onto, committer)
 
 
-# _thread, not threading: the push helper imports this module (for its result types) but
-# never rebases, and threading's import costs it a millisecond.
-_strict_lock = _thread.allocate_lock()
+_strict_lock = threading.Lock()
 _strict_off = 0  # rebases running with the check off (the queue daemon runs several at once)
 
 
@@ -100,7 +95,7 @@ def _known_objects() -> Iterator[None]:
 
 
 def _replay(
-    repo: "pygit2.Repository",
+    repo: pygit2.Repository,
     repo_path: Path,
     upstream: str,
     head: str,
@@ -145,7 +140,7 @@ def _replay(
     return Rebased(str(tip.id), applied, skipped, created)
 
 
-def _commit(repo: "pygit2.Repository", rev: str) -> "pygit2.Commit":
+def _commit(repo: pygit2.Repository, rev: str) -> pygit2.Commit:
     import pygit2
 
     try:
@@ -159,7 +154,7 @@ def _commit(repo: "pygit2.Repository", rev: str) -> "pygit2.Commit":
     return commit
 
 
-def _empty_tree(repo: "pygit2.Repository") -> "pygit2.Tree":
+def _empty_tree(repo: pygit2.Repository) -> pygit2.Tree:
     import pygit2
 
     tree = repo.get(repo.TreeBuilder().write())
@@ -168,8 +163,8 @@ def _empty_tree(repo: "pygit2.Repository") -> "pygit2.Tree":
 
 
 def _range(
-    repo: "pygit2.Repository", hide: Iterable["pygit2.Oid"], head: "pygit2.Oid"
-) -> list["pygit2.Commit"]:
+    repo: pygit2.Repository, hide: Iterable[pygit2.Oid], head: pygit2.Oid
+) -> list[pygit2.Commit]:
     """Non-merge commits reachable from ``head`` and none of ``hide``, oldest first."""
     from pygit2.enums import SortMode
 
@@ -180,8 +175,8 @@ def _range(
 
 
 def _commits_only_in(
-    repo: "pygit2.Repository", tip: "pygit2.Oid", other: "pygit2.Oid"
-) -> list["pygit2.Commit"]:
+    repo: pygit2.Repository, tip: pygit2.Oid, other: pygit2.Oid
+) -> list[pygit2.Commit]:
     """Non-merge commits of ``tip`` since its merge base with ``other``."""
     from pygit2.enums import SortMode
 
@@ -198,14 +193,14 @@ class _PatchIds:
     commits touching exactly the same paths as a commit being replayed.
     """
 
-    def __init__(self, repo: "pygit2.Repository", commits: list["pygit2.Commit"]) -> None:
+    def __init__(self, repo: pygit2.Repository, commits: list[pygit2.Commit]) -> None:
         self._repo = repo
         self._by_paths: dict[frozenset[str], list[pygit2.Commit]] = {}
         self._commits = commits
         self._indexed = False
         self._patch_ids: dict[str, pygit2.Oid | None] = {}
 
-    def contains(self, commit: "pygit2.Commit", parent_tree: "pygit2.Tree") -> bool:
+    def contains(self, commit: pygit2.Commit, parent_tree: pygit2.Tree) -> bool:
         if not self._commits:
             return False
         if not self._indexed:
@@ -220,20 +215,20 @@ class _PatchIds:
         mine = diff.patchid
         return any(self._patch_id(c) == mine for c in same_paths)
 
-    def _patch_id(self, commit: "pygit2.Commit") -> "pygit2.Oid | None":
+    def _patch_id(self, commit: pygit2.Commit) -> pygit2.Oid | None:
         key = str(commit.id)
         if key not in self._patch_ids:
             self._patch_ids[key] = commit.parents[0].tree.diff_to_tree(commit.tree).patchid
         return self._patch_ids[key]
 
 
-def _paths(diff: "pygit2.Diff") -> frozenset[str]:
+def _paths(diff: pygit2.Diff) -> frozenset[str]:
     return frozenset(
         path for d in diff.deltas for path in (d.old_file.path, d.new_file.path) if path
     )
 
 
-def _conflict_paths(conflicts: "pygit2.index.ConflictCollection") -> list[str]:
+def _conflict_paths(conflicts: pygit2.index.ConflictCollection) -> list[str]:
     paths: set[str] = set()
     for entries in conflicts:
         paths.update(e.path for e in entries if e is not None)
@@ -245,7 +240,7 @@ def committer_ident(repo_path: Path) -> str:
     return run(["var", "GIT_COMMITTER_IDENT"], repo_path, env=no_git_env()).stdout.strip()
 
 
-def _signature(ident: str) -> "pygit2.Signature":
+def _signature(ident: str) -> pygit2.Signature:
     """``Name <email> 1700000000 +0100`` as a pygit2 signature."""
     import pygit2
 

@@ -1,7 +1,7 @@
 """The queue daemon: one per repository, on a Unix socket, serving every linked worktree.
 
-Started on demand by the client (``gitfleet.gate.queue``) as ``python -m
-gitfleet.gate.daemon STATE_DIR [IDLE [LOCK_FD]]``; ``gitfleet daemon start|stop|status``
+Started on demand by the client (``gitfleet.queue.client``) as ``python -m
+gitfleet.queue.daemon STATE_DIR [IDLE [LOCK_FD]]``; ``gitfleet daemon start|stop|status``
 drive it by hand. A daemon holds an exclusive flock on ``daemon.lock`` for its whole life
 (the client that starts one takes the lock first and hands it over as LOCK_FD, so racing
 clients start one daemon, not one each), so a second start is a no-op and a SIGKILLed
@@ -11,7 +11,7 @@ holders still live (they are mid-push and will release), and clients waiting in 
 one's queue reconnect and queue again.
 
 Besides leases it answers object questions for the pushes it serves (merge bases, in-memory
-rebases: :mod:`gitfleet.gate.objects`), with pygit2 imported once, in the background, as
+rebases: :mod:`gitfleet.queue.objects`), with pygit2 imported once, in the background, as
 it starts, and it passes on each ref's last known tip from one holder to the next.
 
 Threads: one per connection, one reaper that ends leases whose holders died or timed out.
@@ -31,19 +31,18 @@ import struct
 import sys
 import threading
 import time
+import traceback
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from gitfleet.errors import GitfleetError
-from gitfleet.gate import objects, procs
-from gitfleet.gate.files import DaemonFiles, daemon_files
-from gitfleet.gate.leases import Key, Table
-from gitfleet.gate.procs import Proc
-from gitfleet.gate.protocol import VERSION, LineSocket, ProtocolError
+from gitfleet.git import rebase
 from gitfleet.locking import atomic_write
-
-if TYPE_CHECKING:
-    import _socket
+from gitfleet.queue import objects, procs
+from gitfleet.queue.files import DaemonFiles, daemon_files
+from gitfleet.queue.leases import Key, Table
+from gitfleet.queue.procs import Proc
+from gitfleet.queue.protocol import VERSION, LineSocket, ProtocolError
 
 REAP_EVERY = 0.05  # seconds between checks that holders still live
 DEFAULT_IDLE = 60.0
@@ -196,8 +195,6 @@ class Daemon:
         except OSError:
             pass  # the client went away; its leases end with its process
         except Exception as exc:  # a bug: log it, answer, and keep serving the others
-            import traceback
-
             log(traceback.format_exc())
             with contextlib.suppress(OSError):
                 line.send({"ok": False, "error": f"internal error in the daemon: {exc!r}"})
@@ -302,7 +299,7 @@ class Daemon:
                 self.server.shutdown(socket.SHUT_RDWR)
 
 
-def _peer_gone(sock: _socket.socket) -> bool:
+def _peer_gone(sock: socket.socket) -> bool:
     """Whether the client closed its end (readable with nothing to read)."""
     try:
         ready, _, _ = select.select([sock], [], [], 0)
@@ -318,8 +315,6 @@ def _preload_pygit2() -> None:
 
     def load() -> None:
         with contextlib.suppress(Exception):  # a real failure resurfaces at the real import
-            from gitfleet import rebase
-
             rebase.preload()
 
     threading.Thread(target=load, name="preload-pygit2", daemon=True).start()
@@ -365,7 +360,7 @@ def main(argv: list[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     if not args or args[0].startswith("-"):
         print(
-            "usage: python -m gitfleet.gate.daemon STATE_DIR [IDLE_SECONDS [LOCK_FD]]",
+            "usage: python -m gitfleet.queue.daemon STATE_DIR [IDLE_SECONDS [LOCK_FD]]",
             file=sys.stderr,
         )
         return 2

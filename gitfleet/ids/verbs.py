@@ -2,26 +2,30 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Sequence
 from typing import Any
 
 from gitfleet import config
 from gitfleet.config import Config, Series
 from gitfleet.errors import LedgerError, UsageError
-from gitfleet.git import Repo, discover_quick, require_commits
-from gitfleet.ledger import IdState, Ledger, LocalBackend
+from gitfleet.git.remote import seed_treeishes
+from gitfleet.git.repo import Repo, discover, require_commits
+from gitfleet.ids import claims
+from gitfleet.ids.ledger import IdState, Ledger
+from gitfleet.ids.local import LocalBackend
 
 
 def here() -> tuple[Repo, Config]:
     """The repository around the current folder and its config, as the ids verbs see them."""
-    repo = discover_quick()
-    return repo, config.load(repo.toplevel, cache_dir=repo.state_dir)
+    repo = discover()
+    return repo, config.load(repo.toplevel)
 
 
 def open_ledger(repo: Repo, cfg: Config) -> Ledger:
     """The ledger ``gitfleet.toml`` asks for: the local file (default) or the remote's ref."""
     if cfg.ledger_backend == "remote":
-        from gitfleet.remote_ledger import RemoteBackend
+        from gitfleet.ids.remote import RemoteBackend
 
         return Ledger(RemoteBackend(repo, cfg.remote))
     return Ledger(LocalBackend(repo.state_dir))
@@ -63,7 +67,6 @@ def allocation_text(
     """What ``ids allocate`` prints: one id per line, or the JSON form."""
     if not as_json:
         return "\n".join(got)
-    import json
 
     data = {"ids": got, "owner": default_owner(repo, owner), "series": series}
     return json.dumps(data, indent=2)
@@ -78,10 +81,9 @@ def seed_fn(repo: Repo, cfg: Config, series: Series) -> Callable[[], int]:
     def seed() -> int:
         # Imported here: only a series' first allocation needs them, every later one is a
         # short process that would pay for them (claims brings the front-matter reader).
-        from gitfleet import claims, target
 
         require_commits(repo)
-        return claims.highest_claimed(repo, cfg, series, target.seed_treeishes(repo, cfg))
+        return claims.highest_claimed(repo, cfg, series, seed_treeishes(repo, cfg))
 
     return seed
 
@@ -116,7 +118,6 @@ def mark(
 
 def claimed_in_branches(repo: Repo, cfg: Config, ids: Sequence[str]) -> dict[str, str]:
     """For each of ``ids`` claimed by the tip of a local or remote-tracking branch: where."""
-    from gitfleet import claims
 
     refs = repo.git_out("for-each-ref", "--format=%(refname)", "refs/heads", "refs/remotes").split()
     wanted, where = set(ids), dict[str, str]()

@@ -18,7 +18,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from gitfleet.git import Repo, no_git_env, run
+from gitfleet.git import no_git_env, run
+from gitfleet.git.repo import Repo
 
 OUTPUT_LIMIT = 20_000  # characters of check output kept in a result (the tail: errors end it)
 

@@ -13,13 +13,13 @@ work (DESIGN.md, facts about git):
    words git knows (``non-fast-forward``, ``fetch first``, ``stale info``) give its usual
    refusal and hints.
 3. A push to the target branch that others moved meanwhile is landed for the agent
-   (:func:`gitfleet.landing.land_under_lease`: rebase in memory, check, compare-and-swap
+   (:func:`gitfleet.land.landing.land_under_lease`: rebase in memory, check, compare-and-swap
    push). Git refuses locally any push that is not a fast-forward of what we listed, so
    for that one ref we list the fork point of the pushed commit and the real tip: to git
    the push is then a fast-forward, and the landing does the rest. ``[push] rebase =
    false`` turns this off: then every listed value is the real one and git refuses as
    usual, but from a fresh view, never a stale one. The merge base and the rebase are
-   asked of the queue daemon over the lease's connection (:mod:`gitfleet.gate.objects`):
+   asked of the queue daemon over the lease's connection (:mod:`gitfleet.queue.objects`):
    it keeps pygit2 loaded, which this short-lived process would import at a cost larger
    than the rest of its work.
 4. git then records the commit it pushed as ``<remote>/<branch>``, and only then ends the
@@ -38,19 +38,19 @@ wait, so local questions are asked before the lease is taken and answers are rem
 from __future__ import annotations
 
 import contextlib
-import os
 import sys
 from typing import Any, TextIO
 
-from gitfleet import config, target
-from gitfleet.config import Config
 from gitfleet.errors import GitError, GitfleetError, UsageError
-from gitfleet.gate import procs, pushargs, queue, relay, trackfix
-from gitfleet.gate.objects import Missing, Objects
+from gitfleet.gate import pushargs, relay, trackfix
 from gitfleet.gate.pushargs import Prediction
 from gitfleet.gate.relay import Options, Spec
-from gitfleet.git import Repo, discover, discover_quick
-from gitfleet.rebase import committer_ident
+from gitfleet.git.rebase import committer_ident
+from gitfleet.git.remote import fetch_tip, load_target_rules, short_ref, target_branch, unrouted
+from gitfleet.git.repo import Repo, discover
+from gitfleet.land import landing
+from gitfleet.queue import client, procs
+from gitfleet.queue.objects import Missing, Objects
 
 CAPABILITIES = ("option", "push")
 
@@ -64,10 +64,9 @@ def main(argv: list[str], stdin: TextIO, stdout: TextIO) -> int:
         )
     remote = argv[0]
     url = argv[1] if len(argv) > 1 else argv[0]
-    if url.startswith(queue.ROUTE_PREFIX):
-        url = url[len(queue.ROUTE_PREFIX) :]
-    repo = _discover()
-    queue.prestart(repo)  # a daemon that must start does so while we read our config
+    url = unrouted(url)
+    repo = discover(keep_git_env=True)  # git runs us with GIT_DIR set, from the push's folder
+    client.prestart(repo)  # a daemon that must start does so while we read our config
     helper = Helper(repo, remote, url, stdout)
     try:
         return helper.serve(stdin)
@@ -76,45 +75,17 @@ def main(argv: list[str], stdin: TextIO, stdout: TextIO) -> int:
         helper.fix_tracking_refs()  # git wrote its tracking refs before ending our stdin
 
 
-def _discover() -> Repo:
-    """The pushing repository: git runs us with ``GIT_DIR`` set, from where ``git push`` ran.
-
-    Read from the files when the layout is plain and agrees with ``GIT_DIR``: a git
-    process less on every push. Anything else is git's to say.
-    """
-    git_dir = os.environ.get("GIT_DIR")
-    if git_dir and "GIT_WORK_TREE" not in os.environ and "GIT_COMMON_DIR" not in os.environ:
-        found = discover_quick(os.getcwd())
-        if os.path.realpath(found.git_dir) == os.path.realpath(git_dir):
-            return found
-    return discover(keep_git_env=True)
-
-
-def _target_rules(repo: Repo) -> Config:
-    """The rules as committed on the target (as last fetched), else the worktree's file:
-    :func:`gitfleet.config.load_target_rules`, with the parsed-TOML cache of the state dir
-    (tomllib's import costs a push more than the rest of reading its rules)."""
-    local = config.load(repo.toplevel, repo.state_dir)
-    branch = target.target_branch(repo, local)
-    treeish = f"refs/remotes/{local.remote}/{branch}"
-    return config.load_committed(repo.toplevel, treeish, cache_dir=repo.state_dir)
-
-
 def _err(text: str) -> None:
     print(f"gitfleet: {text}", file=sys.stderr, flush=True)
-
-
-def _short(ref: str) -> str:
-    return ref[len("refs/heads/") :] if ref.startswith("refs/heads/") else ref
 
 
 class Helper:
     def __init__(self, repo: Repo, remote: str, url: str, out: TextIO) -> None:
         self.repo, self.remote, self.url, self.out = repo, remote, url, out
-        self.cfg = _target_rules(repo)
-        self.target_ref = f"refs/heads/{target.target_branch(repo, self.cfg)}"
+        self.cfg = load_target_rules(repo)
+        self.target_ref = f"refs/heads/{target_branch(repo, self.cfg)}"
         self.options = Options()
-        self.grant: queue.Grant | None = None
+        self.grant: client.Grant | None = None
         self.push = procs.find_push()
         self.prediction = Prediction()
         self.forks: dict[str, str] = {}  # ref -> fork point we listed instead of its tip
@@ -211,9 +182,7 @@ class Helper:
         try:
             fork = self.objects().merge_base(tip, head)
         except Missing:  # we lack the tip's objects: fetch them and ask again
-            from gitfleet import landing
-
-            if landing.fetch_tip(self.repo, self.url, ref) != tip:
+            if fetch_tip(self.repo, self.url, ref) != tip:
                 return None
             try:
                 fork = self.objects().merge_base(tip, head)
@@ -258,7 +227,7 @@ class Helper:
         return {
             "status": status,
             "by": "git push (gitfleet remote helper)",
-            "branch": _short(spec.src) if spec.src else "(deletion)",
+            "branch": short_ref(spec.src) if spec.src else "(deletion)",
             "new": self.landed.get(spec.dst),
             "worktree": str(self.repo.toplevel),
             "message": why or ("rebased onto the fresh tip" if status == "landed" else ""),
@@ -267,7 +236,7 @@ class Helper:
     # --- leases and git -------------------------------------------------------------
 
     def _lease(self, refs: list[str]) -> None:
-        names = ", ".join(_short(r) for r in refs)
+        names = ", ".join(short_ref(r) for r in refs)
 
         def waiting(ahead: int) -> None:
             if self.options.verbosity >= 1:
@@ -280,7 +249,7 @@ class Helper:
 
         pid = self.push[0].pid if self.push else None
         label = f"git push {names} from {self.repo.toplevel}" + (f" (pid {pid})" if pid else "")
-        self.grant = queue.acquire(
+        self.grant = client.acquire(
             self.repo, self.url, refs, timeout=self.cfg.lease_timeout, label=label,
             on_wait=waiting,
         )  # fmt: skip
@@ -297,11 +266,11 @@ class Helper:
         """Let go of the lease, telling the daemon the outcomes and (``tips``) the values
         the remote's refs hold now as far as we know: the next holder's hints."""
         if self.grant is not None:
-            queue.release(self.repo, self.grant, records or (), tips)
+            client.release(self.repo, self.grant, records or (), tips)
             self.grant = None
         elif records:  # the lease was never granted: say what happened all the same
             for ref, summary in records:
-                queue.record_result(self.repo, self.url, ref, summary)
+                client.record_result(self.repo, self.url, ref, summary)
 
     def objects(self) -> Objects:
         """Object questions, asked of the daemon over our lease's connection."""
@@ -418,7 +387,7 @@ class _Batch:
             return  # no ids to mark: spare the import
         for head, dst, expected in self.plain:
             if dst == h.target_ref and head and self.results.get(dst) is None:
-                from gitfleet import landing
+                from gitfleet.land import landing
 
                 _ids, note = landing.mark_landed_ids(h.repo, h.cfg, expected, head, dst)
                 if note.startswith(" (ledger"):
@@ -461,7 +430,7 @@ class _Batch:
             self.plain.append((head, dst, expected))
         elif dst == h.target_ref and h.cfg.push_rebase:
             if h.options.dry_run:
-                _err(f"{_short(dst)} moved on the remote; a real push would rebase and land")
+                _err(f"{short_ref(dst)} moved on the remote; a real push would rebase and land")
                 self.results[dst] = None
             else:
                 self.lands.append((spec, head, tip))
@@ -481,18 +450,16 @@ class _Batch:
 
     def _land(self, spec: Spec, head: str, tip: str) -> str | None:
         h = self.h
-        from gitfleet import landing
 
         assert h.grant is not None  # _push took it
         # The tip was read under this very lease; when its objects are here (the fork
         # point needed them) the landing starts from it instead of fetching it again.
         known = tip if h._known.get(("have", tip)) is True else None
-        result = landing.land_under_lease(
-            h.repo, h.cfg, h.url, spec.dst, head,
-            base=h.forks.get(spec.dst), check=None, grant=h.grant, branch=spec.src or head,
-            known_tip=known, follow=False, committer=h.committer,
-            push_options=h.options.push_options,
+        request = landing.Request(
+            head, spec.src or head, base=h.forks.get(spec.dst), known_tip=known, follow=False,
+            committer=h.committer, push_options=h.options.push_options,
         )  # fmt: skip
+        result = landing.land_under_lease(h.repo, h.cfg, h.url, spec.dst, h.grant, request)
         if not result.ok:
             _err(result.message)
             if result.paths:
@@ -504,7 +471,7 @@ class _Batch:
             count = len(result.applied)
             onto = result.old_tip or tip  # what it was rebased onto, after any retry
             _err(
-                f"{_short(spec.dst)} had moved on {h.remote}: rebased {count} commit"
+                f"{short_ref(spec.dst)} had moved on {h.remote}: rebased {count} commit"
                 f"{'s' * (count != 1)} onto {onto[:10]} and landed {result.new_tip[:10]}"
                 f" ({onto[:10]}..{result.new_tip[:10]})"
             )
@@ -519,7 +486,7 @@ class _Batch:
             return  # a push to a URL (no remote name): git writes no tracking ref
         # Only a remote with the standard fetch refspec has this ref; with another one the
         # compare-and-swap finds no `pushed` there (that commit never was on the remote).
-        h.fixes.append((f"refs/remotes/{h.remote}/{_short(dst)}", pushed, landed))
+        h.fixes.append((f"refs/remotes/{h.remote}/{short_ref(dst)}", pushed, landed))
 
 
 def _plain_name(remote: str) -> bool:

@@ -1,6 +1,6 @@
 """The id ledger: an append-only record of allocations, shared by every worktree.
 
-Each line of ``<common dir>/gitfleet/ledger.jsonl`` is one JSON record. An id moves
+Each record is one JSON object (a line of JSONL where records are exported). An id moves
 ``allocated -> committed -> landed`` or to ``released``; a ``seeded`` record remembers the
 highest id that was already in the repository when a series was first used. Ids are never
 reused: the next number is always above every number any record ever mentioned, released
@@ -8,22 +8,18 @@ ones included. Gaps are fine; duplicates never happen.
 
 Storage sits behind :class:`Backend`, whose one write operation is a transaction
 ``transact(fn)``: ``fn`` sees every record and returns the ones to append. The local backend
-runs it under an exclusive file lock; the remote backend (refs on the git remote) runs it as
-compare-and-swap with retries. All the rules live here, once, for both.
+(:mod:`gitfleet.ids.local`) runs it as one SQLite transaction; the remote backend (refs on
+the git remote) as compare-and-swap with retries. All the rules live here, once, for both.
 """
 
-# No `from __future__ import annotations` here: typing.NamedTuple compiles each string
-# annotation at class creation, and this module loads in every hook run.
+from __future__ import annotations
 
 import json
-import os
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from pathlib import Path
 from types import MappingProxyType
 from typing import Any, NamedTuple, Protocol
 
-from gitfleet import locking
 from gitfleet.config import Series
 from gitfleet.errors import LedgerError
 
@@ -39,8 +35,6 @@ _NEXT = {
 
 
 class Record(NamedTuple):
-    # NamedTuple, not a dataclass: the commit hook reads the ledger, and importing
-    # dataclasses (which imports inspect) costs more than the read.
     op: str
     series: str
     number: int
@@ -60,11 +54,11 @@ class Record(NamedTuple):
         return json.dumps(body, sort_keys=True, separators=(",", ":"))
 
     @classmethod
-    def from_json(cls, line: str) -> "Record":
+    def from_json(cls, line: str) -> Record:
         return cls.from_data(json.loads(line))
 
     @classmethod
-    def from_data(cls, data: Any) -> "Record":
+    def from_data(cls, data: Any) -> Record:
         if not isinstance(data, dict):
             raise ValueError("not a JSON object")
         if data.get("v") != SCHEMA:
@@ -163,7 +157,7 @@ class Folded:
             self._base, self._touched = None, merged
         return self._touched
 
-    def apply(self, records: Iterable[Record]) -> "Folded":
+    def apply(self, records: Iterable[Record]) -> Folded:
         """Fold ``records`` (oldest first) into this state; returns self."""
         high = self.high
         for rec in records:
@@ -207,9 +201,8 @@ def high_water(records: Iterable[Record], series: str) -> int | None:
 class History:
     """What a reader or a transaction sees: the records, and what they say.
 
-    Either is computed on first use. A backend that keeps a snapshot of the fold (the local
-    one) answers ``folded`` without parsing every record, which is what lets allocation and
-    the commit check stay fast on a ledger of many thousand records.
+    Each is computed on first use. A backend that stores the fold (the local one) answers
+    ``folded`` and ``high`` without reading every record.
     """
 
     __slots__ = ("_fold", "_folded", "_high", "_read", "_records")
@@ -238,8 +231,7 @@ class History:
 
     @property
     def high(self) -> dict[str, int]:
-        """Each series' high-water mark: all an allocation needs, so kept apart from the
-        states, whose snapshot grows with every id ever issued."""
+        """Each series' high-water mark: all an allocation needs."""
         if self._folded is None and self._high is not None:
             return self._high()
         return self.folded.high
@@ -259,142 +251,6 @@ class Backend(Protocol):
     def transact(self, fn: Callable[[History], list[Record]]) -> list[Record]:
         """Atomically: show ``fn`` the history, append what it returns; return the appended."""
         ...
-
-
-# The local backend keeps the fold of the ledger's first ``offset`` bytes beside it (an
-# index, see ledger_index; and the high-water marks alone, for allocation), bound to those
-# bytes by a CRC, and parses only the records after it. They are brought up to date once
-# that tail is this long: often enough that no reader parses much, rarely enough that the
-# update stays off most allocations.
-SNAPSHOT_EVERY = 256
-
-
-class LocalBackend:
-    """``ledger.jsonl`` in the common dir, written under an exclusive lock with fsync."""
-
-    def __init__(self, state_dir: Path) -> None:
-        self.path = state_dir / "ledger.jsonl"
-        self.lock_path = state_dir / "ledger.lock"
-        # Caches (deleting them is safe): the fold, and apart from it the high-water marks.
-        self.index_path = state_dir / "ledger.index.sqlite"
-        self.high_path = state_dir / "ledger.high.json"
-
-    def read(self) -> list[Record]:
-        return self._parse(self._read())
-
-    def view(self) -> History:
-        return self._history(self._read())
-
-    def _history(self, data: bytes) -> History:
-        return History(
-            lambda: self._parse(data), lambda: self._fold(data), lambda: self._high(data)
-        )
-
-    def _read(self) -> bytes:
-        # Appends are single write() calls of whole lines, so a reader without the lock sees
-        # a prefix of complete lines plus, at worst, a torn last line, which it ignores.
-        try:
-            return self.path.read_bytes()
-        except FileNotFoundError:
-            return b""
-
-    def _parse(self, data: bytes, start: int = 0) -> list[Record]:
-        """The records on the complete lines of ``data`` from byte ``start`` on."""
-        lines = data[start:].split(b"\n")
-        complete, tail = lines[:-1], lines[-1]
-        del tail  # a torn final line from a writer that died mid-write: never acknowledged
-        # One JSON document for the whole file: a single C-level parse instead of one call
-        # per line, which every allocation and every commit check pays. Any damage sends us
-        # to the line-by-line reading, which names the bad line.
-        filled = [raw for raw in complete if raw.strip()]
-        try:
-            datas = json.loads(b"[" + b",".join(filled) + b"]")
-            if len(datas) == len(filled):  # else a line held two values: let it be named
-                return [Record.from_data(d) for d in datas]
-        except (ValueError, UnicodeDecodeError):
-            pass
-        records: list[Record] = []
-        for number, raw in enumerate(complete, data.count(b"\n", 0, start) + 1):
-            if not raw.strip():
-                continue
-            try:
-                records.append(Record.from_json(raw.decode("utf-8")))
-            except (ValueError, UnicodeDecodeError) as exc:
-                raise LedgerError(
-                    f"{self.path}, line {number}, is not a ledger record ({exc}).\n"
-                    "  The file was left untouched. If it was edited by hand, restore that line;"
-                    f" otherwise move the file aside and run `gitfleet init` to reseed."
-                ) from None
-        return records
-
-    def _fold(self, data: bytes) -> Folded:
-        """The fold of ``data``'s complete lines: the index's, plus the records after it."""
-        from gitfleet import ledger_index
-
-        end = data.rfind(b"\n") + 1
-        # Small ledgers never make an index; open_index then returns None without sqlite3.
-        index = ledger_index.open_index(
-            self.index_path, data, end, lambda offset: fold(self._parse(data[:offset]))
-        )
-        start = index.offset if index else 0
-        folded = Folded(index, index.high if index else None)
-        tail = self._parse(data, start)
-        folded.apply(tail)
-        if len(tail) >= SNAPSHOT_EVERY:
-            changed = folded.touched if index else folded.states.values()
-            ledger_index.save(self.index_path, data, start, end, folded.high, changed)
-            ledger_index.save_high(self.high_path, data, end, folded.high)
-        return folded
-
-    def _high(self, data: bytes) -> dict[str, int]:
-        """Each series' high-water mark in ``data``, from the small snapshot plus its tail."""
-        from gitfleet import ledger_index
-
-        end = data.rfind(b"\n") + 1
-        offset, high = ledger_index.load_high(self.high_path, data, end) or (0, {})
-        tail = self._parse(data, offset)
-        for rec in tail:
-            if rec.number > high.get(rec.series, -1):
-                high[rec.series] = rec.number
-        if len(tail) >= SNAPSHOT_EVERY:
-            ledger_index.save_high(self.high_path, data, end, high)
-        return high
-
-    def transact(self, fn: Callable[[History], list[Record]]) -> list[Record]:
-        with locking.exclusive(self.lock_path):
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
-            try:
-                data = _read_fd(fd)
-                new = fn(self._history(data))
-                if not new:
-                    return []
-                end = data.rfind(b"\n") + 1
-                if end != len(data):
-                    # Drop a torn tail before appending, or the next record would be glued
-                    # onto it. We hold the lock, so its writer is gone.
-                    os.ftruncate(fd, end)
-                payload = "".join(rec.to_json() + "\n" for rec in new).encode("utf-8")
-                os.lseek(fd, 0, os.SEEK_END)
-                _write_all(fd, payload)
-                os.fsync(fd)
-                return new
-            finally:
-                os.close(fd)
-
-
-def _read_fd(fd: int) -> bytes:
-    chunks = []
-    os.lseek(fd, 0, os.SEEK_SET)
-    while chunk := os.read(fd, 1 << 20):
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
-def _write_all(fd: int, payload: bytes) -> None:
-    view = memoryview(payload)
-    while view:
-        written = os.write(fd, view)
-        view = view[written:]
 
 
 class Ledger:

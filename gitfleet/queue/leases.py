@@ -23,18 +23,14 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from gitfleet.gate.procs import Proc
+from gitfleet.queue.procs import Proc
 
 Key = tuple[str, str]  # (normalized remote URL, full ref name)
 RESULTS_KEPT = 10
 
 
 class Lease:
-    """One request for keys, waiting or granted. Compared and hashed by identity.
-
-    A plain class, not a dataclass: the daemon imports this module as it starts, and a
-    race of pushes waits for that start (dataclasses' import costs ~7 ms of CPU).
-    """
+    """One request for keys, waiting or granted. Compared and hashed by identity."""
 
     def __init__(
         self,

@@ -18,9 +18,8 @@ next fetch something to negotiate from.
 
 Transport is the ``git`` binary on the remote's real URL (``remote.<name>.url``, never the
 ``gitfleet::`` push URL), so credentials and SSH config apply. Objects are made and read
-with git plumbing (``hash-object``, ``mktree``, ``commit-tree``, ``cat-file --batch``), not
-pygit2, because the commit hook runs under ``python -S`` without site-packages; they never
-touch the user's branches. An unreachable remote is an error, never a silent
+with git plumbing (``hash-object``, ``mktree``, ``commit-tree``, ``cat-file --batch``); they
+never touch the user's branches. An unreachable remote is an error, never a silent
 local allocation.
 """
 
@@ -39,8 +38,11 @@ from typing import Any
 from gitfleet import git, locking
 from gitfleet.config import Config
 from gitfleet.errors import LedgerError
-from gitfleet.git import Repo, batch_blobs
-from gitfleet.ledger import Backend, History, LocalBackend, Record, high_water
+from gitfleet.git.blobs import batch_blobs
+from gitfleet.git.remote import remote_url
+from gitfleet.git.repo import Repo
+from gitfleet.ids.ledger import Backend, History, Record, high_water
+from gitfleet.ids.local import LocalBackend
 
 DEFAULT_REF = "refs/gitfleet/ledger"
 LOCAL_REF = "refs/gitfleet/remote-ledger"
@@ -90,20 +92,6 @@ _NEVER_CONNECTED = (
     "not found",
 )
 _C_LOCALE = {"LC_ALL": "C", "LANGUAGE": "C"}  # we read git's messages: keep them untranslated
-
-
-def remote_url(repo: Repo, remote: str) -> str:
-    """The real URL of ``remote`` (a configured name, or a URL/path given directly)."""
-    found = repo.git("config", "--get", f"remote.{remote}.url", check=False).stdout.strip()
-    if not found:
-        if "/" in remote or ":" in remote:
-            return remote
-        raise LedgerError(
-            f"the ledger is on remote {remote!r}, but this repository has no remote of that name.\n"
-            f"  add it (`git remote add {remote} <url>`) or set [fleet] remote in gitfleet.toml"
-        )
-    # A URL routed through our own helper would queue ledger writes behind branch pushes.
-    return found.removeprefix("gitfleet::")
 
 
 @dataclass
@@ -536,7 +524,7 @@ def migrate(repo: Repo, cfg: Config, to: str) -> MigrateResult:
     local: Backend = LocalBackend(repo.state_dir)
     remote: Backend = RemoteBackend(repo, cfg.remote)
     where = {
-        "local": str(repo.state_dir / "ledger.jsonl"),
+        "local": str(LocalBackend(repo.state_dir).path),
         "remote": f"{DEFAULT_REF} on {cfg.remote}",
     }
     if to == "remote":

@@ -1,0 +1,1 @@
+"""Landing: the merge queue that rebases, checks and pushes one branch at a time."""
