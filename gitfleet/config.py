@@ -17,6 +17,8 @@ from typing import Any, NamedTuple, TypeVar
 from gitfleet.errors import ConfigError
 
 CONFIG_NAME = "gitfleet.toml"
+# Branches spawn makes for its agents; their work may not change this file (the operator's).
+FLEET_BRANCH_PREFIX = "fleet/"
 _PREFIX_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 T = TypeVar("T")
 
@@ -265,6 +267,44 @@ def _agents(path: Path, table: _Reader) -> dict[str, Agent]:
             raise ConfigError(f"{path}: [agents.{name}.argv] must not be empty")
         agents[name] = Agent(name, argv)
     return agents
+
+
+def changed_keys(before: str, after: str) -> list[str]:
+    """The dotted keys whose values differ between two config texts (a text that does not
+    parse counts as empty)."""
+
+    def flat(text: str) -> dict[str, Any]:
+        try:
+            data = _toml(Path(CONFIG_NAME), text)
+        except ConfigError:
+            return {}
+        out: dict[str, Any] = {}
+        stack: list[tuple[str, Any]] = [("", data)]
+        while stack:
+            prefix, value = stack.pop()
+            if isinstance(value, dict) and value:
+                stack += [(f"{prefix}.{k}" if prefix else k, v) for k, v in value.items()]
+            else:
+                out[prefix] = value
+        return out
+
+    one, two = flat(before), flat(after)
+    return sorted(k for k in one.keys() | two.keys() if one.get(k) != two.get(k))
+
+
+def with_additions(rules: Config, other: Config) -> Config:
+    """``rules`` plus the series and guards ``other`` adds: adding rules never relaxes them.
+
+    A push is judged by the target's committed rules; a series or guard the push itself
+    introduces must bind that push too, or its claims would go unchecked.
+    """
+    known = {s.prefix for s in rules.series.values()}
+    series = dict(rules.series)
+    for name, added in other.series.items():
+        if added.prefix not in known and name not in series:
+            series[name] = added
+    guarded = tuple(dict.fromkeys((*rules.guarded, *other.guarded)))
+    return rules._replace(series=MappingProxyType(series), guarded=guarded)
 
 
 def load(root: Path) -> Config:

@@ -49,7 +49,7 @@ def allocate(
     series_name: str,
     count: int = 1,
     owner: str | Callable[[str], str] | None = None,
-    note: dict[str, Any] | None = None,
+    note: dict[str, Any] | Callable[[str], dict[str, Any]] | None = None,
 ) -> list[str]:
     """Allocate ``count`` contiguous ids of a series in one transaction.
 
