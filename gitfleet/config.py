@@ -145,17 +145,42 @@ class _Reader:
             )
 
 
-def _series(path: Path, name: str, reader: _Reader) -> Series:
-    prefix = reader.get("prefix", str, name, "a string of letters, digits or _")
+def check_prefix(prefix: str, where: str) -> str:
+    """``prefix`` when it can start an id (``SP`` in ``SP-152``), else a ConfigError."""
     if not _PREFIX_RE.match(prefix):
         raise ConfigError(
-            f"{path}: [series.{name}.prefix] is {prefix!r}; expected letters, digits or _, "
-            "starting with a letter (ids look like PREFIX-123)"
+            f"{where} is {prefix!r}; expected letters, digits or _, starting with a letter "
+            "(ids look like PREFIX-123)"
         )
+    return prefix
+
+
+def repo_path(pattern: str, where: str) -> str:
+    """A path or glob relative to the repository root: a leading ``/`` or ``./`` is the
+    root itself; ``..`` would leave the repository and is refused (it could match nothing,
+    which would switch a check off without a word)."""
+    norm = pattern.strip()
+    while norm.startswith(("./", "/")):
+        norm = norm[2:] if norm.startswith("./") else norm[1:]
+    parts = norm.split("/")
+    if not norm or ".." in parts or any(p == "." for p in parts):
+        raise ConfigError(
+            f"{where}: {pattern!r} is not a path inside the repository; write it relative "
+            'to the repository root, such as "articles/*.md"'
+        )
+    return norm
+
+
+def _series(path: Path, name: str, reader: _Reader) -> Series:
+    prefix = reader.get("prefix", str, name, "a string of letters, digits or _")
+    check_prefix(prefix, f"{path}: [series.{name}.prefix]")
     width = reader.get("width", int, 1, "an integer from 1 to 12")
     if not 1 <= width <= 12:
         raise ConfigError(f"{path}: [series.{name}.width] is {width}; expected 1 to 12")
-    paths = reader.strings("paths", 'a list of glob strings such as ["articles/*.md"]')
+    paths = tuple(
+        repo_path(p, f"{path}: [series.{name}.paths]")
+        for p in reader.strings("paths", 'a list of glob strings such as ["articles/*.md"]')
+    )
     front = reader.opt_str("front_matter", 'a front-matter key such as "ticketId"')
     reader.done("prefix, width, paths, front_matter")
     if not paths:
@@ -187,7 +212,10 @@ def parse(path: Path, text: str) -> Config:
     fleet.done("target, remote, worktrees")
     series = _all_series(path, top.sub("series"))
     guarded = top.sub("guarded")
-    guarded_paths = guarded.strings("paths", "a list of file paths or globs")
+    guarded_paths = tuple(
+        repo_path(p, f"{path}: [guarded.paths]")
+        for p in guarded.strings("paths", "a list of file paths or globs")
+    )
     guarded.done("paths")
     push = top.sub("push")
     push_rebase = push.get("rebase", bool, True, "true or false")

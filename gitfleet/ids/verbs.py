@@ -33,7 +33,12 @@ def open_ledger(repo: Repo, cfg: Config) -> Ledger:
 
 def default_owner(repo: Repo, owner: str | None) -> str:
     """The explicit owner, else the branch checked out in this worktree."""
-    if owner:
+    if owner is not None:
+        if not owner.strip() or any(ord(c) < 32 or c == "\x7f" for c in owner):
+            raise UsageError(
+                f"--owner {owner!r} is not a branch name: it is empty or holds control "
+                "characters; pass the owning branch, such as --owner fleet/SP-152"
+            )
         return owner
     if repo.branch is None:
         raise UsageError(
