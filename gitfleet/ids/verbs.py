@@ -14,6 +14,7 @@ from gitfleet.git.repo import Repo, discover, require_commits
 from gitfleet.ids import claims
 from gitfleet.ids.ledger import IdState, Ledger
 from gitfleet.ids.local import LocalBackend
+from gitfleet.ids.remote import RemoteBackend
 
 
 def here() -> tuple[Repo, Config]:
@@ -22,18 +23,25 @@ def here() -> tuple[Repo, Config]:
     return repo, config.load(repo.toplevel)
 
 
-def open_ledger(repo: Repo, cfg: Config) -> Ledger:
-    """The ledger ``gitfleet.toml`` asks for: the local file (default) or the remote's ref."""
-    if cfg.ledger_backend == "remote":
-        from gitfleet.ids.remote import RemoteBackend
+def open_ledger(repo: Repo, cfg: Config, *, fresh: bool = False) -> Ledger:
+    """The ledger ``gitfleet.toml`` asks for: the local file (default) or the remote's ref.
 
-        return Ledger(RemoteBackend(repo, cfg.remote))
+    ``fresh``: read the remote now, not through the hooks' few-second cache (what a person
+    asks to see must include another machine's allocation of a moment ago).
+    """
+    if cfg.ledger_backend == "remote":
+        return Ledger(RemoteBackend(repo, cfg.remote, cache_ttl=0 if fresh else None))
     return Ledger(LocalBackend(repo.state_dir))
 
 
 def default_owner(repo: Repo, owner: str | None) -> str:
     """The explicit owner, else the branch checked out in this worktree."""
-    if owner:
+    if owner is not None:
+        if not owner.strip() or any(ord(c) < 32 or c == "\x7f" for c in owner):
+            raise UsageError(
+                f"--owner {owner!r} is not a branch name: it is empty or holds control "
+                "characters; pass the owning branch, such as --owner fleet/SP-152"
+            )
         return owner
     if repo.branch is None:
         raise UsageError(
@@ -49,7 +57,7 @@ def allocate(
     series_name: str,
     count: int = 1,
     owner: str | Callable[[str], str] | None = None,
-    note: dict[str, Any] | None = None,
+    note: dict[str, Any] | Callable[[str], dict[str, Any]] | None = None,
 ) -> list[str]:
     """Allocate ``count`` contiguous ids of a series in one transaction.
 
@@ -89,7 +97,7 @@ def seed_fn(repo: Repo, cfg: Config, series: Series) -> Callable[[], int]:
 
 
 def list_ids(repo: Repo, cfg: Config, series_name: str | None = None) -> list[IdState]:
-    states = list(open_ledger(repo, cfg).states().values())
+    states = list(open_ledger(repo, cfg, fresh=True).states().values())
     if series_name is not None:
         series = cfg.series_for(series_name)
         states = [s for s in states if s.series == series.name]
@@ -98,7 +106,7 @@ def list_ids(repo: Repo, cfg: Config, series_name: str | None = None) -> list[Id
 
 def show(repo: Repo, cfg: Config, ident: str) -> IdState:
     cfg.series_of_id(ident)  # a clear error for something that is not an id at all
-    state = open_ledger(repo, cfg).states().get(ident)
+    state = open_ledger(repo, cfg, fresh=True).states().get(ident)
     if state is None:
         raise LedgerError(f"{ident} was never allocated; see `gitfleet ids list`")
     return state
