@@ -152,3 +152,7 @@ def test_three_aider_agents_commit_and_land(evening: Path, remote: Path, tmp_pat
         used = agent["usage"]
         assert used["turns"] == 1 and used["input_tokens"] > 0 and used["output_tokens"] > 0
         assert used["cost_usd"] > 0  # aider prices gpt-4o from the table it ships
+    # Aider's own files (.aider.chat.history.md, caches) are no reason to keep a worktree.
+    cleaned = json.loads(gitfleet(evening, "clean", "--json").stdout)
+    assert cleaned["removed"] == [f"fleet/{i}" for i in IDENTS]
+    assert not (evening.parent / f"{evening.name}.gitfleet").exists()
