@@ -257,6 +257,7 @@ class Spawner:
                 remote=self.cfg.remote,
                 guarded=self.cfg.guarded,
                 context=self._context(tree, agent) if self.opts.context else None,
+                series=self.series,
             )
             brief.write(Path(agent.brief), text)
             values = {
