@@ -47,3 +47,15 @@ def test_spawned_agents_brief_shows_how_to_claim(story_repo: Path) -> None:
         "- Claim it with a file such as `articles/SP-152.md` (any path matching "
         "`articles/*.md`),\n  whose front matter sets `ticketId: SP-152`.\n"
     ) in text
+
+
+def test_spawn_help_shows_defaults_examples_and_every_placeholder(story_repo: Path) -> None:
+    from conftest import gitfleet
+
+    from gitfleet.fleet.agents import PLACEHOLDERS, PRESETS
+
+    text = gitfleet(story_repo, "spawn", "--help").stdout
+    assert "Examples:" in text and 'gitfleet spawn 3 --agent claude --task "' in text
+    assert all("{" + p + "}" in text for p in PLACEHOLDERS)
+    assert all(p in text for p in PRESETS)
+    assert "(default: all N)" in text and "(default: never)" in text
