@@ -6,10 +6,12 @@ import os
 from pathlib import Path
 
 import pytest
+from conftest import gitfleet
 
 from gitfleet import config
 from gitfleet.config import Series
 from gitfleet.fleet import brief
+from gitfleet.fleet.agents import PLACEHOLDERS, PRESETS
 from gitfleet.fleet.display import PlainDisplay
 from gitfleet.fleet.spawn import SpawnOptions, spawn
 from gitfleet.git.repo import discover
@@ -50,10 +52,6 @@ def test_spawned_agents_brief_shows_how_to_claim(story_repo: Path) -> None:
 
 
 def test_spawn_help_shows_defaults_examples_and_every_placeholder(story_repo: Path) -> None:
-    from conftest import gitfleet
-
-    from gitfleet.fleet.agents import PLACEHOLDERS, PRESETS
-
     text = gitfleet(story_repo, "spawn", "--help").stdout
     assert "Examples:" in text and 'gitfleet spawn 3 --agent claude --task "' in text
     assert all("{" + p + "}" in text for p in PLACEHOLDERS)
