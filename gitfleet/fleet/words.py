@@ -3,6 +3,6 @@
 from __future__ import annotations
 
 
-def plural(count: int, noun: str) -> str:
-    """``1 commit``, ``2 commits``, ``0 commits``."""
-    return f"{count} {noun}{'' if count == 1 else 's'}"
+def plural(count: int, noun: str, many: str | None = None) -> str:
+    """``1 commit``, ``2 commits``, ``0 commits``; ``many`` for nouns that add more than s."""
+    return f"{count} {noun if count == 1 else many or noun + 's'}"
