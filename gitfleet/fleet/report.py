@@ -16,12 +16,12 @@ from typing import Any
 from gitfleet.config import Config
 from gitfleet.context import llm
 from gitfleet.errors import GitfleetError
+from gitfleet.fleet import lander
 from gitfleet.fleet.runstate import AgentState, RunState
 from gitfleet.fleet.usage import Usage
 from gitfleet.fleet.words import plural
 from gitfleet.git import split_z
 from gitfleet.git.repo import Repo
-from gitfleet.ids import claims
 
 SUMMARY_MAX_TOKENS = 400
 
@@ -57,7 +57,8 @@ class Report:
     base: str
     agents: list[AgentReport]
     ids_allocated: list[str]
-    ids_claimed: list[str]
+    ids_claimed: list[str]  # every id the agents' changes claim
+    ids_unallocated: list[str]  # claimed, but not allocated to the agent claiming it
     succeeded: bool
     usage: dict[str, Any] | None = None  # all agents' usage added up
     summary: str | None = None
@@ -88,14 +89,6 @@ def diffstat(repo: Repo, base: str, ref: str) -> tuple[list[str], int, int]:
     return files, added, removed
 
 
-def claimed_by_branch(repo: Repo, cfg: Config, base: str, ref: str) -> list[str]:
-    """Ids claimed on ``ref`` that ``base`` did not claim: what this agent's work claims."""
-    if not cfg.series:
-        return []
-    before = set(claims.claims_in_tree(repo, cfg, base))
-    return sorted(set(claims.claims_in_tree(repo, cfg, ref)) - before)
-
-
 def agent_report(repo: Repo, cfg: Config, run: RunState, agent: AgentState) -> AgentReport:
     ref = _branch_ref(repo, agent.branch)
     files: list[str] = []
@@ -103,7 +96,7 @@ def agent_report(repo: Repo, cfg: Config, run: RunState, agent: AgentState) -> A
     claimed: list[str] = []
     if ref is not None:
         files, added, removed = diffstat(repo, run.base, ref)
-        claimed = claimed_by_branch(repo, cfg, run.base, ref)
+        claimed = lander.claimed_by_branch(repo, cfg, run.base, ref)
     problem = None
     if agent.id and claimed and claimed != [agent.id]:
         problem = f"allocated {agent.id} but claims {', '.join(claimed)}"
@@ -128,6 +121,7 @@ def build(repo: Repo, cfg: Config, run: RunState) -> Report:
         agents=agents,
         ids_allocated=[a.id for a in run.agents if a.id],
         ids_claimed=sorted({i for a in agents for i in a.ids_claimed}),
+        ids_unallocated=sorted({i for a in agents for i in a.ids_claimed if i != a.id}),
         succeeded=bool(run.agents) and all(a.succeeded for a in run.agents),
         usage=total.to_dict() if total else None,
     )  # fmt: skip
@@ -212,12 +206,15 @@ def render_text(report: Report) -> str:
     total = Usage.from_dict(report.usage)
     if total is not None:
         out.append(f"Usage: {total.line()}")
+    stray = report.ids_unallocated
+    own = [i for i in report.ids_claimed if i not in stray]
     if report.agents:
         folder = os.path.dirname(os.path.dirname(_relative(report.agents[0].log, report)))
         out.append(f"Logs: `gitfleet logs AGENT` (in {folder}/)")
     out.append(
-        f"Ids: {len(report.ids_allocated)} allocated, {len(report.ids_claimed)} claimed"
-        + (f" ({', '.join(report.ids_claimed)})" if report.ids_claimed else "")
+        f"Ids: {len(report.ids_allocated)} allocated, {len(own)} claimed by their agents"
+        + (f" ({', '.join(own)})" if own else "")
+        + (f"; claimed without an allocation: {', '.join(stray)}" if stray else "")
     )
     return "\n".join(out)
 
