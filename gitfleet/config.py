@@ -267,6 +267,21 @@ def _agents(path: Path, table: _Reader) -> dict[str, Agent]:
     return agents
 
 
+def with_additions(rules: Config, other: Config) -> Config:
+    """``rules`` plus the series and guards ``other`` adds: adding rules never relaxes them.
+
+    A push is judged by the target's committed rules; a series or guard the push itself
+    introduces must bind that push too, or its claims would go unchecked.
+    """
+    known = {s.prefix for s in rules.series.values()}
+    series = dict(rules.series)
+    for name, added in other.series.items():
+        if added.prefix not in known and name not in series:
+            series[name] = added
+    guarded = tuple(dict.fromkeys((*rules.guarded, *other.guarded)))
+    return rules._replace(series=MappingProxyType(series), guarded=guarded)
+
+
 def load(root: Path) -> Config:
     """Read ``root/gitfleet.toml``, or the defaults when the file does not exist."""
     path = root / CONFIG_NAME

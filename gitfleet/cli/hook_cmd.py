@@ -8,6 +8,7 @@ import click
 
 from gitfleet.gate import prepush
 from gitfleet.ids import idcheck
+from gitfleet.server import receive
 
 
 @click.group()
@@ -32,6 +33,12 @@ def pre_merge_commit() -> None:
 def pre_push(args: tuple[str, ...]) -> None:
     """Take the push lease, check outgoing ids, refuse stale pushes."""
     _exit(prepush.main(list(args), sys.stdin))
+
+
+@hook.command(name="pre-receive")
+def pre_receive() -> None:
+    """The server guard: refuse a received push that breaks the id rules."""
+    _exit(receive.main(sys.stdin))
 
 
 def _exit(code: int) -> None:
