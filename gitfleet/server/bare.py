@@ -18,9 +18,18 @@ from gitfleet.errors import ConfigError, NotARepoError
 from gitfleet.git import Completed, no_git_env, run
 from gitfleet.git.repo import Repo
 
+# The guard's files in the receiving repository. Not "gitfleet": git runs the hook there,
+# and `python -m gitfleet` puts the current folder first on sys.path, where a "gitfleet"
+# folder would shadow the installed package.
+STATE_NAME = "gitfleet-server"
+
 
 class Bare(Repo):
     """A receiving repository: ``toplevel`` is its git dir; git keeps the hook's variables."""
+
+    @property
+    def state_dir(self) -> Path:
+        return self.common_dir / STATE_NAME
 
     def git(self, *args: str, input: str | None = None, check: bool = True) -> Completed:
         # GIT_DIR absolute: the hook's own is often "." (relative to where git ran it).

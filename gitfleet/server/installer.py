@@ -9,7 +9,7 @@ Where the shim goes:
   aside to ``pre-receive.gitfleet-orig``, which the shim runs after the guard with the same
   stdin: it still runs, and can still refuse.
 
-What changed is recorded in ``<repo>/gitfleet/server.json``; uninstall reads it.
+What changed is recorded in ``<repo>/gitfleet-server/server.json``; uninstall reads it.
 """
 
 from __future__ import annotations
@@ -44,7 +44,7 @@ def hooks_dir(repo: Bare) -> Path:
 
 
 def _record_path(repo: Bare) -> Path:
-    return repo.common_dir / "gitfleet" / "server.json"
+    return repo.state_dir / "server.json"
 
 
 def _is_ours(path: Path) -> bool:
