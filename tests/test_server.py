@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import stat
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -28,6 +29,13 @@ def guarded(story_repo: Path, remote: Path) -> Path:
 def _push(clone: Path, *refspecs: str) -> tuple[bool, str]:
     proc = git(clone, "push", "--no-verify", "origin", *refspecs, check=False)
     return proc.returncode == 0, proc.stderr
+
+
+def _plumb(cwd: Path, *args: str, input: str | None = None) -> str:
+    done = subprocess.run(
+        ["git", *args], cwd=cwd, input=input, capture_output=True, text=True, check=True
+    )
+    return done.stdout.strip()
 
 
 def _tip(remote: Path, ref: str) -> str:
@@ -291,3 +299,48 @@ def test_a_fleet_branch_may_not_change_the_config(guarded: Path, remote: Path) -
     assert _tip(remote, "refs/heads/fleet/a") == ""
     ok, err = _push(guarded, "HEAD:main")  # the operator's own commit on the target
     assert ok, err
+
+
+def test_a_malformed_ledger_commit_is_refused(ledgered: Path, remote: Path) -> None:
+    _allocate(ledgered, "fleet/a")
+    tip = _tip(remote, DEFAULT_REF)
+    git(ledgered, "fetch", "-q", "origin", DEFAULT_REF)
+    blob = _plumb(ledgered, "hash-object", "-w", "--stdin", input="not json\n")
+    tree = _plumb(ledgered, "mktree", input=f"100644 blob {blob}\t000000.jsonl\n")
+    commit = _plumb(ledgered, "commit-tree", tree, "-p", tip, "-m", "forged")
+    ok, err = _push(ledgered, f"{commit}:{DEFAULT_REF}")
+    assert not ok
+    assert "000000.jsonl line 1, is not a ledger record" in err
+    assert _tip(remote, DEFAULT_REF) == tip
+
+
+def test_a_broken_target_config_refuses_pushes_until_a_push_repairs_it(
+    story_repo: Path, remote: Path
+) -> None:
+    good = (story_repo / "gitfleet.toml").read_text()
+    (story_repo / "gitfleet.toml").write_text(good + "\n[nonsense\n")
+    git(story_repo, "commit", "-q", "-am", "broken config")
+    git(story_repo, "push", "-q", "origin", "main")  # before the guard was there
+    gitfleet(story_repo, "server", "install", str(remote))
+    commit_file(story_repo, "articles/SP-152.md", article(152))
+    ok, err = _push(story_repo, "HEAD:refs/heads/fleet/a")
+    assert not ok
+    assert "not valid TOML" in err and "push a commit to main that repairs it" in err
+    (story_repo / "gitfleet.toml").write_text(good)
+    git(story_repo, "commit", "-q", "-am", "repair")
+    ok, err = _push(story_repo, "HEAD:main")
+    assert ok, err
+
+
+def test_check_in_a_pull_request_judges_its_source_branch(story_repo: Path) -> None:
+    with open(story_repo / "gitfleet.toml", "a") as fh:
+        fh.write(REMOTE_LEDGER)
+    git(story_repo, "commit", "-q", "-am", "remote ledger")
+    git(story_repo, "push", "-q", "origin", "main")
+    theirs = _allocate(story_repo, "fleet/a")
+    commit_file(story_repo, f"articles/{theirs}.md", article(int(theirs.split("-")[1])))
+    git(story_repo, "switch", "-q", "--detach")  # as actions/checkout leaves a pull request
+    bad = gitfleet(story_repo, "check", env={"GITHUB_HEAD_REF": "fleet/b"}, check=False)
+    assert bad.returncode == 1
+    assert "(as fleet/b)" in bad.stderr and "allocated to fleet/a, not to fleet/b" in bad.stderr
+    assert gitfleet(story_repo, "check", env={"GITHUB_HEAD_REF": "fleet/a"}).returncode == 0

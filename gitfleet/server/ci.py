@@ -70,5 +70,7 @@ def check_range(repo: Repo, rev_range: str | None = None, owner: str | None = No
     ledger = None
     if target_rules.ledger_backend == "remote":
         ledger = Ledger(RemoteBackend(repo, rules.remote, cache_ttl=0)).folded()
-    found = findings(repo, rules, base, tip, Push(branch, target), ledger)
+    # The server's branches, as last fetched: local ones may hold anything.
+    push = Push(branch, target, f"refs/remotes/{rules.remote}/")
+    found = findings(repo, rules, base, tip, push, ledger)
     return Checked(f"{left}..{right}", base, tip, branch, found)

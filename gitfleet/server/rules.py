@@ -29,6 +29,10 @@ class Push(NamedTuple):
 
     branch: str
     target: str
+    branches: str = "refs/heads/"  # where this repository keeps the branches pushed to it
+
+    def ref(self, branch: str) -> str:
+        return f"{self.branches}{branch}"
 
     @property
     def judges_owner(self) -> bool:
@@ -109,7 +113,7 @@ def _ledger_problem(
         )
     if not push.judges_owner or state.owner == push.branch:
         return None
-    if _already_there(repo, [f"refs/heads/{state.owner}", f"refs/heads/{push.target}"], claiming):
+    if _already_there(repo, [push.ref(state.owner or ""), push.ref(push.target)], claiming):
         return None  # the owner's own committed file (or landed work) merged in
     return (
         f"{ident} (claimed by {where}) is allocated to {state.owner}, not to {push.branch}.\n"
