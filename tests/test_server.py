@@ -4,8 +4,10 @@ fired by real ``git push``es from a clone, and ``gitfleet check`` over a range."
 from __future__ import annotations
 
 import json
+import os
 import stat
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -344,3 +346,41 @@ def test_check_in_a_pull_request_judges_its_source_branch(story_repo: Path) -> N
     assert bad.returncode == 1
     assert "(as fleet/b)" in bad.stderr and "allocated to fleet/a, not to fleet/b" in bad.stderr
     assert gitfleet(story_repo, "check", env={"GITHUB_HEAD_REF": "fleet/a"}).returncode == 0
+
+
+def test_hooks_path_and_an_explicit_hook_file_are_honoured(
+    story_repo: Path, remote: Path, tmp_path: Path
+) -> None:
+    shared = tmp_path / "shared-hooks"
+    git(remote, "config", "core.hooksPath", str(shared))
+    gitfleet(story_repo, "server", "install", str(remote))
+    assert (shared / "pre-receive").read_text() == gitfleet(story_repo, "server", "shim").stdout
+    gitfleet(story_repo, "server", "uninstall", str(remote))
+    git(remote, "config", "--unset", "core.hooksPath")
+    # A global hooks folder (GitLab's custom_hooks_dir): wherever --hook says.
+    global_hook = tmp_path / "custom_hooks" / "pre-receive.d" / "gitfleet"
+    gitfleet(story_repo, "server", "install", str(remote), "--hook", str(global_hook))
+    git(remote, "config", "core.hooksPath", str(global_hook.parent))
+    commit_file(story_repo, "articles/copy.md", article(10))
+    (global_hook.parent / "pre-receive").symlink_to(global_hook)
+    ok, err = _push(story_repo, "main")
+    assert not ok and "SP-010 is claimed by 2 files" in err
+    (global_hook.parent / "pre-receive").unlink()
+    gitfleet(story_repo, "server", "uninstall", str(remote))
+    assert not (tmp_path / "custom_hooks" / "pre-receive.d").exists()
+
+
+def test_a_guard_that_cannot_start_refuses_the_push(guarded: Path, remote: Path) -> None:
+    hook = remote / "hooks" / "pre-receive"
+    text = hook.read_text()
+    hook.write_text(text.replace(sys.executable, str(remote / "no-such-python")))
+    commit_file(guarded, "articles/SP-152.md", article(152))
+    proc = subprocess.run(
+        ["git", "push", "origin", "HEAD:main"],
+        cwd=guarded,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PATH": "/usr/bin:/bin"},  # no gitfleet on PATH either
+    )
+    assert proc.returncode != 0
+    assert "reinstall gitfleet, then run `gitfleet server install` again" in proc.stderr
