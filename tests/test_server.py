@@ -218,6 +218,7 @@ def test_uninstall_puts_back_exactly_what_was_there(story_repo: Path, remote: Pa
     original, mode = legacy.read_bytes(), stat.S_IMODE(legacy.stat().st_mode)
     listing = sorted(p.name for p in (remote / "hooks").iterdir())
     gitfleet(story_repo, "server", "install", str(remote))
+    gitfleet(story_repo, "server", "install", str(remote))  # again: the chain is kept
     assert json.loads((remote / "gitfleet-server" / "server.json").read_text())["chained"]
     gitfleet(story_repo, "server", "uninstall", str(remote))
     assert legacy.read_bytes() == original
