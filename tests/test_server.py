@@ -171,11 +171,28 @@ def test_the_ledger_may_grow_but_not_be_deleted_or_rewound(ledgered: Path, remot
     assert second != first
     ok, err = _push(ledgered, f":{DEFAULT_REF}")
     assert not ok
-    assert f"deleting {DEFAULT_REF} would reissue" in err
-    ok, err = _push(ledgered, f"+{first}:{DEFAULT_REF}")
+    assert f"deleting {DEFAULT_REF} would let every id it holds be handed out again" in err
+    ok, err = _push(ledgered, f"+{first}:{DEFAULT_REF}")  # a push --mirror from an old clone
     assert not ok
-    assert "append-only" in err
+    assert "would lower the ledger's high-water marks (SP from 153 to 152)" in err
     assert _tip(remote, DEFAULT_REF) == second
+
+
+def test_a_ledger_replaced_on_the_server_can_be_restored(ledgered: Path, remote: Path) -> None:
+    _allocate(ledgered, "fleet/a")
+    saw = _tip(remote, DEFAULT_REF)
+    git(ledgered, "fetch", "-q", "origin", f"{DEFAULT_REF}:refs/saw")
+    # Someone reseeded the ledger on the server itself: an unrelated chain, lower marks.
+    seeded = '{"n":151,"op":"seeded","series":"SP","ts":1.0,"v":1}\n'
+    blob = _plumb(remote, "hash-object", "-w", "--stdin", input=seeded)
+    tree = _plumb(remote, "mktree", input=f"100644 blob {blob}\t000000.jsonl\n")
+    reseeded = _plumb(remote, "commit-tree", tree, "-m", "reseeded")
+    git(remote, "update-ref", DEFAULT_REF, reseeded)
+    # The restore the client's error message gives is not a fast-forward, but raises the
+    # marks back: it passes.
+    ok, err = _push(ledgered, f"+refs/saw:{DEFAULT_REF}")
+    assert ok, err
+    assert _tip(remote, DEFAULT_REF) == saw
 
 
 # -- installing and uninstalling ---------------------------------------------------------------

@@ -14,12 +14,12 @@ from typing import NamedTuple, TextIO
 
 from gitfleet import config
 from gitfleet.config import Config
-from gitfleet.errors import ConfigError, LedgerError, Refusal
+from gitfleet.errors import ConfigError, Refusal
 from gitfleet.git import ZERO_OID
 from gitfleet.ids.idcheck import EMPTY_TREE
 from gitfleet.ids.ledger import Folded
 from gitfleet.server.bare import Bare, added_rules, open_bare, rules_at, server_target
-from gitfleet.server.ledger_ref import LEDGER_REF, ledger_states, records_at
+from gitfleet.server.ledger_ref import LEDGER_REF, ledger_states, ledger_update_problems
 from gitfleet.server.rules import Push, findings
 
 
@@ -70,7 +70,7 @@ class Guard:
 
     def judge(self, update: Update) -> list[str]:
         if update.ref == LEDGER_REF:
-            return self._ledger_update(update)
+            return ledger_update_problems(self.repo, update.old, update.new)
         if not update.ref.startswith("refs/heads/") or update.new == ZERO_OID:
             return []  # tags, other refs, deletions: nothing claimed on a branch
         branch = update.ref.removeprefix("refs/heads/")
@@ -89,31 +89,6 @@ class Guard:
             return new  # every commit is here already: nothing new to judge
         boundary = [line[1:] for line in lines if line.startswith("-")]
         return boundary[0] if boundary else EMPTY_TREE  # no boundary: history from a root
-
-    def _ledger_update(self, update: Update) -> list[str]:
-        """The ledger only grows: deleting or rewinding it would make the next allocation
-        hand out ids again (a ``git push --mirror`` from an old clone deletes it)."""
-        fix = (
-            f"    to reset it on purpose, run `git update-ref {LEDGER_REF} <commit>` (or `-d`) "
-            f"in {self.repo.git_dir} on the server"
-        )
-        if update.new == ZERO_OID:
-            return [f"deleting {LEDGER_REF} would reissue every id it holds.\n{fix}"]
-        if update.old != ZERO_OID:
-            ancestor = self.repo.git(
-                "merge-base", "--is-ancestor", update.old, update.new, check=False
-            )
-            if ancestor.returncode != 0:
-                return [
-                    f"this push rewinds or rewrites {LEDGER_REF} (not a descendant of "
-                    f"{update.old[:12]}); the ledger is append-only, so ids would be reissued."
-                    f"\n    fetch it and allocate again (`gitfleet ids allocate`).\n{fix}"
-                ]
-        try:
-            records_at(self.repo, update.new)
-        except LedgerError as exc:
-            return [f"{exc}\n    the pushed ledger commit is malformed; nothing was recorded"]
-        return []
 
 
 def check_updates(repo: Bare, updates: list[Update]) -> list[str]:
