@@ -402,3 +402,26 @@ def test_a_guard_that_cannot_start_refuses_the_push(guarded: Path, remote: Path)
     )
     assert proc.returncode != 0
     assert "reinstall gitfleet, then run `gitfleet server install` again" in proc.stderr
+
+
+def test_check_in_a_shallow_clone_asks_for_the_history(story_repo: Path, remote: Path) -> None:
+    commit_file(story_repo, "articles/SP-152.md", article(152))
+    git(story_repo, "push", "-q", "origin", "main:fleet/a")
+    shallow = story_repo.parent / "shallow"
+    git(
+        story_repo.parent,
+        "clone",
+        "-q",
+        "--depth",
+        "1",
+        "-b",
+        "fleet/a",
+        remote.as_uri(),
+        str(shallow),
+    )
+    git(shallow, "fetch", "-q", "--depth", "1", "origin", "main:refs/remotes/origin/main")
+    bad = gitfleet(shallow, "check", check=False)
+    assert bad.returncode == 2
+    assert "not in this shallow clone" in bad.stderr and "fetch-depth: 0" in bad.stderr
+    git(shallow, "fetch", "-q", "--unshallow", "origin")
+    assert gitfleet(shallow, "check").returncode == 0

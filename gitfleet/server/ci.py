@@ -51,6 +51,25 @@ def _commit(repo: Repo, rev: str) -> str:
     return proc.stdout.strip()
 
 
+def _merge_base(repo: Repo, left: str, right: str, shown: str) -> str:
+    """Where the range starts: the merge base, or the empty tree for unrelated histories.
+
+    A shallow clone (actions/checkout's default depth 1) cuts the history off above it:
+    judging from the empty tree would take every old claim for a new one.
+    """
+    found = repo.git("merge-base", left, right, check=False).stdout.strip()
+    if found:
+        return found
+    shallow = repo.git("rev-parse", "--is-shallow-repository").stdout.strip() == "true"
+    if shallow:
+        raise UsageError(
+            f"{shown}: the history joining them is not in this shallow clone.\n"
+            "  fetch it: `git fetch --unshallow` (in GitHub Actions: actions/checkout with "
+            "fetch-depth: 0)"
+        )
+    return EMPTY_TREE
+
+
 def owner_of(repo: Repo, given: str | None) -> str | None:
     """The branch the range is judged as: ``--owner``, the checked-out branch, or the pull
     request's source branch in GitHub Actions (which checks out a detached merge commit)."""
@@ -61,8 +80,7 @@ def check_range(repo: Repo, rev_range: str | None = None, owner: str | None = No
     """Judge what ``rev_range`` brings, as a push of its tip onto its left side would be."""
     left, right = _split(repo, rev_range)
     left_oid, tip = _commit(repo, left), _commit(repo, right)
-    merge_base = repo.git("merge-base", left_oid, tip, check=False).stdout.strip()
-    base = merge_base or EMPTY_TREE
+    base = _merge_base(repo, left_oid, tip, f"{left}..{right}")
     target_rules = rules_at(repo, left_oid)
     rules = config.with_additions(target_rules, added_rules(repo, tip))
     target = target_branch(repo, rules)
