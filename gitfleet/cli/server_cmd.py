@@ -64,7 +64,10 @@ def shim() -> None:
 
 @click.command()
 @click.argument("rev_range", required=False, metavar="[REV-RANGE]")
-@click.option("--owner", help="Judge ownership as this branch (default: the current branch).")
+@click.option(
+    "--owner",
+    help="Judge ownership as this branch (default: the current branch, else $GITHUB_HEAD_REF).",
+)
 def check(rev_range: str | None, owner: str | None) -> None:
     """Check the commits in REV-RANGE (default: the target's remote-tracking ref..HEAD)
     against the id rules, as the server guard would: for CI. Exit 1 on findings."""
