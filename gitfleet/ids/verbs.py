@@ -14,7 +14,6 @@ from gitfleet.git.repo import Repo, discover, require_commits
 from gitfleet.ids import claims
 from gitfleet.ids.ledger import IdState, Ledger
 from gitfleet.ids.local import LocalBackend
-from gitfleet.ids.remote import RemoteBackend
 
 
 def here() -> tuple[Repo, Config]:
@@ -30,6 +29,8 @@ def open_ledger(repo: Repo, cfg: Config, *, fresh: bool = False) -> Ledger:
     asks to see must include another machine's allocation of a moment ago).
     """
     if cfg.ledger_backend == "remote":
+        from gitfleet.ids.remote import RemoteBackend  # loaded only for fleets configured so
+
         return Ledger(RemoteBackend(repo, cfg.remote, cache_ttl=0 if fresh else None))
     return Ledger(LocalBackend(repo.state_dir))
 
