@@ -42,6 +42,14 @@ def pre_push(args: tuple[str, ...]) -> None:
     _exit(prepush.main(list(args), sys.stdin))
 
 
+@hook.command(name="pre-receive")
+def pre_receive() -> None:
+    """The server guard: refuse a received push that breaks the id rules."""
+    from gitfleet.server import receive  # each hook loads its own half (benchmarks/hook_latency)
+
+    _exit(receive.main(sys.stdin))
+
+
 def _exit(code: int) -> None:
     if code:
         raise SystemExit(code)
