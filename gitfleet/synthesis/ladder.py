@@ -1,0 +1,165 @@
+"""The resolution ladder: rungs tried per conflicted file, in ``[land] resolve`` order.
+
+Each rung either settles the file or declines with a reason; the first that settles wins,
+and what it proposes must pass the gate (:mod:`.gate`) for that file before it is taken.
+The reasons of every rung that declined are kept for the conflict report.
+
+Rungs run here: ``attributes`` (the target's ``.gitattributes``: ``binary``/``-merge``
+stops the ladder, ``merge=union`` is git's union, ``merge=gitfleet-json|yaml|toml`` the
+structured rung for that format), ``structured`` (by extension) and ``lines``. ``claude``
+and ``agent`` are not run in memory: they are named in the reasons when configured.
+"""
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, NamedTuple
+
+from gitfleet.synthesis import attributes, gate, lines, structured
+from gitfleet.synthesis.attributes import NEVER, ReadFile
+from gitfleet.synthesis.sides import Decline, Sides, check_size
+
+if TYPE_CHECKING:
+    import pygit2
+
+ATTRIBUTES, STRUCTURED, LINES, CLAUDE, AGENT = (
+    "attributes",
+    "structured",
+    "lines",
+    "claude",
+    "agent",
+)
+RUNGS = (ATTRIBUTES, STRUCTURED, LINES, CLAUDE, AGENT)
+_IN_MEMORY = (ATTRIBUTES, STRUCTURED, LINES)
+_REGULAR = (0o100644, 0o100755)
+_STRUCTURED_DRIVERS = {"gitfleet-json": "json", "gitfleet-yaml": "yaml", "gitfleet-toml": "toml"}
+
+
+class Resolution(NamedTuple):
+    """``path`` was settled by ``rung``."""
+
+    path: str
+    rung: str
+
+
+class Settled(NamedTuple):
+    resolved: list[Resolution]
+    declined: dict[str, list[str]]  # path -> one "rung: reason" per rung that declined
+
+
+class _Stop(Decline):
+    """Declined, and no later rung may try (the owner said never)."""
+
+
+class Ladder:
+    """Rungs ``rungs`` (names from RUNGS, in order), attributes read by ``read_target``."""
+
+    def __init__(self, rungs: Sequence[str], read_target: ReadFile | None) -> None:
+        self.rungs = [r for r in rungs if r in RUNGS]
+        self.read_target = read_target
+
+    def settle(self, sides: Sides) -> tuple[bytes, str] | list[str]:
+        """(merged text, rung) for the first rung that settles ``sides``, else the reasons."""
+        reasons: list[str] = []
+        driver = None
+        for rung in self.rungs:
+            if rung not in _IN_MEMORY:
+                continue
+            try:
+                if rung == ATTRIBUTES:
+                    found = self._attributes(sides)
+                    if found is None:
+                        continue
+                    driver, merged = found
+                    if merged is None:
+                        continue
+                elif rung == STRUCTURED:
+                    merged = self._structured(sides, driver)
+                else:
+                    merged = lines.merge(sides)
+                problems = gate.check_file(sides.path, sides.base, sides.ours, sides.theirs, merged)
+                if problems:
+                    raise Decline(
+                        "its result fails the gate: " + "; ".join(p.problem for p in problems)
+                    )
+                return merged, rung
+            except _Stop as exc:
+                reasons.append(f"{rung}: {exc}")
+                break
+            except Decline as exc:
+                reasons.append(f"{rung}: {exc}")
+        return reasons or ["no rung applies"]
+
+    def _attributes(self, sides: Sides) -> tuple[str, bytes | None] | None:
+        """(driver, merged text or None to let later rungs try); None: no attribute set."""
+        if self.read_target is None:
+            return None
+        found = attributes.intent(self.read_target, sides.path)
+        if found.driver is None or found.driver == "text":
+            return None
+        if found.driver == NEVER:
+            raise _Stop(f"the owner says never merge it by machine ({found.source})")
+        if found.driver == "union":
+            check_size(sides)
+            return found.driver, lines.merge(sides, union=True)
+        if found.driver in _STRUCTURED_DRIVERS:
+            return found.driver, structured.merge(sides, _STRUCTURED_DRIVERS[found.driver])
+        if found.driver == "gitfleet":
+            return found.driver, None  # opted in to gitfleet's own rungs, which follow
+        raise _Stop(f"merge={found.driver} is a driver gitfleet cannot run ({found.source})")
+
+    def _structured(self, sides: Sides, driver: str | None) -> bytes:
+        kind = _STRUCTURED_DRIVERS.get(driver or "") or structured.kind_of(sides.path)
+        if kind is None:
+            raise Decline("not JSON, YAML or TOML")
+        return structured.merge(sides, kind)
+
+    # --- over a libgit2 merge index -----------------------------------------------------
+
+    def __call__(self, repo: "pygit2.Repository", index: "pygit2.Index") -> Settled:
+        """Settle what it can of ``index``'s conflicts, in place; report the rest."""
+        import pygit2
+
+        resolved: list[Resolution] = []
+        declined: dict[str, list[str]] = {}
+        for ancestor, ours, theirs in list(index.conflicts or ()):
+            path = next(e.path for e in (ours, theirs, ancestor) if e is not None)
+            if ours is None or theirs is None:
+                declined[path] = ["deleted on one side and changed on the other"]
+                continue
+            if ours.mode not in _REGULAR or theirs.mode not in _REGULAR:
+                declined[path] = ["not a regular file on both sides (a link or submodule)"]
+                continue
+            base = _data(repo, ancestor.id) if ancestor is not None else None
+            mine, other = _data(repo, ours.id), _data(repo, theirs.id)
+            if mine is None or other is None:
+                declined[path] = ["not a file on both sides"]
+                continue
+            sides = Sides(path, base, mine, other)
+            outcome = self.settle(sides)
+            if isinstance(outcome, list):
+                declined[path] = outcome
+                continue
+            merged, rung = outcome
+            del index.conflicts[path]
+            index.add(pygit2.IndexEntry(path, repo.create_blob(merged), ours.mode))
+            resolved.append(Resolution(path, rung))
+        return Settled(resolved, declined)
+
+
+def tree_reader(repo: "pygit2.Repository", tree: "pygit2.Tree") -> ReadFile:
+    """Files of ``tree`` by path (None when absent): how the target's attributes are read."""
+
+    def read(path: str) -> bytes | None:
+        try:
+            entry = tree[path]
+        except KeyError:
+            return None
+        return _data(repo, entry.id)
+
+    return read
+
+
+def _data(repo: "pygit2.Repository", oid: "pygit2.Oid") -> bytes | None:
+    import pygit2
+
+    obj = repo[oid]
+    return bytes(obj.data) if isinstance(obj, pygit2.Blob) else None
