@@ -23,6 +23,7 @@ def merge(sides: Sides, *, union: bool = False) -> bytes:
     if not union and structured.kind_of(sides.path):
         raise Decline("a comma-separated container (JSON/YAML/TOML): left to the structured rung")
     base, ours, theirs = (_lines(x) for x in (sides.base or b"", sides.ours, sides.theirs))
+    code = syntax.language_of(sides.path) is not None
     out: list[bytes] = []
     inserted: list[tuple[int, int]] = []  # 0-based line ranges the rung joined
     for region in Merge3(base, ours, theirs).merge_regions():
@@ -40,7 +41,7 @@ def merge(sides: Sides, *, union: bool = False) -> bytes:
                     f"both sides changed base lines {z1 + 1}-{z2} (not only inserted there)"
                 )
             start = len(out)
-            out.extend(_both(ours[a1:a2], theirs[b1:b2]))
+            out.extend(_both(ours[a1:a2], theirs[b1:b2], code=code))
             inserted.append((start, len(out) - 1))
     merged = b"".join(out)
     if not union:
@@ -52,12 +53,27 @@ def _lines(data: bytes) -> list[bytes]:
     return data.splitlines(keepends=True)
 
 
-def _both(ours: list[bytes], theirs: list[bytes]) -> list[bytes]:
-    """Ours, then theirs' lines ours lacks (blank lines always kept: they separate)."""
+def _both(ours: list[bytes], theirs: list[bytes], *, code: bool) -> list[bytes]:
+    """Ours, then theirs' lines ours lacks (blank lines always kept: they separate).
+
+    In source code only a whole identical block counts as the same insertion: single lines
+    such as ``return x`` or ``}`` recur, and dropping one would change the code.
+    """
+    if ours == theirs:
+        return ours
+    if code:
+        return _joined(ours) + theirs
     have = {line.rstrip(b"\r\n") for line in ours if line.strip()}
-    if ours and not ours[-1].endswith(b"\n"):
-        ours = [*ours[:-1], ours[-1] + b"\n"]
-    return ours + [line for line in theirs if not line.strip() or line.rstrip(b"\r\n") not in have]
+    return _joined(ours) + [
+        line for line in theirs if not line.strip() or line.rstrip(b"\r\n") not in have
+    ]
+
+
+def _joined(lines: list[bytes]) -> list[bytes]:
+    """``lines`` ending in a newline, so that what follows starts a line of its own."""
+    if lines and not lines[-1].endswith(b"\n"):
+        return [*lines[:-1], lines[-1] + b"\n"]
+    return lines
 
 
 def _refuse_in_code(sides: Sides, merged: bytes, inserted: list[tuple[int, int]]) -> None:
