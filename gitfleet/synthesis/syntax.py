@@ -176,7 +176,7 @@ def case_labels(source: bytes, lang: str) -> Counter[str]:
         if switch is not None:
             field = switch.child_by_field_name("value") or switch.child_by_field_name("subject")
             subject = _text(field)
-        found[f"{_level(node)} | {subject} | {label}"] += 1
+        found[f"{_level(node)} | `{label}` of `{subject}`"] += 1
     return found
 
 
