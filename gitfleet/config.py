@@ -17,6 +17,8 @@ from typing import Any, NamedTuple, TypeVar
 from gitfleet.errors import ConfigError
 
 CONFIG_NAME = "gitfleet.toml"
+# The synthesis ladder's rungs, in their default order (``[land] resolve`` picks and orders).
+RESOLVE_RUNGS = ("attributes", "structured", "lines", "claude", "agent")
 _PREFIX_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 T = TypeVar("T")
 
@@ -54,6 +56,7 @@ class Config(NamedTuple):
     guarded: tuple[str, ...] = ()
     push_rebase: bool = True
     land_check: str | None = None
+    land_resolve: tuple[str, ...] = RESOLVE_RUNGS
     ledger_backend: str = "local"
     lease_timeout: float = 600.0
     daemon_idle: float = 60.0
@@ -143,6 +146,20 @@ class _Reader:
             )
 
 
+def _resolve_rungs(path: Path, land: _Reader) -> tuple[str, ...]:
+    if "resolve" not in land.table:
+        land.seen.add("resolve")
+        return RESOLVE_RUNGS
+    allowed = "a list of rungs from " + ", ".join(f'"{r}"' for r in RESOLVE_RUNGS)
+    rungs = land.strings("resolve", allowed)
+    unknown = [r for r in rungs if r not in RESOLVE_RUNGS]
+    if unknown or len(set(rungs)) != len(rungs):
+        raise ConfigError(
+            f"{path}: [land.resolve] is {list(rungs)!r}; expected {allowed}, each once"
+        )
+    return rungs
+
+
 def _series(path: Path, name: str, reader: _Reader) -> Series:
     prefix = reader.get("prefix", str, name, "a string of letters, digits or _")
     if not _PREFIX_RE.match(prefix):
@@ -192,7 +209,8 @@ def parse(path: Path, text: str) -> Config:
     push.done("rebase")
     land = top.sub("land")
     land_check = land.opt_str("check", 'a shell command such as "make test"')
-    land.done("check")
+    land_resolve = _resolve_rungs(path, land)
+    land.done("check, resolve")
     backend = _ledger_backend(path, top.sub("ledger"))
     lease_timeout, idle = _daemon(path, top.sub("daemon"))
     spawn = top.sub("spawn")
@@ -210,6 +228,7 @@ def parse(path: Path, text: str) -> Config:
         guarded=guarded_paths,
         push_rebase=push_rebase,
         land_check=land_check,
+        land_resolve=land_resolve,
         ledger_backend=backend,
         lease_timeout=lease_timeout,
         daemon_idle=idle,

@@ -43,11 +43,12 @@ if TYPE_CHECKING:
 
 MAX_RETRIES = 5  # lost compare-and-swaps before giving up; each one means another landing won
 
-LANDED, UP_TO_DATE, CONFLICT, CHECK_FAILED, LOST_RACE, ERROR = (
+LANDED, UP_TO_DATE, CONFLICT, CHECK_FAILED, GATE_REFUSED, LOST_RACE, ERROR = (
     "landed",
     "up-to-date",
     "conflict",
     "check-failed",
+    "gate-refused",
     "lost-race",
     "error",
 )
@@ -75,6 +76,9 @@ class LandResult(NamedTuple):
     message: str = ""
     events: Sequence[str] = ()  # one line per retry, in order
     landed_ids: Sequence[str] = ()  # ledger ids now ``landed``
+    resolved: Sequence[dict[str, str]] = ()  # {"path", "rung"}: conflicts synthesis settled
+    declined: Sequence[dict[str, str]] = ()  # {"path", "reason"}: why a conflict stayed
+    findings: Sequence[str] = ()  # what the landing gate refused
 
     @property
     def ok(self) -> bool:
@@ -277,6 +281,8 @@ class _Landing:
                 self._committer = committer_ident(self.repo.toplevel)
             outcome = self.objects.rebase_range(base or old, head, old, self._committer)
             if isinstance(outcome, Conflict):
+                outcome = self._synthesize(base or old, head, old, outcome)
+            if isinstance(outcome, Conflict):
                 return self._conflict(old, outcome)
             rebased = outcome
             if rebased.new_tip == old:
@@ -286,6 +292,9 @@ class _Landing:
                     skipped=rebased.skipped,
                     message=f"every change of {self.label} is already on {self.target}",
                 )
+        refused = self._gate(head, old, rebased)
+        if refused is not None:
+            return refused
         problems = _id_problems(self.repo, self.cfg, old, rebased.new_tip)
         if problems:
             return self.result(
@@ -297,6 +306,48 @@ class _Landing:
                 "pushed:\n  " + "\n  ".join(problems),
             )
         return self._check(old, rebased)
+
+    def _synthesize(
+        self, upstream: str, head: str, old: str, conflict: Conflict
+    ) -> Rebased | Conflict:
+        """The rebase again, in this process, with the synthesis ladder on its conflicts.
+
+        The daemon rebases without it (it is below synthesis, and most landings never
+        conflict); only a conflicted landing pays for the ladder here.
+        """
+        rungs = self.cfg.land_resolve
+        if not any(r in rungs for r in ("attributes", "structured", "lines")):
+            return conflict
+        from gitfleet import rebase
+        from gitfleet.synthesis.ladder import Ladder
+
+        return rebase.rebase_range(
+            self.repo.toplevel, upstream, head, old, self._committer, resolver=Ladder(rungs)
+        )
+
+    def _gate(self, head: str, old: str | None, rebased: Rebased) -> LandResult | None:
+        """The synthesis gate on exactly what would land, resolved or clean."""
+        from gitfleet.synthesis import gate
+
+        findings = [
+            str(f) for f in gate.check_landing(self.repo.toplevel, old, head, rebased.new_tip)
+        ]
+        if not findings:
+            return None
+        return self.result(
+            GATE_REFUSED,
+            old,
+            applied=rebased.applied,
+            skipped=rebased.skipped,
+            resolved=_resolutions(rebased),
+            findings=findings,
+            message=(
+                f"{self.label} rebased onto {self.target} fails the landing gate; nothing was "
+                f"pushed and {self.label} is unchanged:\n  "
+                + "\n  ".join(findings)
+                + f"\nFix it on the branch, then `gitfleet land {self.label}` again"
+            ),
+        )
 
     def _check(self, old: str | None, rebased: Rebased) -> LandResult | Rebased:
         if not self.command:
@@ -331,16 +382,19 @@ class _Landing:
     def _conflict(self, old: str, conflict: Conflict) -> LandResult:
         subject = self.repo.git_out("log", "-1", "--format=%s", conflict.commit)
         files = ", ".join(conflict.paths)
+        why = "".join(f"\n  {path}: {reason}" for path, reason in conflict.declined)
         return self.result(
             CONFLICT,
             old,
             paths=conflict.paths,
+            declined=[{"path": p, "reason": r} for p, r in conflict.declined],
             message=(
                 f"{self.label} conflicts with {self.target} in {files} (replaying "
                 f"{_abbrev(conflict.commit)} {subject!r}); nothing was pushed and "
                 f"{self.label} is unchanged. Rebase it where it is checked out "
                 f"(`git fetch {self.cfg.remote} && git rebase {self.cfg.remote}/{self.target}`), "
                 f"resolve {files}, then land it again"
+                + (f"\nWhy synthesis left it:{why}" if why else "")
             ),
         )
 
@@ -359,6 +413,8 @@ class _Landing:
             message += f"; {len(rebased.skipped)} already there, skipped"
         if self.events:
             message += f"; after {len(self.events)} retr{'ies' if len(self.events) > 1 else 'y'}"
+        if rebased.resolved:
+            message += "; resolved " + ", ".join(f"{p} ({r})" for p, r in rebased.resolved)
         return self.result(
             LANDED,
             old,
@@ -366,6 +422,7 @@ class _Landing:
             applied=rebased.applied,
             skipped=rebased.skipped,
             landed_ids=landed_ids,
+            resolved=_resolutions(rebased),
             message=message + note,
         )
 
@@ -431,6 +488,10 @@ def refresh_ident(ident: str) -> str:
         return ident
 
     return f"{person}> {int(time.time())} {zone}".rstrip()
+
+
+def _resolutions(rebased: Rebased) -> list[dict[str, str]]:
+    return [{"path": path, "rung": rung} for path, rung in rebased.resolved]
 
 
 def _is_oid(text: str) -> bool:

@@ -11,8 +11,9 @@ and ``agent`` are not run in memory: they are named in the reasons when configur
 """
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING
 
+from gitfleet.config import RESOLVE_RUNGS
 from gitfleet.synthesis import attributes, gate, lines, structured
 from gitfleet.synthesis.attributes import NEVER, ReadFile
 from gitfleet.synthesis.sides import Decline, Sides, check_size
@@ -20,39 +21,26 @@ from gitfleet.synthesis.sides import Decline, Sides, check_size
 if TYPE_CHECKING:
     import pygit2
 
-ATTRIBUTES, STRUCTURED, LINES, CLAUDE, AGENT = (
-    "attributes",
-    "structured",
-    "lines",
-    "claude",
-    "agent",
-)
-RUNGS = (ATTRIBUTES, STRUCTURED, LINES, CLAUDE, AGENT)
+RUNGS = RESOLVE_RUNGS
+ATTRIBUTES, STRUCTURED, LINES, CLAUDE, AGENT = RUNGS
 _IN_MEMORY = (ATTRIBUTES, STRUCTURED, LINES)
 _REGULAR = (0o100644, 0o100755)
 _STRUCTURED_DRIVERS = {"gitfleet-json": "json", "gitfleet-yaml": "yaml", "gitfleet-toml": "toml"}
-
-
-class Resolution(NamedTuple):
-    """``path`` was settled by ``rung``."""
-
-    path: str
-    rung: str
-
-
-class Settled(NamedTuple):
-    resolved: list[Resolution]
-    declined: dict[str, list[str]]  # path -> one "rung: reason" per rung that declined
 
 
 class _Stop(Decline):
     """Declined, and no later rung may try (the owner said never)."""
 
 
-class Ladder:
-    """Rungs ``rungs`` (names from RUNGS, in order), attributes read by ``read_target``."""
+Pairs = list[tuple[str, str]]
 
-    def __init__(self, rungs: Sequence[str], read_target: ReadFile | None) -> None:
+
+class Ladder:
+    """Rungs ``rungs`` (names from RUNGS, in order). ``read_target``: the target tree's
+    files, for its ``.gitattributes`` (None: no attributes, as in a merge driver, where git
+    has applied them already)."""
+
+    def __init__(self, rungs: Sequence[str], read_target: ReadFile | None = None) -> None:
         self.rungs = [r for r in rungs if r in RUNGS]
         self.read_target = read_target
 
@@ -114,35 +102,44 @@ class Ladder:
 
     # --- over a libgit2 merge index -----------------------------------------------------
 
-    def __call__(self, repo: "pygit2.Repository", index: "pygit2.Index") -> Settled:
-        """Settle what it can of ``index``'s conflicts, in place; report the rest."""
+    def __call__(
+        self, repo: "pygit2.Repository", index: "pygit2.Index", target: "pygit2.Tree"
+    ) -> tuple[Pairs, Pairs]:
+        """Settle what it can of ``index``'s conflicts in place, attributes read from
+        ``target``: ((path, rung) settled, (path, "rung: reason") left)."""
         import pygit2
 
-        resolved: list[Resolution] = []
-        declined: dict[str, list[str]] = {}
+        ladder = Ladder(self.rungs, tree_reader(repo, target))
+        settled: Pairs = []
+        declined: Pairs = []
         for ancestor, ours, theirs in list(index.conflicts or ()):
             path = next(e.path for e in (ours, theirs, ancestor) if e is not None)
-            if ours is None or theirs is None:
-                declined[path] = ["deleted on one side and changed on the other"]
-                continue
-            if ours.mode not in _REGULAR or theirs.mode not in _REGULAR:
-                declined[path] = ["not a regular file on both sides (a link or submodule)"]
-                continue
-            base = _data(repo, ancestor.id) if ancestor is not None else None
-            mine, other = _data(repo, ours.id), _data(repo, theirs.id)
-            if mine is None or other is None:
-                declined[path] = ["not a file on both sides"]
-                continue
-            sides = Sides(path, base, mine, other)
-            outcome = self.settle(sides)
+            outcome = ladder._settle_entries(repo, ancestor, ours, theirs)
             if isinstance(outcome, list):
-                declined[path] = outcome
+                declined.extend((path, reason) for reason in outcome)
                 continue
             merged, rung = outcome
             del index.conflicts[path]
             index.add(pygit2.IndexEntry(path, repo.create_blob(merged), ours.mode))
-            resolved.append(Resolution(path, rung))
-        return Settled(resolved, declined)
+            settled.append((path, rung))
+        return settled, declined
+
+    def _settle_entries(
+        self,
+        repo: "pygit2.Repository",
+        ancestor: "pygit2.IndexEntry | None",
+        ours: "pygit2.IndexEntry | None",
+        theirs: "pygit2.IndexEntry | None",
+    ) -> tuple[bytes, str] | list[str]:
+        if ours is None or theirs is None:
+            return ["deleted on one side and changed on the other"]
+        if ours.mode not in _REGULAR or theirs.mode not in _REGULAR:
+            return ["not a regular file on both sides (a link or a submodule)"]
+        base = _data(repo, ancestor.id) if ancestor is not None else None
+        mine, other = _data(repo, ours.id), _data(repo, theirs.id)
+        if mine is None or other is None:
+            return ["not a file on both sides"]
+        return self.settle(Sides(str(ours.path), base, mine, other))
 
 
 def tree_reader(repo: "pygit2.Repository", tree: "pygit2.Tree") -> ReadFile:
