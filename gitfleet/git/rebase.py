@@ -146,7 +146,7 @@ def _replay(
                 return Conflict(str(commit.id), paths)
             settled, declined = resolver(repo, index, onto_c.tree)
             if index.conflicts is not None:  # the files it left are the conflict
-                return Conflict(str(commit.id), _conflict_paths(index.conflicts), list(declined))
+                return Conflict(str(commit.id), _conflict_paths(index.conflicts), tuple(declined))
             resolved.extend(settled)
         tree_id = index.write_tree(repo)
         if tree_id == tip.tree_id and commit.tree_id != parent_tree.id:
@@ -162,7 +162,7 @@ def _replay(
         tip = _commit(repo, str(new_id))
         applied.append(str(commit.id))
         created.append(str(new_id))
-    return Rebased(str(tip.id), applied, skipped, created, resolved)
+    return Rebased(str(tip.id), applied, skipped, created, tuple(resolved))
 
 
 def _commit(repo: pygit2.Repository, rev: str) -> pygit2.Commit:

@@ -88,7 +88,7 @@ def _outcome_to_json(outcome: Outcome) -> dict[str, Any]:
 def _outcome_from_json(data: dict[str, Any]) -> Outcome:
     if "conflict" in data:
         found = data["conflict"]
-        declined = [(str(p), str(r)) for p, r in found.get("declined", [])]
+        declined = tuple((str(p), str(r)) for p, r in found.get("declined", []))
         return Conflict(str(found["commit"]), [str(p) for p in found["paths"]], declined)
     done = data["rebased"]
     return Rebased(
@@ -96,7 +96,7 @@ def _outcome_from_json(data: dict[str, Any]) -> Outcome:
         [str(c) for c in done["applied"]],
         [str(c) for c in done["skipped"]],
         [str(c) for c in done.get("created", [])],
-        [(str(p), str(r)) for p, r in done.get("resolved", [])],
+        tuple((str(p), str(r)) for p, r in done.get("resolved", [])),
     )
 
 
