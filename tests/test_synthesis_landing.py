@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 from conftest import git, gitfleet
+from gate_fixtures import install_prepush, make_fleet, race, route, stop_daemon
 from synthesis_fixtures import (
     agent_files,
     agent_ids,
@@ -107,3 +108,31 @@ def test_gate_refuses_two_case_3_arms_from_two_clean_branches(tmp_path: Path) ->
     assert second.status == "gate-refused"
     assert any("duplicate case label `3`" in f for f in second.findings)
     assert "drei" not in git(remote, "show", "main:f.js").stdout
+
+
+def test_nine_racing_plain_pushes_of_the_shared_files_all_land(tmp_path: Path) -> None:
+    fleet = make_fleet(tmp_path, 9)
+    try:
+        route(fleet.root)
+        install_prepush(fleet.root)
+        seed = seed_files()
+        for rel, text in seed.items():
+            (fleet.root / rel).parent.mkdir(parents=True, exist_ok=True)
+            (fleet.root / rel).write_text(text)
+        git(fleet.root, "add", "-A")
+        git(fleet.root, "commit", "-q", "-m", "two articles")
+        git(fleet.root, "push", "-q", "origin", "main")
+        idents = agent_ids(9)
+        for tree, ident in zip(fleet.trees, idents, strict=True):
+            git(tree, "rebase", "-q", "main")
+            for rel, text in agent_files(seed, ident).items():
+                (tree / rel).parent.mkdir(parents=True, exist_ok=True)
+                (tree / rel).write_text(text)
+            git(tree, "add", "-A")
+            git(tree, "commit", "-q", "-m", f"write {ident}")
+        outcomes = race(fleet.trees, ["git", "push", "origin", "HEAD:main"], tmp_path / "go")
+        for i, out in enumerate(outcomes):
+            assert out.returncode == 0, f"agent {i}: {out.stderr}"
+        assert_all_present(fleet.remote, "main", idents)
+    finally:
+        stop_daemon(fleet.root)
