@@ -82,6 +82,7 @@ def commit_files(repo: Path, branch: str, files: dict[str, str], base: str = "HE
 def seed_remote(root: Path) -> tuple[Path, Path]:
     """A bare remote holding the seed, and a clone of it to land from."""
     remote, work = root / "origin.git", root / "work"
+    root.mkdir(parents=True, exist_ok=True)
     _git(root, "init", "-q", "--bare", "-b", "main", str(remote))
     _git(root, "clone", "-q", str(remote), str(work))
     for rel, text in seed_files().items():

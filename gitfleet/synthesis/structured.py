@@ -11,8 +11,10 @@ last), and its value equals the three-way merge of the values.
 
 import io
 import json
+import re
 import sys
 from collections.abc import Callable
+from functools import cache
 from typing import Any
 
 from gitfleet.synthesis import values
@@ -85,6 +87,7 @@ def _tomllib() -> Any:
     return tomllib
 
 
+@cache
 def _yaml_safe() -> Any:
     from ruamel.yaml import YAML
 
@@ -183,7 +186,8 @@ def _toml_insert(seq: Any, at: int, item: Any) -> None:
 
 
 def _yaml_text(ours: str, theirs: str, ours_value: Any, merged: Any) -> str:
-    for yaml in _yaml_layouts():
+    for layout in sorted(_LAYOUTS, key=lambda x: x != _guess_layout(ours)):
+        yaml = _yaml_round_trip(*layout)
         doc = yaml.load(ours)
         if _dump_yaml(yaml, doc) != ours:
             continue  # this layout would re-lay the file
@@ -192,18 +196,30 @@ def _yaml_text(ours: str, theirs: str, ours_value: Any, merged: Any) -> str:
     raise Decline("ruamel.yaml cannot write the target's YAML back unchanged (its layout)")
 
 
-def _yaml_layouts() -> list[Any]:
+# (mapping indent, sequence indent, dash offset): the block styles people write
+_LAYOUTS = [(m, s, o) for m in (2, 4) for s, o in ((m, 0), (m + 2, 2), (4, 2), (2, 0))]
+_KEY_THEN_DASH = re.compile(r"^( *)[^\s#-][^\n]*:\n( *)- ", re.M)
+_NESTED_KEY = re.compile(r"^[^\s#][^\n]*:\n( +)[^\s#-]", re.M)
+
+
+def _guess_layout(text: str) -> tuple[int, int, int]:
+    """The layout a file most likely has, tried first (each try costs a load and a dump)."""
+    nested = _NESTED_KEY.search(text)
+    mapping = len(nested.group(1)) if nested else 2
+    dash = _KEY_THEN_DASH.search(text)
+    offset = len(dash.group(2)) - len(dash.group(1)) if dash else 0
+    return mapping, offset + 2, offset
+
+
+@cache
+def _yaml_round_trip(mapping: int, sequence: int, offset: int) -> Any:
     from ruamel.yaml import YAML
 
-    layouts = []
-    for mapping in (2, 4):
-        for sequence, offset in ((mapping, 0), (mapping + 2, 2), (4, 2), (2, 0)):
-            yaml = YAML()
-            yaml.preserve_quotes = True
-            yaml.width = 4096
-            yaml.indent(mapping=mapping, sequence=sequence, offset=offset)
-            layouts.append(yaml)
-    return layouts
+    yaml = YAML()
+    yaml.preserve_quotes = True
+    yaml.width = 4096
+    yaml.indent(mapping=mapping, sequence=sequence, offset=offset)
+    return yaml
 
 
 def _dump_yaml(yaml: Any, doc: Any) -> str:
