@@ -318,7 +318,7 @@ class _Landing:
         rungs = self.cfg.land_resolve
         if not any(r in rungs for r in ("attributes", "structured", "lines")):
             return conflict
-        from gitfleet import rebase
+        from gitfleet.git import rebase
         from gitfleet.synthesis.ladder import Ladder
 
         return rebase.rebase_range(
