@@ -32,9 +32,10 @@ from synthesis_fixtures import (
     seed_remote,
 )
 
-from gitfleet import config, landing
+from gitfleet import config
 from gitfleet.fleet import demo
-from gitfleet.git import discover
+from gitfleet.git.repo import discover
+from gitfleet.land import landing
 
 
 def one_fleet(root: Path, agents: int, shared: bool) -> tuple[int, float]:

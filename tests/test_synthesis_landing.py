@@ -17,8 +17,9 @@ from synthesis_fixtures import (
     seed_remote,
 )
 
-from gitfleet import config, landing
-from gitfleet.git import discover
+from gitfleet import config
+from gitfleet.git.repo import discover
+from gitfleet.land import landing
 
 
 def land(work: Path, *branches: str) -> list[landing.LandResult]:
