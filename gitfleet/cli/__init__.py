@@ -21,6 +21,7 @@ COMMANDS = {
     "hook": "gitfleet.cli.hook_cmd:hook",
     "daemon": "gitfleet.cli.daemon_cmd:daemon",
     "land": "gitfleet.cli.land_cmd:land",
+    "merge-driver": "gitfleet.cli.merge_driver_cmd:merge_driver",
     "queue": "gitfleet.cli.land_cmd:queue",
     "spawn": "gitfleet.cli.fleet_cmd:spawn",
     "status": "gitfleet.cli.fleet_cmd:status",

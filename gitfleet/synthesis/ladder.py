@@ -44,10 +44,12 @@ class Ladder:
         self.rungs = [r for r in rungs if r in RUNGS]
         self.read_target = read_target
 
-    def settle(self, sides: Sides) -> tuple[bytes, str] | list[str]:
-        """(merged text, rung) for the first rung that settles ``sides``, else the reasons."""
+    def settle(self, sides: Sides, driver: str | None = None) -> tuple[bytes, str] | list[str]:
+        """(merged text, rung) for the first rung that settles ``sides``, else the reasons.
+
+        ``driver``: the merge driver the attributes name, when the caller read them.
+        """
         reasons: list[str] = []
-        driver = None
         for rung in self.rungs:
             if rung not in _IN_MEMORY:
                 continue
