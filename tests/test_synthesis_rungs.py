@@ -215,3 +215,28 @@ def test_gate_refuses_what_no_longer_parses_where_both_sides_did() -> None:
     found = gate.check_file("m.py", b"", b"x = 1\n", b"y = 2\n", b"x = (1\n")
     assert any("no longer parses as python" in f.problem for f in found)
     assert gate.check_file("m.py", b"", b"x = (\n", b"y = 2\n", b"x = (\ny = 2\n") == []
+
+
+def test_adjacent_keys_changed_on_each_side_are_edited_in_place_keeping_comments() -> None:
+    base = b"# settings\nport: 1  # the port\nhost: a\n"
+    ours = b"# settings\nport: 2  # the port\nhost: a\n"
+    theirs = b"# settings\nport: 1  # the port\nhost: b\n"
+    merged = structured.merge(Sides("s.yaml", base, ours, theirs), "yaml")
+    assert merged == b"# settings\nport: 2  # the port\nhost: b\n"
+    base = b'# settings\nport = 1  # the port\nhost = "a"\n'
+    ours = b'# settings\nport = 2  # the port\nhost = "a"\n'
+    theirs = b'# settings\nport = 1  # the port\nhost = "b"\n'
+    merged = structured.merge(Sides("s.toml", base, ours, theirs), "toml")
+    assert merged == b'# settings\nport = 2  # the port\nhost = "b"\n'
+
+
+def test_inserted_lines_that_would_not_certify_are_merged_by_value() -> None:
+    # each side appended the same key: joined lines would hold it twice (a duplicate key)
+    base = b"a: 1\n"
+    sides = Sides("s.yml", base, base + b"b: 2\nc: 3\n", base + b"b: 2\nd: 4\n")
+    assert structured.load("yaml", structured.merge(sides, "yaml").decode()) == {
+        "a": 1,
+        "b": 2,
+        "c": 3,
+        "d": 4,
+    }

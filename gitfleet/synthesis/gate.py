@@ -47,7 +47,9 @@ def check_file(
     if markers(result) > markers(ours or b""):
         problems.append("conflict markers were added")
     sides = [s for s in (ours, theirs) if s is not None]
-    if len(result) <= MAX_BYTES:
+    # A result equal to one side can neither stop parsing where that side parsed nor hold
+    # more duplicates than it: only a true merge needs the parsers (and their time).
+    if len(result) <= MAX_BYTES and result not in sides:
         problems.extend(_parse_problems(path, sides, result))
     problems.extend(_lost_lines(base or b"", ours or b"", theirs or b"", result))
     return [Finding(path, p) for p in problems]

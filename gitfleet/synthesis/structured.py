@@ -14,10 +14,10 @@ import json
 import re
 import sys
 from collections.abc import Callable
-from functools import cache
+from functools import cache, lru_cache
 from typing import Any
 
-from gitfleet.synthesis import values
+from gitfleet.synthesis import insertions, values
 from gitfleet.synthesis.sides import Decline, Sides, check_size, decode
 
 KINDS = {".json": "json", ".yaml": "yaml", ".yml": "yaml", ".toml": "toml"}
@@ -51,8 +51,14 @@ def kind_of(path: str) -> str | None:
     return KINDS.get(path[dot:].lower()) if dot > path.rfind("/") else None
 
 
+@lru_cache(maxsize=64)
 def load(kind: str, text: str) -> Any:
-    """The plain value of ``text``; duplicate keys raise :class:`Unparseable`."""
+    """The plain value of ``text``; duplicate keys raise :class:`Unparseable`.
+
+    Cached: in a fleet the merged text one landing certifies is the next landing's target
+    and is parsed again by the gate, and a YAML parse costs milliseconds. The value is
+    shared, so callers never mutate it.
+    """
     try:
         if kind == "json":
             return json.loads(text, object_pairs_hook=_no_duplicates)
@@ -115,11 +121,25 @@ def merge(sides: Sides, kind: str) -> bytes:
         merged = values.merge(parsed["base"], parsed["target"], parsed["branch"])
     except values.Contradiction as exc:
         raise Decline(f"both sides changed {exc.args[0]} differently") from None
+    joined = _joined_insertions(sides, kind, merged)
+    if joined is not None:
+        return joined
     ours, theirs = texts["target"], texts["branch"]
     assert ours is not None and theirs is not None
     text = _WRITERS[kind](ours, theirs, parsed["target"], merged)
     _certify(kind, text, merged)
     return text.encode("utf-8")
+
+
+def _joined_insertions(sides: Sides, kind: str, merged: Any) -> bytes | None:
+    """Both sides' inserted lines kept as they are, when that text certifies: the smallest
+    edit there is (a nav item, a table appended), byte for byte what each side wrote."""
+    try:
+        text, _ = insertions.join(sides, union=False, whole_blocks=True)
+        _certify(kind, text.decode("utf-8"), merged)
+    except (Decline, UnicodeDecodeError):
+        return None
+    return text
 
 
 def _certify(kind: str, text: str, merged: Any) -> None:
