@@ -30,13 +30,15 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from gitfleet.config import Config
 from gitfleet.errors import GitError, GitfleetError, UsageError
 from gitfleet.git import ZERO_OID, Completed
-from gitfleet.git.rebase import Conflict, Rebased
+from gitfleet.git.rebase import Conflict, Rebased, rebase_range
 from gitfleet.git.remote import fetch_tip, push_cas, remote_url, short_ref, target_branch
 from gitfleet.git.repo import Repo
 from gitfleet.ids import claims, idcheck, verbs
 from gitfleet.land import scratch
 from gitfleet.queue import client
 from gitfleet.queue.objects import Missing, Objects
+from gitfleet.synthesis import claude, gate
+from gitfleet.synthesis.ladder import IN_MEMORY, Ladder
 
 if TYPE_CHECKING:
     from gitfleet.queue.client import Grant
@@ -316,19 +318,24 @@ class _Landing:
         conflict); only a conflicted landing pays for the ladder here.
         """
         rungs = self.cfg.land_resolve
-        if not any(r in rungs for r in ("attributes", "structured", "lines")):
+        model = claude.connect(self._notes(head, old)) if "claude" in rungs else None
+        if model is None and not any(r in rungs for r in IN_MEMORY):
             return conflict
-        from gitfleet.git import rebase
-        from gitfleet.synthesis.ladder import Ladder
-
-        return rebase.rebase_range(
-            self.repo.toplevel, upstream, head, old, self._committer, resolver=Ladder(rungs)
+        ladder = Ladder(rungs, claude=model)
+        return rebase_range(
+            self.repo.toplevel, upstream, head, old, self._committer, resolver=ladder
         )
+
+    def _notes(self, head: str, old: str) -> claude.Notes:
+        """Both sides' commit messages since they parted, for the claude rung's prompt."""
+
+        def messages(revs: str) -> str:
+            return self.repo.git_out("log", "-n", "20", "--format=- %B", revs)
+
+        return claude.Notes(target=messages(f"{head}..{old}"), branch=messages(f"{old}..{head}"))
 
     def _gate(self, head: str, old: str | None, rebased: Rebased) -> LandResult | None:
         """The synthesis gate on exactly what would land, resolved or clean."""
-        from gitfleet.synthesis import gate
-
         findings = [
             str(f) for f in gate.check_landing(self.repo.toplevel, old, head, rebased.new_tip)
         ]
@@ -362,6 +369,22 @@ class _Landing:
             "GITFLEET_LAND_COMMIT": rebased.new_tip,
         }
         outcome = scratch.check_commit(self.repo, rebased.new_tip, self.command, env)
+        by_claude = [path for path, rung in rebased.resolved if rung == "claude"]
+        if not outcome.passed and by_claude:  # Claude's proposal is refused: a conflict
+            why = f"claude: its resolution fails the check `{self.command}`"
+            return self.result(
+                CONFLICT,
+                old,
+                paths=by_claude,
+                declined=[{"path": p, "reason": why} for p in by_claude],
+                check_output=outcome.output,
+                message=(
+                    f"{self.label} conflicts with {self.target} in {', '.join(by_claude)}; "
+                    f"Claude's resolution failed the check `{self.command}` (exit "
+                    f"{outcome.returncode}), so nothing was pushed and {self.label} is "
+                    "unchanged. Rebase it where it is checked out, resolve, then land it again"
+                ),
+            )
         if not outcome.passed:
             return self.result(
                 CHECK_FAILED,

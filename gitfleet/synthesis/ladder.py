@@ -6,8 +6,8 @@ The reasons of every rung that declined are kept for the conflict report.
 
 Rungs run here: ``attributes`` (the target's ``.gitattributes``: ``binary``/``-merge``
 stops the ladder, ``merge=union`` is git's union, ``merge=gitfleet-json|yaml|toml`` the
-structured rung for that format), ``structured`` (by extension) and ``lines``. ``claude``
-and ``agent`` are not run in memory: they are named in the reasons when configured.
+structured rung for that format), ``structured`` (by extension), ``lines`` and, when a
+key is set, ``claude``. ``agent`` (handing the conflict back to its agent) is not built.
 """
 
 from collections.abc import Sequence
@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 from gitfleet.config import RESOLVE_RUNGS
 from gitfleet.synthesis import attributes, gate, lines, structured
 from gitfleet.synthesis.attributes import NEVER, ReadFile
+from gitfleet.synthesis.claude import Claude
 from gitfleet.synthesis.sides import Decline, Sides, check_size
 
 if TYPE_CHECKING:
@@ -23,7 +24,7 @@ if TYPE_CHECKING:
 
 RUNGS = RESOLVE_RUNGS
 ATTRIBUTES, STRUCTURED, LINES, CLAUDE, AGENT = RUNGS
-_IN_MEMORY = (ATTRIBUTES, STRUCTURED, LINES)
+IN_MEMORY = (ATTRIBUTES, STRUCTURED, LINES)
 _REGULAR = (0o100644, 0o100755)
 _STRUCTURED_DRIVERS = {"gitfleet-json": "json", "gitfleet-yaml": "yaml", "gitfleet-toml": "toml"}
 
@@ -40,9 +41,15 @@ class Ladder:
     files, for its ``.gitattributes`` (None: no attributes, as in a merge driver, where git
     has applied them already)."""
 
-    def __init__(self, rungs: Sequence[str], read_target: ReadFile | None = None) -> None:
+    def __init__(
+        self,
+        rungs: Sequence[str],
+        read_target: ReadFile | None = None,
+        claude: Claude | None = None,
+    ) -> None:
         self.rungs = [r for r in rungs if r in RUNGS]
         self.read_target = read_target
+        self.claude = claude  # None: no key, the claude rung is skipped
 
     def settle(self, sides: Sides, driver: str | None = None) -> tuple[bytes, str] | list[str]:
         """(merged text, rung) for the first rung that settles ``sides``, else the reasons.
@@ -51,7 +58,7 @@ class Ladder:
         """
         reasons: list[str] = []
         for rung in self.rungs:
-            if rung not in _IN_MEMORY:
+            if rung not in IN_MEMORY and (rung != CLAUDE or self.claude is None):
                 continue
             try:
                 if rung == ATTRIBUTES:
@@ -63,8 +70,11 @@ class Ladder:
                         continue
                 elif rung == STRUCTURED:
                     merged = self._structured(sides, driver)
-                else:
+                elif rung == LINES:
                     merged = lines.merge(sides)
+                else:
+                    assert self.claude is not None
+                    merged = self.claude.merge(sides)
                 problems = gate.check_file(sides.path, sides.base, sides.ours, sides.theirs, merged)
                 if problems:
                     raise Decline(
@@ -111,7 +121,7 @@ class Ladder:
         ``target``: ((path, rung) settled, (path, "rung: reason") left)."""
         import pygit2
 
-        ladder = Ladder(self.rungs, tree_reader(repo, target))
+        ladder = Ladder(self.rungs, tree_reader(repo, target), self.claude)
         settled: Pairs = []
         declined: Pairs = []
         for ancestor, ours, theirs in list(index.conflicts or ()):
