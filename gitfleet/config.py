@@ -57,6 +57,7 @@ class Config(NamedTuple):
     push_rebase: bool = True
     land_check: str | None = None
     land_resolve: tuple[str, ...] = RESOLVE_RUNGS
+    land_regenerate: Mapping[str, str] = MappingProxyType({})  # glob -> command rebuilding it
     ledger_backend: str = "local"
     lease_timeout: float = 600.0
     daemon_idle: float = 60.0
@@ -146,6 +147,17 @@ class _Reader:
             )
 
 
+def _regenerate(path: Path, table: _Reader) -> dict[str, str]:
+    """``[land.regenerate]``: glob = the shell command that rebuilds matching files."""
+    commands = {}
+    for glob in list(table.table):
+        command = table.opt_str(glob, 'a shell command such as "npm install --package-lock-only"')
+        if not command:
+            raise ConfigError(f"{path}: [land.regenerate] {glob!r} needs a command")
+        commands[glob] = command
+    return commands
+
+
 def _resolve_rungs(path: Path, land: _Reader) -> tuple[str, ...]:
     if "resolve" not in land.table:
         land.seen.add("resolve")
@@ -210,7 +222,8 @@ def parse(path: Path, text: str) -> Config:
     land = top.sub("land")
     land_check = land.opt_str("check", 'a shell command such as "make test"')
     land_resolve = _resolve_rungs(path, land)
-    land.done("check, resolve")
+    land_regenerate = _regenerate(path, land.sub("regenerate"))
+    land.done("check, resolve, regenerate")
     backend = _ledger_backend(path, top.sub("ledger"))
     lease_timeout, idle = _daemon(path, top.sub("daemon"))
     spawn = top.sub("spawn")
@@ -229,6 +242,7 @@ def parse(path: Path, text: str) -> Config:
         push_rebase=push_rebase,
         land_check=land_check,
         land_resolve=land_resolve,
+        land_regenerate=MappingProxyType(land_regenerate),
         ledger_backend=backend,
         lease_timeout=lease_timeout,
         daemon_idle=idle,

@@ -34,11 +34,11 @@ from gitfleet.git.rebase import Conflict, Rebased, rebase_range
 from gitfleet.git.remote import fetch_tip, push_cas, remote_url, short_ref, target_branch
 from gitfleet.git.repo import Repo
 from gitfleet.ids import claims, idcheck, verbs
-from gitfleet.land import scratch
+from gitfleet.land import regenerate, scratch
 from gitfleet.queue import client
 from gitfleet.queue.objects import Missing, Objects
 from gitfleet.synthesis import claude, gate
-from gitfleet.synthesis.ladder import IN_MEMORY, Ladder
+from gitfleet.synthesis.ladder import IN_MEMORY, REGENERATE, Ladder
 
 if TYPE_CHECKING:
     from gitfleet.queue.client import Grant
@@ -287,6 +287,11 @@ class _Landing:
             if isinstance(outcome, Conflict):
                 return self._conflict(old, outcome)
             rebased = outcome
+            if self.cfg.land_regenerate:
+                rebuilt = self._regenerate(head, old, rebased)
+                if isinstance(rebuilt, LandResult):
+                    return rebuilt
+                rebased = rebuilt
             if rebased.new_tip == old:
                 return self.result(
                     UP_TO_DATE,
@@ -317,11 +322,11 @@ class _Landing:
         The daemon rebases without it (it is below synthesis, and most landings never
         conflict); only a conflicted landing pays for the ladder here.
         """
-        rungs = self.cfg.land_resolve
+        rungs, globs = self.cfg.land_resolve, list(self.cfg.land_regenerate)
         model = claude.connect(self._notes(head, old)) if "claude" in rungs else None
-        if model is None and not any(r in rungs for r in IN_MEMORY):
+        if model is None and not globs and not any(r in rungs for r in IN_MEMORY):
             return conflict
-        ladder = Ladder(rungs, claude=model)
+        ladder = Ladder(rungs, claude=model, regenerate=globs)
         return rebase_range(
             self.repo.toplevel, upstream, head, old, self._committer, resolver=ladder
         )
@@ -334,11 +339,33 @@ class _Landing:
 
         return claude.Notes(target=messages(f"{head}..{old}"), branch=messages(f"{old}..{head}"))
 
+    def _regenerate(self, head: str, old: str, rebased: Rebased) -> Rebased | LandResult:
+        """Generated files both sides changed, rebuilt by their ``[land.regenerate]``."""
+        jobs = regenerate.due(self.repo, self.cfg.land_regenerate, old, head, rebased)
+        if not jobs:
+            return rebased
+        assert self._committer is not None
+        rebuilt = regenerate.rebuild(self.repo, rebased, jobs, refresh_ident(self._committer))
+        if isinstance(rebuilt, Rebased):
+            return rebuilt
+        return self.result(
+            CHECK_FAILED,
+            old,
+            applied=rebased.applied,
+            skipped=rebased.skipped,
+            check_output=rebuilt.output,
+            message=(
+                f"[land.regenerate] `{rebuilt.command}` failed (exit {rebuilt.returncode}) on "
+                f"{self.label} rebased onto {self.target}; nothing was pushed and "
+                f"{self.label} is unchanged"
+            ),
+        )
+
     def _gate(self, head: str, old: str | None, rebased: Rebased) -> LandResult | None:
         """The synthesis gate on exactly what would land, resolved or clean."""
-        findings = [
-            str(f) for f in gate.check_landing(self.repo.toplevel, old, head, rebased.new_tip)
-        ]
+        rebuilt = {p for p, rung in rebased.resolved if rung == REGENERATE}
+        found = gate.check_landing(self.repo.toplevel, old, head, rebased.new_tip, rebuilt)
+        findings = [str(f) for f in found]
         if not findings:
             return None
         return self.result(

@@ -62,6 +62,11 @@ def _line_intent(line: str, path: str) -> str | None:
     return found
 
 
+def matches(pattern: str, path: str) -> bool:
+    """Whether a gitattributes-style pattern names ``path`` (no slash: any folder)."""
+    return _matches(pattern, path)
+
+
 def _matches(pattern: str, path: str) -> bool:
     if pattern.endswith("/"):
         return False  # gitattributes(5): directory patterns match nothing

@@ -17,6 +17,7 @@ changes:
 
 import re
 from collections import Counter
+from collections.abc import Collection
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 
@@ -38,9 +39,18 @@ class Finding(NamedTuple):
 
 
 def check_file(
-    path: str, base: bytes | None, ours: bytes | None, theirs: bytes | None, result: bytes | None
+    path: str,
+    base: bytes | None,
+    ours: bytes | None,
+    theirs: bytes | None,
+    result: bytes | None,
+    *,
+    lines: bool = True,
 ) -> list[Finding]:
-    """What is wrong with ``result`` as the merge of ``ours`` and ``theirs``."""
+    """What is wrong with ``result`` as the merge of ``ours`` and ``theirs``.
+
+    ``lines``: check that no added line was lost (off for a regenerated file).
+    """
     if result is None or is_binary(result):
         return []
     problems = []
@@ -51,7 +61,8 @@ def check_file(
     # more duplicates than it: only a true merge needs the parsers (and their time).
     if len(result) <= MAX_BYTES and result not in sides:
         problems.extend(_parse_problems(path, sides, result))
-    problems.extend(_lost_lines(base or b"", ours or b"", theirs or b"", result))
+    if lines:
+        problems.extend(_lost_lines(base or b"", ours or b"", theirs or b"", result))
     return [Finding(path, p) for p in problems]
 
 
@@ -126,8 +137,13 @@ def _lost_lines(base: bytes, ours: bytes, theirs: bytes, result: bytes) -> list[
 # --- over trees -------------------------------------------------------------------------
 
 
-def check_landing(repo_path: Path, old: str | None, head: str, new: str) -> list[Finding]:
-    """The gate for landing ``head`` on a target at ``old`` as ``new``, file by file."""
+def check_landing(
+    repo_path: Path, old: str | None, head: str, new: str, rebuilt: Collection[str] = ()
+) -> list[Finding]:
+    """The gate for landing ``head`` on a target at ``old`` as ``new``, file by file.
+
+    ``rebuilt``: generated files their own command rewrote; their lines are its to choose.
+    """
     import pygit2
 
     repo = pygit2.Repository(str(repo_path))
@@ -145,7 +161,7 @@ def check_landing(repo_path: Path, old: str | None, head: str, new: str) -> list
     findings: list[Finding] = []
     for path in _changed(ours_t.diff_to_tree(new_c.tree)):
         versions = [_blob(repo, tree, path) for tree in (base_t, ours_t, head_c.tree, new_c.tree)]
-        findings.extend(check_file(path, *versions))
+        findings.extend(check_file(path, *versions, lines=path not in rebuilt))
     return findings
 
 

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 RUNGS = RESOLVE_RUNGS
 ATTRIBUTES, STRUCTURED, LINES, CLAUDE, AGENT = RUNGS
 IN_MEMORY = (ATTRIBUTES, STRUCTURED, LINES)
+REGENERATE = "regenerate"  # not a rung: a generated file, rebuilt by its command
 _REGULAR = (0o100644, 0o100755)
 _STRUCTURED_DRIVERS = {"gitfleet-json": "json", "gitfleet-yaml": "yaml", "gitfleet-toml": "toml"}
 
@@ -46,16 +47,21 @@ class Ladder:
         rungs: Sequence[str],
         read_target: ReadFile | None = None,
         claude: Claude | None = None,
+        regenerate: Sequence[str] = (),
     ) -> None:
         self.rungs = [r for r in rungs if r in RUNGS]
         self.read_target = read_target
         self.claude = claude  # None: no key, the claude rung is skipped
+        self.regenerate = regenerate  # globs of generated files: rebuilt, never merged
 
     def settle(self, sides: Sides, driver: str | None = None) -> tuple[bytes, str] | list[str]:
         """(merged text, rung) for the first rung that settles ``sides``, else the reasons.
 
         ``driver``: the merge driver the attributes name, when the caller read them.
         """
+        if any(attributes.matches(glob, sides.path) for glob in self.regenerate):
+            # the target's version for now: landing rebuilds it with [land.regenerate]
+            return sides.ours, REGENERATE
         reasons: list[str] = []
         for rung in self.rungs:
             if rung not in IN_MEMORY and (rung != CLAUDE or self.claude is None):
@@ -121,7 +127,7 @@ class Ladder:
         ``target``: ((path, rung) settled, (path, "rung: reason") left)."""
         import pygit2
 
-        ladder = Ladder(self.rungs, tree_reader(repo, target), self.claude)
+        ladder = Ladder(self.rungs, tree_reader(repo, target), self.claude, self.regenerate)
         settled: Pairs = []
         declined: Pairs = []
         for ancestor, ours, theirs in list(index.conflicts or ()):
