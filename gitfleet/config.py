@@ -19,6 +19,8 @@ from gitfleet.errors import ConfigError
 CONFIG_NAME = "gitfleet.toml"
 # The synthesis ladder's rungs, in their default order (``[land] resolve`` picks and orders).
 RESOLVE_RUNGS = ("attributes", "structured", "lines", "claude", "agent")
+# Branches spawn makes for its agents; their work may not change this file (the operator's).
+FLEET_BRANCH_PREFIX = "fleet/"
 _PREFIX_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 T = TypeVar("T")
 
@@ -172,17 +174,42 @@ def _resolve_rungs(path: Path, land: _Reader) -> tuple[str, ...]:
     return rungs
 
 
-def _series(path: Path, name: str, reader: _Reader) -> Series:
-    prefix = reader.get("prefix", str, name, "a string of letters, digits or _")
+def check_prefix(prefix: str, where: str) -> str:
+    """``prefix`` when it can start an id (``SP`` in ``SP-152``), else a ConfigError."""
     if not _PREFIX_RE.match(prefix):
         raise ConfigError(
-            f"{path}: [series.{name}.prefix] is {prefix!r}; expected letters, digits or _, "
-            "starting with a letter (ids look like PREFIX-123)"
+            f"{where} is {prefix!r}; expected letters, digits or _, starting with a letter "
+            "(ids look like PREFIX-123)"
         )
+    return prefix
+
+
+def repo_path(pattern: str, where: str) -> str:
+    """A path or glob relative to the repository root: a leading ``/`` or ``./`` is the
+    root itself; ``..`` would leave the repository and is refused (it could match nothing,
+    which would switch a check off without a word)."""
+    norm = pattern.strip()
+    while norm.startswith(("./", "/")):
+        norm = norm[2:] if norm.startswith("./") else norm[1:]
+    parts = norm.split("/")
+    if not norm or ".." in parts or any(p == "." for p in parts):
+        raise ConfigError(
+            f"{where}: {pattern!r} is not a path inside the repository; write it relative "
+            'to the repository root, such as "articles/*.md"'
+        )
+    return norm
+
+
+def _series(path: Path, name: str, reader: _Reader) -> Series:
+    prefix = reader.get("prefix", str, name, "a string of letters, digits or _")
+    check_prefix(prefix, f"{path}: [series.{name}.prefix]")
     width = reader.get("width", int, 1, "an integer from 1 to 12")
     if not 1 <= width <= 12:
         raise ConfigError(f"{path}: [series.{name}.width] is {width}; expected 1 to 12")
-    paths = reader.strings("paths", 'a list of glob strings such as ["articles/*.md"]')
+    paths = tuple(
+        repo_path(p, f"{path}: [series.{name}.paths]")
+        for p in reader.strings("paths", 'a list of glob strings such as ["articles/*.md"]')
+    )
     front = reader.opt_str("front_matter", 'a front-matter key such as "ticketId"')
     reader.done("prefix, width, paths, front_matter")
     if not paths:
@@ -214,7 +241,10 @@ def parse(path: Path, text: str) -> Config:
     fleet.done("target, remote, worktrees")
     series = _all_series(path, top.sub("series"))
     guarded = top.sub("guarded")
-    guarded_paths = guarded.strings("paths", "a list of file paths or globs")
+    guarded_paths = tuple(
+        repo_path(p, f"{path}: [guarded.paths]")
+        for p in guarded.strings("paths", "a list of file paths or globs")
+    )
     guarded.done("paths")
     push = top.sub("push")
     push_rebase = push.get("rebase", bool, True, "true or false")
@@ -298,6 +328,44 @@ def _agents(path: Path, table: _Reader) -> dict[str, Agent]:
             raise ConfigError(f"{path}: [agents.{name}.argv] must not be empty")
         agents[name] = Agent(name, argv)
     return agents
+
+
+def changed_keys(before: str, after: str) -> list[str]:
+    """The dotted keys whose values differ between two config texts (a text that does not
+    parse counts as empty)."""
+
+    def flat(text: str) -> dict[str, Any]:
+        try:
+            data = _toml(Path(CONFIG_NAME), text)
+        except ConfigError:
+            return {}
+        out: dict[str, Any] = {}
+        stack: list[tuple[str, Any]] = [("", data)]
+        while stack:
+            prefix, value = stack.pop()
+            if isinstance(value, dict) and value:
+                stack += [(f"{prefix}.{k}" if prefix else k, v) for k, v in value.items()]
+            else:
+                out[prefix] = value
+        return out
+
+    one, two = flat(before), flat(after)
+    return sorted(k for k in one.keys() | two.keys() if one.get(k) != two.get(k))
+
+
+def with_additions(rules: Config, other: Config) -> Config:
+    """``rules`` plus the series and guards ``other`` adds: adding rules never relaxes them.
+
+    A push is judged by the target's committed rules; a series or guard the push itself
+    introduces must bind that push too, or its claims would go unchecked.
+    """
+    known = {s.prefix for s in rules.series.values()}
+    series = dict(rules.series)
+    for name, added in other.series.items():
+        if added.prefix not in known and name not in series:
+            series[name] = added
+    guarded = tuple(dict.fromkeys((*rules.guarded, *other.guarded)))
+    return rules._replace(series=MappingProxyType(series), guarded=guarded)
 
 
 def load(root: Path) -> Config:

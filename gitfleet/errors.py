@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import signal
 import sys
-import tempfile
 import threading
 import traceback
 from collections.abc import Callable
@@ -69,9 +68,27 @@ class GitError(GitfleetError):
         return "\n".join(parts)
 
 
-def _crash_log_path() -> str:
-    base = os.environ.get("GITFLEET_LOG_DIR") or tempfile.gettempdir()
-    return os.path.join(base, f"gitfleet-crash-{os.getuid()}.log")
+def crash_log_path() -> str:
+    """``$GITFLEET_LOG_DIR``, else the user's state folder (``$XDG_STATE_HOME/gitfleet``):
+    never a shared folder, where a predictable name could be a planted link."""
+    base = os.environ.get("GITFLEET_LOG_DIR")
+    if not base:
+        state = os.environ.get("XDG_STATE_HOME") or os.path.expanduser("~/.local/state")
+        base = os.path.join(state, "gitfleet")
+    return os.path.join(base, "crash.log")
+
+
+def _write_crash_log(text: str) -> str | None:
+    """Append ``text`` to the crash log (mode 0600, never through a link); its path, or None."""
+    path = crash_log_path()
+    try:
+        os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+        with os.fdopen(fd, "a", encoding="utf-8") as log:
+            log.write(text)
+    except OSError:
+        return None
+    return path
 
 
 def boundary(run: Callable[[], int | None]) -> NoReturn:
@@ -88,12 +105,11 @@ def boundary(run: Callable[[], int | None]) -> NoReturn:
         # stdout closed early (`gitfleet ids list | head`): not an error worth a trace.
         code = 0
     except Exception:  # the boundary: anything else is a bug in gitfleet
-        path = _crash_log_path()
-        with open(path, "a", encoding="utf-8") as log:
-            log.write(traceback.format_exc())
+        trace = traceback.format_exc()
+        path = _write_crash_log(trace)
+        where = f"the traceback is in {path}" if path else f"the traceback:\n{trace}"
         print(
-            f"gitfleet: internal error (a bug): {sys.exc_info()[1]!r}\n"
-            f"  the traceback is in {path}; please report it",
+            f"gitfleet: internal error (a bug): {sys.exc_info()[1]!r}\n  {where}; please report it",
             file=sys.stderr,
         )
         code = EXIT_BUG

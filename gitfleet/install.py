@@ -19,6 +19,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+import tomlkit
+
 from gitfleet import config
 from gitfleet.config import CONFIG_NAME
 from gitfleet.errors import ConfigError, UsageError
@@ -93,6 +95,36 @@ def _front_matter_key(repo: Repo, prefix: str, samples: list[claims.Entry]) -> s
                 keys[name] += 1
     best = keys.most_common(1)
     return best[0][0] if best and best[0][1] == len(samples) else None
+
+
+def _update_config(repo: Repo, path: Path, prefixes: list[str], guards: list[str]) -> bool:
+    """Add the series and guards asked for to an existing config, in place: its comments,
+    order and layout are kept (tomlkit). True when the file changed."""
+    doc = tomlkit.parse(path.read_text("utf-8"))
+    current = config.parse(path, path.read_text("utf-8"))
+    known = {s.prefix for s in current.series.values()} | set(current.series)
+    changed = False
+    for prefix in (p for p in prefixes if p not in known):
+        info = infer_series(repo, prefix)
+        table = tomlkit.table()
+        table.add(tomlkit.comment(f"inferred from {info['found']} tracked file(s)"))
+        table.add("prefix", prefix)
+        table.add("width", info["width"])
+        table.add("paths", info["paths"])
+        if info["front_matter"]:
+            table.add("front_matter", info["front_matter"])
+        doc.setdefault("series", tomlkit.table(is_super_table=True))[prefix] = table
+        changed = True
+    missing = [g for g in guards if g not in current.guarded]
+    if missing:
+        guarded = doc.setdefault("guarded", tomlkit.table())
+        guarded["paths"] = [*guarded.get("paths", []), *missing]
+        changed = True
+    if changed:
+        text = tomlkit.dumps(doc)
+        config.parse(path, text)  # never write a file we could not read back
+        atomic_write(path, text)
+    return changed
 
 
 def render_config(repo: Repo, prefixes: list[str], remote: str, guarded: list[str]) -> str:
@@ -270,21 +302,21 @@ def init(
     require_commits(repo)
     result = InitResult(config_path=str(repo.toplevel / CONFIG_NAME))
     cfg_path = repo.toplevel / CONFIG_NAME
-    prefixes = [s.strip() for s in series or [] if s.strip()]
+    prefixes = [config.check_prefix(s.strip(), "--series") for s in series or []]
+    guards = [config.repo_path(g, "--guard") for g in guarded or []]
     if not cfg_path.exists():
-        text = render_config(repo, prefixes, "origin", guarded or [])
+        text = render_config(repo, prefixes, "origin", guards)
         config.parse(cfg_path, text)  # never write a file we could not read back
         atomic_write(cfg_path, text)
         result.config_written = True
+    else:
+        result.config_written = _update_config(repo, cfg_path, prefixes, guards)
     cfg = config.load(repo.toplevel)
-    missing = [p for p in prefixes if not any(p in (s.name, s.prefix) for s in cfg.series.values())]
-    if missing:
-        raise ConfigError(
-            f"{cfg_path} exists and has no [series.{missing[0]}]; add one, e.g.\n"
-            + render_config(repo, missing, cfg.remote, [])
-            .split("[guarded]")[0]
-            .split("\n\n", 2)[-1]
-        )
+    result.warnings += [
+        f"guarded path {g!r} matches no tracked file; check its spelling"
+        for g in cfg.guarded
+        if not repo.git("ls-files", "--", f":(glob){g}").stdout.strip()
+    ]
     with exclusive(repo.state_dir / "install.lock"):
         state = _read_state(repo)
         ledger = open_ledger(repo, cfg)

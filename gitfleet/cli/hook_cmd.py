@@ -7,6 +7,7 @@ import sys
 import click
 
 from gitfleet.gate import prepush
+from gitfleet.git.repo import refuse_state_override
 from gitfleet.ids import idcheck
 
 
@@ -18,12 +19,14 @@ def hook() -> None:
 @hook.command(name="pre-commit")
 def pre_commit() -> None:
     """Refuse a commit whose files claim ids wrongly or edit guarded files."""
+    refuse_state_override()
     _exit(idcheck.pre_commit_main([]))
 
 
 @hook.command(name="pre-merge-commit")
 def pre_merge_commit() -> None:
     """The same check for the commit `git merge` is about to make."""
+    refuse_state_override()
     _exit(idcheck.pre_commit_main([]))
 
 
@@ -31,6 +34,7 @@ def pre_merge_commit() -> None:
 @click.argument("args", nargs=-1)
 def pre_push(args: tuple[str, ...]) -> None:
     """Take the push lease, check outgoing ids, refuse stale pushes."""
+    refuse_state_override()
     _exit(prepush.main(list(args), sys.stdin))
 
 

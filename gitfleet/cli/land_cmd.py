@@ -23,8 +23,19 @@ _CHECK_HELP = (
 @click.argument("branches", nargs=-1, required=True)
 @click.option("--onto", metavar="TARGET", help="Branch to land on (default: [fleet] target).")
 @click.option("--check", metavar="CMD", help=_CHECK_HELP)
+@click.option(
+    "--allow-config",
+    is_flag=True,
+    help="Let fleet branches change gitfleet.toml (read it first: its commands run as you).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-def land(branches: tuple[str, ...], onto: str | None, check: str | None, as_json: bool) -> None:
+def land(
+    branches: tuple[str, ...],
+    onto: str | None,
+    check: str | None,
+    allow_config: bool,
+    as_json: bool,
+) -> None:
     """Land BRANCHES on the target one at a time: rebase, check, push.
 
     Each branch is rebased onto the freshly fetched target in memory, the check runs on
@@ -41,6 +52,7 @@ def land(branches: tuple[str, ...], onto: str | None, check: str | None, as_json
             list(branches),
             onto=onto,
             check=check,
+            allow_config=allow_config,
             on_event=lambda text: click.echo(f"gitfleet: {text}", err=True),
         )
     if as_json:

@@ -16,7 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from gitfleet.config import Config, Series
+from gitfleet.config import FLEET_BRANCH_PREFIX, Config, Series
 from gitfleet.context import build_pack
 from gitfleet.errors import GitfleetError, UsageError, sigterm_as_interrupt
 from gitfleet.fleet import agents, brief, lander, runstate, worktrees
@@ -28,7 +28,7 @@ from gitfleet.git.remote import target_branch
 from gitfleet.git.repo import Repo
 from gitfleet.ids import verbs
 
-BRANCH_PREFIX = "fleet/"
+BRANCH_PREFIX = FLEET_BRANCH_PREFIX
 
 
 @dataclass
@@ -118,20 +118,30 @@ def allocate_ids(repo: Repo, cfg: Config, series: Series, count: int, run: str) 
     """All ids of the run in ONE ledger transaction, each owned by its agent's branch
     (the id check accepts a claim only on the branch that owns the id)."""
     return verbs.allocate(
-        repo, cfg, series.name, count, owner=lambda ident: BRANCH_PREFIX + ident, note={"run": run}
+        repo,
+        cfg,
+        series.name,
+        count,
+        owner=lambda ident: BRANCH_PREFIX + ident,
+        # the one worktree that may claim it: the agent's (see ids.idcheck)
+        note=lambda ident: {"run": run, "worktree": str(agent_worktree(repo, cfg, run, ident))},
     )
+
+
+def agent_worktree(repo: Repo, cfg: Config, run: str, name: str) -> Path:
+    """Where the agent ``name`` of ``run`` works."""
+    return worktrees.worktree_root(repo, cfg) / run / name
 
 
 def plan_agents(
     repo: Repo, cfg: Config, run: str, idents: list[str | None], tasks: list[str]
 ) -> list[AgentState]:
-    root = worktrees.worktree_root(repo, cfg) / run
     run_dir = runstate.runs_dir(repo) / run
     planned = []
     for index, (ident, template) in enumerate(zip(idents, tasks, strict=True), 1):
         name = ident or f"agent-{index}"
         branch = BRANCH_PREFIX + (ident or f"{run}-{index}")
-        tree = root / name
+        tree = agent_worktree(repo, cfg, run, name)
         values = {"id": ident or "", "branch": branch, "worktree": str(tree), "run": run}
         planned.append(
             AgentState(

@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 from typing import NamedTuple
 
-from gitfleet.errors import NotARepoError
+from gitfleet.errors import NotARepoError, Refusal
 from gitfleet.git import Completed, no_git_env, run
 
 STATE_DIR_ENV = "GITFLEET_STATE_DIR"
@@ -38,6 +38,17 @@ class Repo(NamedTuple):
 
     def git_out(self, *args: str) -> str:
         return self.git(*args).stdout.rstrip("\n")
+
+
+def refuse_state_override() -> None:
+    """Hooks and the push gate judge by the repository's own ledger, whatever an agent's
+    environment says: a private state dir would hand out ids the real ledger gave others."""
+    if os.environ.get(STATE_DIR_ENV):
+        raise Refusal(
+            f"{STATE_DIR_ENV} is set to {os.environ[STATE_DIR_ENV]!r}; git hooks and the push "
+            "gate use the repository's own ledger only.\n"
+            f"  unset it (`unset {STATE_DIR_ENV}`) and run the git command again"
+        )
 
 
 def discover(cwd: str | os.PathLike[str] | None = None, *, keep_git_env: bool = False) -> Repo:

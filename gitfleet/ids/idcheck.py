@@ -59,8 +59,14 @@ def problems(
     after: Mapping[str, list[str]],
     before_ids: set[str],
     owner: str | None,
+    worktree: Path | None = None,
 ) -> list[str]:
-    """Every refusal for ``changes``; ``after`` = id -> paths in the resulting tree."""
+    """Every refusal for ``changes``; ``after`` = id -> paths in the resulting tree.
+
+    ``worktree``: where the commit or push comes from; an id allocated to an agent's
+    worktree may be claimed from there only (None: not checked, as for the operator's
+    landings).
+    """
     changes = list(changes)
     found = [_guarded(c.path) for c in changes if claims.matches(c.path, cfg.guarded)]
     changed_paths = {c.path for c in changes if c.new_oid != ZERO_OID}
@@ -81,10 +87,34 @@ def problems(
             state = states.get(ident)
         where = ", ".join(p for p in paths if p in changed_paths)
         claiming = [c for c in changes if c.path in paths]
-        problem = _ledger_problem(repo, ident, where, state, owner, claiming)
+        problem = _ledger_problem(repo, ident, where, state, owner, claiming) or _isolation(
+            ident, where, state, worktree
+        )
         if problem:
             found.append(problem)
     return found
+
+
+def _isolation(ident: str, where: str, state: IdState | None, worktree: Path | None) -> str | None:
+    """An id spawn gave an agent may be claimed only from that agent's worktree: checking out
+    the agent's branch elsewhere (``git switch --ignore-other-worktrees``) does not make the
+    id yours."""
+    home = state.note.get("worktree") if state is not None else None
+    if worktree is None or not isinstance(home, str) or _same_path(Path(home), worktree):
+        return None
+    return (
+        f"{ident} (claimed by {where}) belongs to {state.owner if state else '?'}, whose "
+        f"worktree is {home}; this comes from {worktree}.\n"
+        "    an agent claims only the id in its own brief; take a new one with "
+        f"`gitfleet ids allocate {_ids_of_series_prefix(ident)}`"
+    )
+
+
+def _same_path(one: Path, two: Path) -> bool:
+    try:
+        return one.resolve() == two.resolve()
+    except OSError:
+        return False
 
 
 def _guarded(path: str) -> str:
@@ -174,7 +204,7 @@ def check_index(repo: Repo, cfg: Config) -> list[str]:
     before_entries = [e for e in index if e.path not in changed]
     before_entries += [Entry(c.path, c.old_oid) for c in changes if c.old_oid != ZERO_OID]
     before = set(claims.claims_of_entries(repo, cfg, claims.candidates(cfg, before_entries)))
-    return problems(repo, cfg, changes, after, before, repo.branch or DETACHED)
+    return problems(repo, cfg, changes, after, before, repo.branch or DETACHED, repo.toplevel)
 
 
 def _owner_committed(repo: Repo, owner: str | None, claiming: list[Change]) -> bool:
@@ -199,23 +229,82 @@ def _owner_committed(repo: Repo, owner: str | None, claiming: list[Change]) -> b
     return all(theirs.get(c.path) == c.new_oid for c in claiming)
 
 
-def check_push(repo: Repo, cfg: Config, old: str | None, new: str, owner: str | None) -> list[str]:
-    """Problems with the ids that commits in ``old..new`` claim, judged on ``new``'s tree.
+def owner_of_ref(repo: Repo, ref: str) -> str:
+    """Who pushes ``ref``: the branch it names, else the pushing worktree's branch."""
+    if ref.startswith("refs/heads/"):
+        return ref.removeprefix("refs/heads/")
+    return repo.branch or DETACHED
 
-    ``old`` is None (or zero) for a new remote ref: then the base is where ``new`` leaves
-    what the remote-tracking refs already have.
+
+def check_push(
+    repo: Repo,
+    cfg: Config,
+    old: str | None,
+    new: str,
+    owner: str | None,
+    *,
+    worktree: Path | None = None,
+    allow_config: bool = False,
+) -> list[str]:
+    """Problems with what ``old..new`` brings to a ref, judged on ``new``'s tree.
+
+    ``cfg`` is the target's committed rules; a series or guard that ``new``'s own config
+    adds binds the push too. ``old`` is None (or zero) for a new remote ref: then the base
+    is where ``new`` leaves what the remote-tracking refs already have. A fleet branch
+    (``owner`` under ``fleet/``) may not change gitfleet.toml unless ``allow_config``.
     """
-    if not cfg.series and not cfg.guarded:
-        return []
     base = old if old and old != ZERO_OID else _push_base(repo, new)
+    rules = config.with_additions(cfg, _rules_in(repo, new))
+    found = []
+    if owner and owner.startswith(config.FLEET_BRANCH_PREFIX) and not allow_config:
+        found += config_change_problems(repo, base, new, owner)
+    if not rules.series and not rules.guarded:
+        return found
     raw = repo.git("diff-tree", "-r", "--raw", "-z", "--no-renames", base, new).stdout
     changes = parse_raw_diff(raw)
-    watched = claims.watched(cfg)
+    watched = claims.watched(rules)
     if not any(claims.matches(c.path, watched) for c in changes):
+        return found
+    after = claims.claims_in_tree(repo, rules, new)
+    before = set(claims.claims_in_tree(repo, rules, base)) if base != EMPTY_TREE else set()
+    return found + problems(repo, rules, changes, after, before, owner, worktree)
+
+
+def _rules_in(repo: Repo, treeish: str) -> Config:
+    """The config committed in ``treeish``; none (no rules) when absent or broken."""
+    proc = repo.git("cat-file", "blob", f"{treeish}:{config.CONFIG_NAME}", check=False)
+    if proc.returncode != 0:
+        return Config(path=None)
+    try:
+        return config.parse(Path(f"{treeish}:{config.CONFIG_NAME}"), proc.stdout)
+    except ConfigError:
+        return Config(path=None)  # a broken file adds nothing; the target's rules still hold
+
+
+def config_change_problems(repo: Repo, base: str, new: str, branch: str) -> list[str]:
+    """A fleet branch's change to gitfleet.toml, named key by key: the file is the
+    operator's (``[spawn] setup``, ``[land] check`` and ``[agents]`` run as them)."""
+    if (
+        base == new
+        or repo.git("diff", "--quiet", base, new, "--", config.CONFIG_NAME, check=False).returncode
+        == 0
+    ):
         return []
-    after = claims.claims_in_tree(repo, cfg, new)
-    before = set(claims.claims_in_tree(repo, cfg, base)) if base != EMPTY_TREE else set()
-    return problems(repo, cfg, changes, after, before, owner)
+    keys = config.changed_keys(_text_at(repo, base), _text_at(repo, new))
+    named = ", ".join(keys) if keys else "its text"
+    return [
+        f"{branch} changes {config.CONFIG_NAME} ({named}); the configuration is the operator's: "
+        "its commands run as you.\n"
+        "    change it with your own commit on the target, or land this branch with "
+        f"`gitfleet land --allow-config {branch}` after reading the change"
+    ]
+
+
+def _text_at(repo: Repo, treeish: str) -> str:
+    if treeish == EMPTY_TREE:
+        return ""
+    proc = repo.git("cat-file", "blob", f"{treeish}:{config.CONFIG_NAME}", check=False)
+    return proc.stdout if proc.returncode == 0 else ""
 
 
 def _push_base(repo: Repo, new: str) -> str:

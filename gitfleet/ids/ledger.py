@@ -284,7 +284,7 @@ class Ledger:
         count: int,
         owner: str | Callable[[str], str],
         seed: Callable[[], int],
-        note: dict[str, Any] | None = None,
+        note: dict[str, Any] | Callable[[str], dict[str, Any]] | None = None,
     ) -> list[str]:
         """Issue ``count`` contiguous new ids of ``series`` to ``owner`` in one transaction.
 
@@ -305,10 +305,10 @@ class Ledger:
             if top is None:
                 top = max(seed(), 0)
                 new.append(Record("seeded", series.name, top, ts=now))
-            extra = dict(note or {})
             for number in range(top + 1, top + 1 + count):
                 ident = series.format(number)
                 who = owner(ident) if callable(owner) else owner
+                extra = note(ident) if callable(note) else dict(note or {})
                 new.append(Record("allocated", series.name, number, ident, who, now, extra))
             return new
 

@@ -33,7 +33,12 @@ def open_ledger(repo: Repo, cfg: Config) -> Ledger:
 
 def default_owner(repo: Repo, owner: str | None) -> str:
     """The explicit owner, else the branch checked out in this worktree."""
-    if owner:
+    if owner is not None:
+        if not owner.strip() or any(ord(c) < 32 or c == "\x7f" for c in owner):
+            raise UsageError(
+                f"--owner {owner!r} is not a branch name: it is empty or holds control "
+                "characters; pass the owning branch, such as --owner fleet/SP-152"
+            )
         return owner
     if repo.branch is None:
         raise UsageError(
@@ -49,7 +54,7 @@ def allocate(
     series_name: str,
     count: int = 1,
     owner: str | Callable[[str], str] | None = None,
-    note: dict[str, Any] | None = None,
+    note: dict[str, Any] | Callable[[str], dict[str, Any]] | None = None,
 ) -> list[str]:
     """Allocate ``count`` contiguous ids of a series in one transaction.
 

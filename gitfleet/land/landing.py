@@ -25,6 +25,7 @@ import contextlib
 import os
 import time
 from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from gitfleet.config import Config
@@ -103,6 +104,7 @@ def land(
     check: str | None = None,
     max_retries: int = MAX_RETRIES,
     on_event: Events | None = None,
+    allow_config: bool = False,
 ) -> list[LandResult]:
     """Land each branch on the target, one at a time, each under the queue's lease.
 
@@ -129,7 +131,10 @@ def land(
     for branch in branches:
         with lease(repo, url, target_ref, f"gitfleet land {branch}") as grant:
             # the branch as it is now: the agent may have committed since
-            request = Request(_resolve(repo, branch), branch, None, check, max_retries, on_event)
+            request = Request(
+                _resolve(repo, branch), branch, None, check, max_retries, on_event,
+                allow_config=allow_config,
+            )  # fmt: skip
             result = land_under_lease(repo, cfg, url, target_ref, grant, request)
             record(repo, url, target_ref, result)
         results.append(result)
@@ -159,6 +164,9 @@ class Request(NamedTuple):
     follow: bool = True
     committer: str | None = None
     push_options: Sequence[str] = ()
+    owner: str | None = None  # whose ids it may claim (None: the branch's)
+    worktree: Path | None = None  # where a pushed branch comes from (None: not checked)
+    allow_config: bool = False  # a fleet branch may change gitfleet.toml
 
 
 def land_under_lease(
@@ -175,6 +183,8 @@ def land_under_lease(
     landing.objects = Objects(repo.toplevel, grant.conn)
     landing.follow = r.follow
     landing.push_options = r.push_options
+    landing.owner = r.owner or r.branch
+    landing.worktree, landing.allow_config = r.worktree, r.allow_config
     if r.committer:
         landing._committer = refresh_ident(r.committer)
     return landing.run(r.head, r.base, r.max_retries, r.known_tip)
@@ -201,6 +211,9 @@ class _Landing:
         self.objects = Objects(repo.toplevel)
         self.follow = True
         self.push_options: Sequence[str] = ()
+        self.owner: str | None = None
+        self.worktree: Path | None = None
+        self.allow_config = False
         self._committer: str | None = None
 
     def result(self, status: str, old: str | None, **kw: Any) -> LandResult:
@@ -302,15 +315,18 @@ class _Landing:
         refused = self._gate(head, old, rebased)
         if refused is not None:
             return refused
-        problems = _id_problems(self.repo, self.cfg, old, rebased.new_tip)
+        problems = idcheck.check_push(
+            self.repo, self.cfg, old, rebased.new_tip, self.owner,
+            worktree=self.worktree, allow_config=self.allow_config,
+        )  # fmt: skip
         if problems:
             return self.result(
                 ERROR,
                 old,
                 applied=rebased.applied,
                 skipped=rebased.skipped,
-                message=f"{self.label} breaks the id rules once on {self.target}; nothing was "
-                "pushed:\n  " + "\n  ".join(problems),
+                message=f"{self.label} breaks gitfleet's rules once on {self.target}; nothing "
+                "was pushed:\n  " + "\n  ".join(problems),
             )
         return self._check(old, rebased)
 
@@ -518,13 +534,6 @@ def mark_landed_ids(
     except Exception as exc:  # the push happened; say what the ledger missed
         return [], f" (ledger not updated: {exc}; run `gitfleet ids list` to see it)"
     return new_ids, f"; {', '.join(new_ids)} landed"
-
-
-def _id_problems(repo: Repo, cfg: Config, old: str | None, new: str) -> list[str]:
-    if not cfg.series and not cfg.guarded:
-        return []  # nothing to check: spare the import
-
-    return idcheck.check_push(repo, cfg, old, new, None)
 
 
 def refresh_ident(ident: str) -> str:
