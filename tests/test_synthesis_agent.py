@@ -19,8 +19,8 @@ def git(*args):
 if os.environ.get("GITFLEET_RESOLVE") == "1":
     brief = open(os.environ["GITFLEET_BRIEF"]).read()
     assert "`notes.txt`" in brief and "git rebase --continue" in brief, brief
-    if sys.argv[1] == "give-up":
-        sys.exit(0)
+    if sys.argv[1] == "give-up" and not os.path.exists(sys.argv[2]):
+        sys.exit(0)  # exits 0, markers left, the rebase unfinished
     text = open("notes.txt").read().splitlines(keepends=True)
     kept = [l for l in text if not l.startswith(("<<<<<<<", "=======", ">>>>>>>"))]
     open("notes.txt", "w").write("".join(kept))
@@ -45,7 +45,8 @@ def _spawn(repo: Path, tmp_path: Path, mode: str) -> dict:  # type: ignore[type-
     script.write_text(AGENT)
     proc = gitfleet(
         repo, "spawn", "2", "--series", "SP", "--task", "Write article {id}",
-        "--agent-cmd", shlex.join([sys.executable, str(script), mode]), "--json",
+        "--agent-cmd", shlex.join([sys.executable, str(script), mode, str(tmp_path / "now")]),
+        "--json",
         check=False, timeout=300,
     )  # fmt: skip
     return json.loads(proc.stdout)  # type: ignore[no-any-return]
@@ -78,3 +79,12 @@ def test_an_agent_that_leaves_markers_is_reported_not_landed(
     assert str(tree) in text
     assert "notes.txt" in git(tree, "diff", "--name-only", "--diff-filter=U").stdout
     assert "<<<<" not in git(remote, "show", "main:notes.txt").stdout
+
+    # by hand: once the agent can resolve, `gitfleet resolve AGENT` hands it back again
+    (tmp_path / "now").write_text("resolve now\n")
+    proc = gitfleet(story_repo, "resolve", stuck["name"], "--json")
+    assert json.loads(proc.stdout)["status"] == "landed"
+    notes = git(remote, "show", "main:notes.txt").stdout
+    assert "two by SP-152\n" in notes and "two by SP-153\n" in notes
+    shown = json.loads(gitfleet(story_repo, "status", "--json").stdout)
+    assert {a["landing"] for a in shown["agents"]} == {"landed"}

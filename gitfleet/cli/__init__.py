@@ -25,6 +25,7 @@ COMMANDS = {
     "queue": "gitfleet.cli.land_cmd:queue",
     "spawn": "gitfleet.cli.fleet_cmd:spawn",
     "status": "gitfleet.cli.fleet_cmd:status",
+    "resolve": "gitfleet.cli.fleet_cmd:resolve",
     "logs": "gitfleet.cli.fleet_cmd:logs",
     "clean": "gitfleet.cli.fleet_cmd:clean",
     "report": "gitfleet.cli.fleet_cmd:report",

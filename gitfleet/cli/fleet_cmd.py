@@ -119,6 +119,33 @@ def spawn(
 
 
 @click.command()
+@click.argument("agent")
+@click.argument("run", required=False)
+@click.option(
+    "--attempts", type=click.IntRange(min=1), default=1, show_default=True, metavar="N",
+    help="Times to hand the conflict back before giving up.",
+)  # fmt: skip
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def resolve(agent: str, run: str | None, attempts: int, as_json: bool) -> None:
+    """Hand AGENT's conflict back to it again (default: the newest run), then land it.
+
+    Its worktree is rebased onto the fresh target (or its rebase in progress is kept), its
+    command runs again with GITFLEET_RESOLVE=1 and a brief saying what conflicts, and its
+    branch is landed through the queue once it finishes the rebase.
+    """
+    from gitfleet.fleet import handback
+
+    repo = discover()
+    result = handback.resolve(repo, config.load(repo.toplevel), agent, run, attempts)
+    if as_json:
+        echo_json(result.to_dict())
+    else:
+        click.echo(f"{result.branch}: {result.status}: {result.message}")
+    if not result.ok:
+        raise Refusal(f"{agent} did not land; see above")
+
+
+@click.command()
 @click.argument("run", required=False)
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @click.option("--watch", is_flag=True, help="Keep showing the run until it ends.")

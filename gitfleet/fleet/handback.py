@@ -16,8 +16,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from gitfleet.config import Config
-from gitfleet.fleet import brief, lander
-from gitfleet.fleet.runstate import AgentState, RunState
+from gitfleet.errors import UsageError
+from gitfleet.fleet import agents, brief, lander, runstate
+from gitfleet.fleet.runstate import AgentState, RunState, RunStore
 from gitfleet.fleet.supervise import Event, Job, Supervisor
 from gitfleet.git import Completed, no_git_env, run
 from gitfleet.git.repo import Repo
@@ -162,3 +163,35 @@ def _left(result: LandResult, agent: AgentState, why: str) -> LandResult:
             f"`gitfleet land {agent.branch}`"
         ),
     )
+
+
+def agent_env(state: RunState, agent: AgentState) -> dict[str, str]:
+    """The environment ``agent`` of ``state`` runs in, first time or handed back."""
+    return agents.env_for(
+        state.run, agent.name, agent.id, agent.brief, agent.branch, agent.worktree, agent.ports
+    )
+
+
+def resolve(repo: Repo, cfg: Config, name: str, run: str | None, attempts: int = 1) -> LandResult:
+    """``gitfleet resolve AGENT [RUN]``: the agent rung again, by hand, for an agent whose
+    landing ended in a conflict; the run's record is updated with the outcome."""
+    state = runstate.load(repo, run)
+    agent = next((a for a in state.agents if name in (a.name, a.id, a.branch)), None)
+    if agent is None:
+        names = ", ".join(a.name for a in state.agents)
+        raise UsageError(f"run {state.run} has no agent {name!r} (its agents: {names})")
+    if agent.landing != CONFLICT:
+        raise UsageError(
+            f"{agent.name} of run {state.run} is {agent.landing or agent.phase}, not in "
+            "conflict; `gitfleet resolve` hands a conflict back to its agent"
+        )
+    if not agent.argv:
+        raise UsageError(f"{agent.name} has no command recorded to run again")
+    start = LandResult(
+        agent.branch, CONFLICT, paths=agent.conflict_paths, message=agent.land_message
+    )
+    result = hand_back(repo, cfg, state, agent, start, agent_env(state, agent), attempts)
+    agent.landing, agent.land_message = result.status, result.message
+    agent.conflict_paths = list(result.paths) if result.status == CONFLICT else []
+    RunStore(repo, state).save()
+    return result

@@ -23,7 +23,6 @@ from gitfleet.fleet import agents, brief, handback, lander, runstate, worktrees
 from gitfleet.fleet.display import Display, PlainDisplay
 from gitfleet.fleet.runstate import AgentState, RunState, RunStore
 from gitfleet.fleet.supervise import Event, Job, Supervisor
-from gitfleet.git import no_git_env
 from gitfleet.git.remote import target_branch
 from gitfleet.git.repo import Repo
 from gitfleet.ids import verbs
@@ -280,19 +279,7 @@ class Spawner:
             return None
 
     def agent_env(self, state: RunState, agent: AgentState) -> dict[str, str]:
-        env = no_git_env()
-        env.update(
-            {
-                "GITFLEET_ID": agent.id or "",
-                "GITFLEET_BRIEF": agent.brief,
-                "GITFLEET_BRANCH": agent.branch,
-                "GITFLEET_WORKTREE": agent.worktree,
-                "GITFLEET_RUN": state.run,
-                "GITFLEET_AGENT": agent.name,
-            }
-        )
-        env.update({name: str(port) for name, port in agent.ports.items()})
-        return env
+        return handback.agent_env(state, agent)
 
     # -- running ---------------------------------------------------------------------
 
