@@ -55,7 +55,8 @@ def test_a_good_answer_lands_and_says_claude_resolved_it(
     api.reply_text(f"<merged>\n{GOOD}</merged>")
     remote, result = land_second(tmp_path)
     assert result.status == "landed", result.message
-    assert list(result.resolved) == [{"path": "plugins.py", "rung": "claude"}]
+    diffstat = "1 file changed, 1 insertion(+)"  # what Claude's answer adds to the target
+    assert list(result.resolved) == [{"path": "plugins.py", "rung": "claude", "diffstat": diffstat}]
     assert git(remote, "show", "main:plugins.py").stdout == GOOD
     (request,) = api.requests
     prompt = request["messages"][0]["content"]

@@ -193,5 +193,6 @@ def resolve(repo: Repo, cfg: Config, name: str, run: str | None, attempts: int =
     result = hand_back(repo, cfg, state, agent, start, agent_env(state, agent), attempts)
     agent.landing, agent.land_message = result.status, result.message
     agent.conflict_paths = list(result.paths) if result.status == CONFLICT else []
+    agent.resolved = [dict(r) for r in result.resolved]
     RunStore(repo, state).save()
     return result

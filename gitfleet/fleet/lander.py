@@ -79,6 +79,7 @@ def land_agent(
                 result = hand_back(agent, result)
             agent.landing, agent.land_message = result.status, result.message
             agent.conflict_paths = list(result.paths)
+            agent.resolved = [dict(r) for r in result.resolved]
     except (GitfleetError, ImportError) as exc:
         agent.landing, agent.land_message = "error", str(exc)
     _mark(repo, cfg, agent)

@@ -355,6 +355,17 @@ class _Landing:
 
         return claude.Notes(target=messages(f"{head}..{old}"), branch=messages(f"{old}..{head}"))
 
+    def _resolutions(self, old: str | None, rebased: Rebased) -> list[dict[str, str]]:
+        """Each settled file and its rung; for Claude's, a diffstat of what it wrote."""
+        found = []
+        for path, rung in rebased.resolved:
+            entry = {"path": path, "rung": rung}
+            if rung == "claude" and old is not None:
+                stat = self.repo.git_out("diff", "--shortstat", old, rebased.new_tip, "--", path)
+                entry["diffstat"] = stat.strip()
+            found.append(entry)
+        return found
+
     def _regenerate(self, head: str, old: str, rebased: Rebased) -> Rebased | LandResult:
         """Generated files both sides changed, rebuilt by their ``[land.regenerate]``."""
         jobs = regenerate.due(self.repo, self.cfg.land_regenerate, old, head, rebased)
@@ -389,7 +400,7 @@ class _Landing:
             old,
             applied=rebased.applied,
             skipped=rebased.skipped,
-            resolved=_resolutions(rebased),
+            resolved=self._resolutions(old, rebased),
             findings=findings,
             message=(
                 f"{self.label} rebased onto {self.target} fails the landing gate; nothing was "
@@ -488,7 +499,7 @@ class _Landing:
             applied=rebased.applied,
             skipped=rebased.skipped,
             landed_ids=landed_ids,
-            resolved=_resolutions(rebased),
+            resolved=self._resolutions(old, rebased),
             message=message + note,
         )
 
@@ -547,10 +558,6 @@ def refresh_ident(ident: str) -> str:
         return ident
 
     return f"{person}> {int(time.time())} {zone}".rstrip()
-
-
-def _resolutions(rebased: Rebased) -> list[dict[str, str]]:
-    return [{"path": path, "rung": rung} for path, rung in rebased.resolved]
 
 
 def _is_oid(text: str) -> bool:
