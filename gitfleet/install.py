@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import sys
 from collections import Counter
@@ -177,6 +178,15 @@ def _owned_by_pre_commit(path: Path) -> bool:
         return False
 
 
+def _framework_runs_the_check(repo: Repo) -> bool:
+    """Whether the repository's pre-commit framework config lists the ``gitfleet-ids`` hook."""
+    try:
+        text = (repo.toplevel / ".pre-commit-config.yaml").read_text("utf-8")
+    except OSError:
+        return False
+    return re.search(r"^\s*-?\s*id:\s*['\"]?gitfleet-ids['\"]?\s*$", text, re.MULTILINE) is not None
+
+
 def install_hook(folder: Path, hook: str) -> str:
     """Install our shim for ``hook``, chaining whatever is there; return where it went."""
     main = folder / hook
@@ -324,7 +334,13 @@ def init(
             result.seeded[s.name] = ledger.seed(s, seed_fn(repo, cfg, s))
         folder = hooks_dir(repo)
         folder.mkdir(parents=True, exist_ok=True)
+        framework_checks = _framework_runs_the_check(repo)
         for hook in HOOKS:
+            if framework_checks and hook != "pre-push":
+                # the framework already runs `gitfleet-ids`: a second check would run twice
+                uninstall_hook(folder, hook)
+                result.hooks[hook] = "run by the pre-commit framework (gitfleet-ids)"
+                continue
             result.hooks[hook] = install_hook(folder, hook)
         result.merge_drivers = register_merge_drivers(repo)
         if route:

@@ -9,6 +9,9 @@ the offline result with one warning and the key nowhere in the output.
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -193,3 +196,17 @@ def test_parse_needs_and_rerank_directly() -> None:
     assert missing == ["x"]
     with pytest.raises(llm.LlmError):
         llm.parse_needs('{"keywords": [1, 2]}')
+
+
+def test_without_credentials_the_sdk_is_not_even_imported() -> None:
+    """`gitfleet report` and `gitfleet context` took seconds with no key: the SDK's import."""
+    code = (
+        "import sys\nfrom gitfleet.context import llm\n"
+        "ranker, why = llm.connect(None)\n"
+        "assert ranker is None and 'no Anthropic API key' in why, why\n"
+        "print('anthropic' in sys.modules)\n"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ANTHROPIC_")}
+    proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "False"

@@ -31,6 +31,8 @@ COMMANDS = {
     "report": "gitfleet.cli.fleet_cmd:report",
     "demo": "gitfleet.cli.demo_cmd:demo",
     "context": "gitfleet.cli.context_cmd:context",
+    "doctor": "gitfleet.cli.doctor_cmd:doctor",
+    "completion": "gitfleet.cli.doctor_cmd:completion",
 }
 
 

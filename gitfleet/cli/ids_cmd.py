@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from gitfleet.cli import echo_json
+from gitfleet.cli import complete, echo_json
 from gitfleet.ids import verbs as ids_api
 from gitfleet.ids.ledger import IdState
 from gitfleet.ids.remote import migrate as migrate_ledger
@@ -18,7 +18,7 @@ def ids() -> None:
 
 
 @ids.command()
-@click.argument("series")
+@click.argument("series", shell_complete=complete.series)
 @click.option(
     "-n",
     "--count",
@@ -41,7 +41,7 @@ def _line(state: IdState) -> str:
 
 
 @ids.command(name="list")
-@click.argument("series", required=False)
+@click.argument("series", required=False, shell_complete=complete.series)
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def list_(series: str | None, as_json: bool) -> None:
     """List allocated ids (id, state, owner)."""
@@ -62,7 +62,7 @@ def export() -> None:
 
 
 @ids.command()
-@click.argument("ident", metavar="ID")
+@click.argument("ident", metavar="ID", shell_complete=complete.ids)
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def show(ident: str, as_json: bool) -> None:
     """Show one id's state and owner."""

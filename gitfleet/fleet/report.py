@@ -14,8 +14,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from gitfleet.config import Config
-from gitfleet.context import llm
-from gitfleet.errors import GitfleetError
+from gitfleet.errors import GitfleetError, MissingExtra, optional
 from gitfleet.fleet.runstate import AgentState, RunState
 from gitfleet.git import split_z
 from gitfleet.git.repo import Repo
@@ -129,6 +128,12 @@ def build(repo: Repo, cfg: Config, run: RunState) -> Report:
 def with_summary(report: Report, *, model: str | None = None) -> Report:
     """Add Claude's integration summary when credentials are configured; on any failure
     add one secret-free warning instead. Without credentials: the structured report alone."""
+    try:
+        llm = optional("gitfleet.context.llm", "a report's summary by Claude", "all")
+    except MissingExtra as exc:
+        if any(name.startswith("ANTHROPIC_") for name in os.environ):  # Claude was meant
+            report.warnings.append(f"no summary from Claude: {exc}")
+        return report
     ranker, _why_not = llm.connect(model or os.environ.get("GITFLEET_MODEL"))
     if ranker is None:
         return report

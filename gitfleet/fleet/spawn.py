@@ -17,8 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from gitfleet.config import FLEET_BRANCH_PREFIX, Config, Series
-from gitfleet.context import build_pack
-from gitfleet.errors import GitfleetError, UsageError, sigterm_as_interrupt
+from gitfleet.errors import GitfleetError, UsageError, optional, sigterm_as_interrupt
 from gitfleet.fleet import agents, brief, handback, lander, runstate, worktrees
 from gitfleet.fleet.display import Display, PlainDisplay
 from gitfleet.fleet.runstate import AgentState, RunState, RunStore
@@ -272,7 +271,8 @@ class Spawner:
 
     def _context(self, tree: Path, agent: AgentState) -> str | None:
         try:
-            result = build_pack(tree, agent.task, budget=self.opts.context_budget)
+            context = optional("gitfleet.context", "spawn --context", "context")
+            result = context.build_pack(tree, agent.task, budget=self.opts.context_budget)
             return str(result.markdown)
         except Exception as exc:  # a context pack is a help, never a reason not to start
             self.display.event(self.state, agent, f"warning: no context pack ({exc})")

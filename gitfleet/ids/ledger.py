@@ -68,12 +68,22 @@ class Record(NamedTuple):
             raise ValueError("missing or invalid op/series/n")
         owner = data.get("owner")
         ident = data.get("id", "")
+        if op != "seeded" and not _names(ident, number):
+            raise ValueError(f"id {ident!r} does not match its number {number}")
         note = {
             k: v
             for k, v in data.items()
             if k not in ("v", "op", "series", "n", "id", "owner", "ts")
         }
         return cls(op, series, number, ident, owner, float(data.get("ts", 0.0)), note)
+
+
+def _names(ident: Any, number: int) -> bool:
+    """Whether ``ident`` is PREFIX-<number> (zero padding allowed)."""
+    if not isinstance(ident, str):
+        return False
+    prefix, sep, digits = ident.rpartition("-")
+    return bool(prefix and sep and digits.isdigit() and int(digits) == number)
 
 
 class IdState:

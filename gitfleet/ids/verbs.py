@@ -14,6 +14,7 @@ from gitfleet.git.repo import Repo, discover, require_commits
 from gitfleet.ids import claims
 from gitfleet.ids.ledger import IdState, Ledger
 from gitfleet.ids.local import LocalBackend
+from gitfleet.ids.remote import RemoteBackend
 
 
 def here() -> tuple[Repo, Config]:
@@ -22,12 +23,14 @@ def here() -> tuple[Repo, Config]:
     return repo, config.load(repo.toplevel)
 
 
-def open_ledger(repo: Repo, cfg: Config) -> Ledger:
-    """The ledger ``gitfleet.toml`` asks for: the local file (default) or the remote's ref."""
-    if cfg.ledger_backend == "remote":
-        from gitfleet.ids.remote import RemoteBackend
+def open_ledger(repo: Repo, cfg: Config, *, fresh: bool = False) -> Ledger:
+    """The ledger ``gitfleet.toml`` asks for: the local file (default) or the remote's ref.
 
-        return Ledger(RemoteBackend(repo, cfg.remote))
+    ``fresh``: read the remote now, not through the hooks' few-second cache (what a person
+    asks to see must include another machine's allocation of a moment ago).
+    """
+    if cfg.ledger_backend == "remote":
+        return Ledger(RemoteBackend(repo, cfg.remote, cache_ttl=0 if fresh else None))
     return Ledger(LocalBackend(repo.state_dir))
 
 
@@ -94,7 +97,7 @@ def seed_fn(repo: Repo, cfg: Config, series: Series) -> Callable[[], int]:
 
 
 def list_ids(repo: Repo, cfg: Config, series_name: str | None = None) -> list[IdState]:
-    states = list(open_ledger(repo, cfg).states().values())
+    states = list(open_ledger(repo, cfg, fresh=True).states().values())
     if series_name is not None:
         series = cfg.series_for(series_name)
         states = [s for s in states if s.series == series.name]
@@ -103,7 +106,7 @@ def list_ids(repo: Repo, cfg: Config, series_name: str | None = None) -> list[Id
 
 def show(repo: Repo, cfg: Config, ident: str) -> IdState:
     cfg.series_of_id(ident)  # a clear error for something that is not an id at all
-    state = open_ledger(repo, cfg).states().get(ident)
+    state = open_ledger(repo, cfg, fresh=True).states().get(ident)
     if state is None:
         raise LedgerError(f"{ident} was never allocated; see `gitfleet ids list`")
     return state

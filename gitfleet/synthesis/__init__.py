@@ -7,7 +7,9 @@ Whatever a rung proposes, and every landing whether it conflicted or not, must p
 gate (:mod:`.gate`): no new conflict markers, still parses, no new duplicate keys,
 definitions or case labels, no added line lost.
 
-This package depends only on the standard library, pygit2, tree-sitter, the structured
-text libraries and :mod:`gitfleet.errors` / :mod:`gitfleet.config`: never on landing, the
-gate or the fleet, which call it.
+The rungs above them (``claude``, with the anthropic SDK, :mod:`.claude`) and the git
+merge driver (:mod:`.driver`) live here too. This package depends only on the standard
+library, pygit2, tree-sitter, the structured text libraries, anthropic (an extra) and
+:mod:`gitfleet.errors` / :mod:`gitfleet.config` / :mod:`gitfleet.git`: never on landing,
+the gate or the fleet, which call it.
 """

@@ -14,6 +14,7 @@ import os
 import re
 from typing import Any, NamedTuple
 
+from gitfleet.errors import MissingExtra, optional
 from gitfleet.synthesis.sides import Decline, Sides, check_size, decode
 
 DEFAULT_MODEL = "claude-sonnet-4-6"  # GITFLEET_RESOLVE_MODEL overrides
@@ -98,12 +99,24 @@ def _block(text: str) -> str:
     return text if not text or text.endswith("\n") else text + "\n"
 
 
-def connect(notes: Notes) -> Claude | None:
+class Unavailable:
+    """A key is set but the SDK is not installed: the rung declines, saying what to install."""
+
+    def __init__(self, why: str) -> None:
+        self.why = why
+
+    def merge(self, sides: Sides) -> bytes:
+        raise Decline(self.why)
+
+
+def connect(notes: Notes) -> Claude | Unavailable | None:
     """The rung when ``ANTHROPIC_API_KEY`` is set (None otherwise: the rung is skipped)."""
     if not os.environ.get("ANTHROPIC_API_KEY"):
         return None
-    import anthropic
-
+    try:
+        anthropic = optional("anthropic", "the claude rung of [land] resolve", "claude")
+    except MissingExtra as exc:
+        return Unavailable(str(exc))
     client = anthropic.Anthropic(max_retries=MAX_RETRIES, timeout=TIMEOUT_S)
     model = os.environ.get("GITFLEET_RESOLVE_MODEL") or DEFAULT_MODEL
     return Claude(client, model, notes)

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 from gitfleet.config import RESOLVE_RUNGS
 from gitfleet.synthesis import attributes, gate, lines, structured
 from gitfleet.synthesis.attributes import NEVER, ReadFile
-from gitfleet.synthesis.claude import Claude
+from gitfleet.synthesis.claude import Claude, Unavailable
 from gitfleet.synthesis.sides import Decline, Sides, check_size
 
 if TYPE_CHECKING:
@@ -46,7 +46,7 @@ class Ladder:
         self,
         rungs: Sequence[str],
         read_target: ReadFile | None = None,
-        claude: Claude | None = None,
+        claude: Claude | Unavailable | None = None,
         regenerate: Sequence[str] = (),
     ) -> None:
         self.rungs = [r for r in rungs if r in RUNGS]
