@@ -7,12 +7,14 @@ and what to run next. The boundary (:func:`boundary`) prints it and exits 1 (ref
 
 from __future__ import annotations
 
+import importlib
 import os
 import signal
 import sys
 import threading
 import traceback
 from collections.abc import Callable
+from types import ModuleType
 from typing import NoReturn
 
 EXIT_REFUSED = 1
@@ -39,6 +41,24 @@ class ConfigError(UsageError):
 
 class NotARepoError(UsageError):
     """The folder is not a git work tree gitfleet can use."""
+
+
+class MissingExtra(UsageError):
+    """A feature needs an optional part of gitfleet that is not installed."""
+
+
+def optional(module: str, feature: str, extra: str) -> ModuleType:
+    """Import ``module``, which needs the ``extra`` dependencies, or say which install adds
+    them (the core install leaves the context engine and Claude out)."""
+    try:
+        return importlib.import_module(module)
+    except ModuleNotFoundError as exc:
+        if exc.name and exc.name.split(".")[0] == "gitfleet":
+            raise  # one of our own modules missing is a broken install, not an extra
+        raise MissingExtra(
+            f"{feature} needs gitfleet's {extra} extra ({exc.name} is not installed): "
+            f"pip install 'gitfleet[{extra}]'"
+        ) from None
 
 
 class LedgerError(GitfleetError):

@@ -50,6 +50,13 @@ def test_claude_result_line(tmp_path: Path) -> None:
     assert found.line() == "$0.0032, 415 tokens in, 80 out, 4 turns, 0.4s of model time"
 
 
+def test_claude_run_twice_adds_up(tmp_path: Path) -> None:
+    # A conflict handed back to the agent runs Claude Code again, into the same log.
+    twice = (json.dumps(CLAUDE_RESULT) + "\n") * 2
+    found = usage.from_log(_log(tmp_path, twice))
+    assert found is not None and found.turns == 8 and found.cost_usd == 0.0064
+
+
 def test_aider_token_and_cost_lines(tmp_path: Path) -> None:
     found = usage.from_log(_log(tmp_path, AIDER_LOG))
     assert found == Usage(cost_usd=0.0462, input_tokens=14400, output_tokens=1119, turns=2)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -209,3 +210,33 @@ def test_an_owner_must_be_a_branch_name(story_repo: Path) -> None:
         proc = gitfleet(story_repo, "ids", "allocate", "SP", "--owner", bad, check=False)
         assert proc.returncode == 2 and "is not a branch name" in proc.stderr
     assert gitfleet(story_repo, "ids", "list").stdout == ""
+
+
+def test_with_gitfleet_ids_in_the_framework_config_only_the_push_gate_is_installed(
+    story_repo: Path,
+) -> None:
+    (story_repo / ".pre-commit-config.yaml").write_text(
+        "repos:\n  - repo: local\n    hooks:\n      - id: gitfleet-ids\n        name: ids\n"
+        "        entry: gitfleet hook pre-commit\n        language: system\n"
+        "        pass_filenames: false\n        always_run: true\n"
+    )
+    git(story_repo, "add", ".pre-commit-config.yaml")
+    git(story_repo, "commit", "-q", "-m", "pc")
+    pre_commit = str(Path(sys.executable).parent / "pre-commit")
+    env = {**os.environ, "PRE_COMMIT_HOME": str(story_repo.parent / "pc-home")}
+    subprocess.run(
+        [pre_commit, "install"], cwd=story_repo, check=True, capture_output=True, env=env
+    )
+    result = gitfleet(story_repo, "init", "--json", env={"PRE_COMMIT_HOME": env["PRE_COMMIT_HOME"]})
+    hooks = json.loads(result.stdout)["hooks"]
+    assert hooks["pre-commit"].startswith("run by the pre-commit framework")
+    assert not (_hooks(story_repo) / "pre-commit.legacy").exists()
+    assert "gitfleet hook shim" in (_hooks(story_repo) / "pre-push").read_text()
+    (story_repo / "articles" / "SP-201.md").write_text("---\nticketId: SP-201\n---\n")
+    git(story_repo, "add", "-A")
+    proc = subprocess.run(
+        ["git", "commit", "-q", "-m", "bad"], cwd=story_repo, env=env, capture_output=True,
+        text=True,
+    )  # fmt: skip
+    out = proc.stdout + proc.stderr
+    assert proc.returncode != 0 and out.count("SP-201 (claimed by") == 1, out

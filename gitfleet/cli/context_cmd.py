@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from gitfleet.context import build_pack
+from gitfleet.errors import optional
 
 
 @click.command()
@@ -37,7 +37,8 @@ def context(
     Claude derive the task's needs and rerank the candidates.
     """
 
-    result = build_pack(
+    context_engine = optional("gitfleet.context", "gitfleet context", "context")
+    result = context_engine.build_pack(
         Path.cwd(), task, budget=budget, offline=True if offline else None, model=model
     )
     for warning in result.warnings:

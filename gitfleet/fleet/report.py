@@ -14,8 +14,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from gitfleet.config import Config
-from gitfleet.context import llm
-from gitfleet.errors import GitfleetError
+from gitfleet.errors import GitfleetError, MissingExtra, optional
 from gitfleet.fleet import lander
 from gitfleet.fleet.runstate import AgentState, RunState
 from gitfleet.fleet.usage import Usage
@@ -45,6 +44,7 @@ class AgentReport:
     id_problem: str | None  # the claims differ from the allocation
     log: str
     error: str | None = None  # why the agent never started, e.g. its command is not on PATH
+    resolved: list[dict[str, str]] = field(default_factory=list)  # conflicts synthesis settled
     usage: dict[str, Any] | None = None  # what its CLI reported spending (fleet.usage.Usage)
 
 
@@ -108,7 +108,7 @@ def agent_report(repo: Repo, cfg: Config, run: RunState, agent: AgentState) -> A
         insertions=added, deletions=removed, landing=agent.landing,
         land_message=agent.land_message, conflicts=list(agent.conflict_paths),
         ids_claimed=claimed, id_problem=problem, log=agent.log, error=agent.error,
-        usage=agent.usage,
+        resolved=list(agent.resolved), usage=agent.usage,
     )  # fmt: skip
 
 
@@ -130,6 +130,12 @@ def build(repo: Repo, cfg: Config, run: RunState) -> Report:
 def with_summary(report: Report, *, model: str | None = None) -> Report:
     """Add Claude's integration summary when credentials are configured; on any failure
     add one secret-free warning instead. Without credentials: the structured report alone."""
+    try:
+        llm = optional("gitfleet.context.llm", "a report's summary by Claude", "all")
+    except MissingExtra as exc:
+        if any(name.startswith("ANTHROPIC_") for name in os.environ):  # Claude was meant
+            report.warnings.append(f"no summary from Claude: {exc}")
+        return report
     ranker, _why_not = llm.connect(model or os.environ.get("GITFLEET_MODEL"))
     if ranker is None:
         return report
@@ -197,6 +203,9 @@ def render_text(report: Report) -> str:
             out.append(f"  {a.name}: {a.error}")
         if a.conflicts:
             out.append(f"  {a.name}: conflicts in {', '.join(a.conflicts)}")
+        if a.resolved:
+            done = ", ".join(f"{r['path']} ({r['rung']})" for r in a.resolved)
+            out.append(f"  {a.name}: resolved {done}")
         if a.land_message and a.outcome not in ("landed", "committed"):
             out.append(f"  {a.name}: {a.land_message.splitlines()[0]}")
         if a.id_problem:

@@ -85,31 +85,33 @@ def _count(text: str) -> int:
 
 
 def from_claude(lines: list[str]) -> Usage | None:
-    """The last ``result`` object of Claude Code's json / stream-json output."""
-    for line in reversed(lines):
-        if not line.startswith("{") or '"result"' not in line:
-            continue
-        try:
-            data = json.loads(line)
-        except ValueError:
-            continue
-        if not isinstance(data, dict) or data.get("type") != "result":
-            continue
-        used = data.get("usage") or {}
-        inputs = sum(
-            int(used.get(k) or 0)
-            for k in ("input_tokens", "cache_creation_input_tokens", "cache_read_input_tokens")
-        )
-        cost = data.get("total_cost_usd")
-        duration = data.get("duration_ms")
-        return Usage(
-            cost_usd=float(cost) if cost is not None else None,
-            input_tokens=inputs,
-            output_tokens=int(used.get("output_tokens") or 0),
-            turns=int(data.get("num_turns") or 0),
-            duration_s=float(duration) / 1000 if duration is not None else None,
-        )
-    return None
+    """Claude Code's ``result`` objects (json / stream-json output), one per run of it in
+    the log (a conflict handed back runs it again), added up."""
+    return total([_claude_result(line) for line in lines if line.startswith("{")])
+
+
+def _claude_result(line: str) -> Usage | None:
+    if '"result"' not in line:
+        return None
+    try:
+        data = json.loads(line)
+    except ValueError:
+        return None
+    if not isinstance(data, dict) or data.get("type") != "result":
+        return None
+    used = data.get("usage") or {}
+    inputs = sum(
+        int(used.get(k) or 0)
+        for k in ("input_tokens", "cache_creation_input_tokens", "cache_read_input_tokens")
+    )
+    cost, duration = data.get("total_cost_usd"), data.get("duration_ms")
+    return Usage(
+        cost_usd=float(cost) if cost is not None else None,
+        input_tokens=inputs,
+        output_tokens=int(used.get("output_tokens") or 0),
+        turns=int(data.get("num_turns") or 0),
+        duration_s=float(duration) / 1000 if duration is not None else None,
+    )
 
 
 def from_aider(text: str) -> Usage | None:
