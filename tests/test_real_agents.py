@@ -156,3 +156,70 @@ def test_three_aider_agents_commit_and_land(evening: Path, remote: Path, tmp_pat
     cleaned = json.loads(gitfleet(evening, "clean", "--json").stdout)
     assert cleaned["removed"] == [f"fleet/{i}" for i in IDENTS]
     assert not (evening.parent / f"{evening.name}.gitfleet").exists()
+
+
+def claude_writes_then_resolves(turn: Turn) -> Reply:
+    """Claude Code's side of an agent that also edits the shared ``notes.txt``, and, when
+    its conflict is handed back (the resolve brief is its prompt), keeps both lines and
+    finishes the rebase with plain git."""
+    if not turn.tools:
+        return Reply(text="ok")
+    if "# Resolve the conflict on" in turn.prompt:
+        own = brief_fact(turn.prompt, r"Resolve the conflict on `fleet/([A-Z]+-\d+)`")
+        other = brief_fact(turn.prompt, r"- ([A-Z]+-\d+) \(fleet/")
+        tree = brief_fact(turn.prompt, r"In your worktree \(([^)]+)\)")
+        both = "".join(f"two by {i}\n" for i in sorted([own, other]))
+        steps = [
+            ToolCall("Read", {"file_path": f"{tree}/notes.txt"}),
+            ToolCall("Write", {"file_path": f"{tree}/notes.txt",
+                               "content": f"one\n{both}three\n"}),
+            ToolCall("Bash", {"command": "git add notes.txt", "description": "Mark resolved"}),
+            ToolCall("Bash", {"command": "git rebase --continue", "description": "Finish"}),
+        ]  # fmt: skip
+    else:
+        ident = brief_fact(turn.prompt, r"Your id is \*\*([A-Z]+-\d+)\*\*")
+        tree = brief_fact(turn.prompt, r"Your own checkout: `([^`]+)`")
+        steps = [
+            ToolCall("Write", {"file_path": f"{tree}/articles/{ident}.md",
+                               "content": article_text(ident)}),
+            ToolCall("Read", {"file_path": f"{tree}/notes.txt"}),
+            ToolCall("Write", {"file_path": f"{tree}/notes.txt",
+                               "content": f"one\ntwo by {ident}\nthree\n"}),
+            ToolCall("Bash", {"command": f"git add articles/{ident}.md notes.txt",
+                              "description": "Stage"}),
+            ToolCall("Bash", {"command": f"git commit -m 'Add article {ident}'",
+                              "description": "Commit"}),
+        ]  # fmt: skip
+    done = len(turn.tool_results)
+    if done < len(steps):
+        return Reply(text=f"Step {done + 1}.", tool_calls=[steps[done]])
+    return Reply(text="Done.")
+
+
+def test_claude_code_resolves_a_conflict_handed_back_to_it(
+    story_repo: Path, remote: Path, tmp_path: Path
+) -> None:
+    (story_repo / "notes.txt").write_text("one\ntwo\nthree\n")
+    # No claude rung: the scripted server stands in for Claude Code's model only.
+    config = story_repo / "gitfleet.toml"
+    config.write_text(config.read_text() + '\n[land]\nresolve = ["lines", "agent"]\n')
+    gitfleet(story_repo, "init", "--series", "SP")
+    git(story_repo, "add", "-A")
+    git(story_repo, "commit", "-q", "-m", "notes; gitfleet init")
+    git(story_repo, "push", "-q", "origin", "main")
+    with ModelServer(claude_writes_then_resolves) as server:
+        path = f"{bin_dir(tmp_path, 'claude')}{os.pathsep}{os.environ['PATH']}"
+        proc = gitfleet(
+            story_repo, "spawn", "2", "--agent", "claude", "--task", "Write article {id}",
+            "--json", env={**claude_env(server.url), "PATH": path}, check=False, timeout=900,
+        )  # fmt: skip
+    assert server.errors == [], server.errors
+    assert proc.returncode == 0, proc.stdout + proc.stderr + _logs(story_repo)
+    report = json.loads(proc.stdout)
+    assert [a["outcome"] for a in report["agents"]] == ["landed", "landed"]
+    notes = git(remote, "show", "main:notes.txt").stdout
+    assert notes == "one\ntwo by SP-152\ntwo by SP-153\nthree\n"
+    resolved = [r for a in report["agents"] for r in a["resolved"]]
+    assert resolved == [{"path": "notes.txt", "rung": "agent"}]
+    # The resolve brief reached Claude Code as its prompt, not the first task again.
+    assert any("# Resolve the conflict on" in t.prompt for t in server.turns)

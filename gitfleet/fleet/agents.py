@@ -15,6 +15,7 @@ from collections.abc import Mapping, Sequence
 
 from gitfleet.config import Config
 from gitfleet.errors import UsageError
+from gitfleet.fleet.runstate import AgentState
 from gitfleet.git import no_git_env
 
 PLACEHOLDERS = ("prompt", "task", "id", "brief", "worktree", "branch", "run")
@@ -23,7 +24,8 @@ PLACEHOLDERS = ("prompt", "task", "id", "brief", "worktree", "branch", "run")
 PRESETS: Mapping[str, tuple[str, ...]] = {
     # Claude Code: `-p/--print` runs non-interactively and exits (docs: "Run Claude Code
     # programmatically"). Headless runs cannot answer permission prompts: accept edits and
-    # allow the git commands the brief asks for, nothing broader. `stream-json` (which needs
+    # allow the git commands the briefs ask for (`git rebase` when a conflict is handed
+    # back), nothing broader. `stream-json` (which needs
     # `--verbose` under `-p`) logs each step as it happens and ends with a `result` line
     # holding cost, tokens, turns and duration (read by gitfleet.fleet.usage).
     "claude": (
@@ -34,7 +36,7 @@ PRESETS: Mapping[str, tuple[str, ...]] = {
         "acceptEdits",
         "--allowedTools",
         "Bash(git add:*),Bash(git commit:*),Bash(git status:*),"
-        "Bash(git diff:*),Bash(git log:*),Bash(git push:*)",
+        "Bash(git diff:*),Bash(git log:*),Bash(git push:*),Bash(git rebase:*)",
         "--output-format",
         "stream-json",
         "--verbose",
@@ -119,6 +121,16 @@ def scratch_patterns(argv: Sequence[str]) -> tuple[str, ...]:
 
 def known_presets(cfg: Config) -> list[str]:
     return sorted(set(PRESETS) | set(cfg.agents))
+
+
+def argv_for(template: Sequence[str], run: str, agent: AgentState, prompt: str) -> list[str]:
+    """An agent's argv with ``prompt`` as its ``{prompt}``: the first brief, or the brief of
+    a conflict handed back to it (which must reach the agent, not its first task again)."""
+    values = {
+        "prompt": prompt, "task": agent.task, "id": agent.id or "", "brief": agent.brief,
+        "worktree": agent.worktree, "branch": agent.branch, "run": run,
+    }  # fmt: skip
+    return render_argv(template, values)
 
 
 def env_for(
