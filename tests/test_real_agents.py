@@ -45,6 +45,15 @@ def article_text(ident: str) -> str:
     return f"---\nticketId: {ident}\ntitle: Article {ident}\n---\n\nWritten by a real agent.\n"
 
 
+def next_step(turn: Turn, steps: list[ToolCall], last_words: str) -> Reply:
+    """One tool call per model turn, in order (the conversation's tool results so far say
+    how far it got), then the closing text."""
+    done = len(turn.tool_results)
+    if done < len(steps):
+        return Reply(text=f"Step {done + 1}.", tool_calls=[steps[done]])
+    return Reply(text=last_words)
+
+
 def claude_writes_article(turn: Turn) -> Reply:
     """Claude Code's side of one agent: Write the article, `git add`, `git commit`, done.
 
@@ -60,10 +69,7 @@ def claude_writes_article(turn: Turn) -> Reply:
         ToolCall("Bash", {"command": f"git commit -m 'Add article {ident}'",
                           "description": "Commit the article"}),
     ]  # fmt: skip
-    done = len(turn.tool_results)
-    if done < len(steps):
-        return Reply(text=f"Step {done + 1}.", tool_calls=[steps[done]])
-    return Reply(text=f"Article {ident} is committed.")
+    return next_step(turn, steps, f"Article {ident} is committed.")
 
 
 def aider_writes_article(turn: Turn) -> Reply:
@@ -190,10 +196,7 @@ def claude_writes_then_resolves(turn: Turn) -> Reply:
             ToolCall("Bash", {"command": f"git commit -m 'Add article {ident}'",
                               "description": "Commit"}),
         ]  # fmt: skip
-    done = len(turn.tool_results)
-    if done < len(steps):
-        return Reply(text=f"Step {done + 1}.", tool_calls=[steps[done]])
-    return Reply(text="Done.")
+    return next_step(turn, steps, "Done.")
 
 
 def test_claude_code_resolves_a_conflict_handed_back_to_it(
