@@ -17,6 +17,8 @@ from typing import Any, NamedTuple, TypeVar
 from gitfleet.errors import ConfigError
 
 CONFIG_NAME = "gitfleet.toml"
+# The synthesis ladder's rungs, in their default order (``[land] resolve`` picks and orders).
+RESOLVE_RUNGS = ("attributes", "structured", "lines", "claude", "agent")
 # Branches spawn makes for its agents; their work may not change this file (the operator's).
 FLEET_BRANCH_PREFIX = "fleet/"
 _PREFIX_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
@@ -56,6 +58,8 @@ class Config(NamedTuple):
     guarded: tuple[str, ...] = ()
     push_rebase: bool = True
     land_check: str | None = None
+    land_resolve: tuple[str, ...] = RESOLVE_RUNGS
+    land_regenerate: Mapping[str, str] = MappingProxyType({})  # glob -> command rebuilding it
     ledger_backend: str = "local"
     lease_timeout: float = 600.0
     daemon_idle: float = 60.0
@@ -83,6 +87,11 @@ class Config(NamedTuple):
                 if series.prefix == prefix:
                     return series, int(digits)
         raise ConfigError(f"{ident!r} is not an id of a configured series (like SP-152)")
+
+    def canonical_id(self, ident: str) -> str:
+        """``SP-4`` as its series writes it (``SP-004``)."""
+        series, number = self.series_of_id(ident)
+        return series.format(number)
 
 
 @lru_cache(maxsize=64)
@@ -143,6 +152,31 @@ class _Reader:
             raise ConfigError(
                 f"{self.path}: unknown key {extra[0]!r} in {where}; allowed keys: {known}"
             )
+
+
+def _regenerate(path: Path, table: _Reader) -> dict[str, str]:
+    """``[land.regenerate]``: glob = the shell command that rebuilds matching files."""
+    commands = {}
+    for glob in list(table.table):
+        command = table.opt_str(glob, 'a shell command such as "npm install --package-lock-only"')
+        if not command:
+            raise ConfigError(f"{path}: [land.regenerate] {glob!r} needs a command")
+        commands[glob] = command
+    return commands
+
+
+def _resolve_rungs(path: Path, land: _Reader) -> tuple[str, ...]:
+    if "resolve" not in land.table:
+        land.seen.add("resolve")
+        return RESOLVE_RUNGS
+    allowed = "a list of rungs from " + ", ".join(f'"{r}"' for r in RESOLVE_RUNGS)
+    rungs = land.strings("resolve", allowed)
+    unknown = [r for r in rungs if r not in RESOLVE_RUNGS]
+    if unknown or len(set(rungs)) != len(rungs):
+        raise ConfigError(
+            f"{path}: [land.resolve] is {list(rungs)!r}; expected {allowed}, each once"
+        )
+    return rungs
 
 
 def check_prefix(prefix: str, where: str) -> str:
@@ -222,7 +256,9 @@ def parse(path: Path, text: str) -> Config:
     push.done("rebase")
     land = top.sub("land")
     land_check = land.opt_str("check", 'a shell command such as "make test"')
-    land.done("check")
+    land_resolve = _resolve_rungs(path, land)
+    land_regenerate = _regenerate(path, land.sub("regenerate"))
+    land.done("check, resolve, regenerate")
     backend = _ledger_backend(path, top.sub("ledger"))
     lease_timeout, idle = _daemon(path, top.sub("daemon"))
     spawn = top.sub("spawn")
@@ -240,6 +276,8 @@ def parse(path: Path, text: str) -> Config:
         guarded=guarded_paths,
         push_rebase=push_rebase,
         land_check=land_check,
+        land_resolve=land_resolve,
+        land_regenerate=MappingProxyType(land_regenerate),
         ledger_backend=backend,
         lease_timeout=lease_timeout,
         daemon_idle=idle,

@@ -47,6 +47,7 @@ class InitResult:
     seeded: dict[str, int] = field(default_factory=dict)
     hooks: dict[str, str] = field(default_factory=dict)  # hook -> where ours went
     routed: str | None = None  # the remote whose pushes now go through the gate
+    merge_drivers: list[str] = field(default_factory=list)  # merge.<name>.driver set
     warnings: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
@@ -266,6 +267,25 @@ def unroute_pushes(repo: Repo, remote: str, state: dict[str, Any]) -> None:
 # --- the verbs -------------------------------------------------------------------------
 
 
+def register_merge_drivers(repo: Repo) -> list[str]:
+    """``merge.gitfleet*.driver`` in the repository's config: files ``.gitattributes`` opts
+    in (``merge=gitfleet``) merge in a person's ``git merge`` as they do when landing."""
+    from gitfleet.synthesis.driver import DRIVERS, driver_command
+
+    for name, kind in DRIVERS.items():
+        what = f"{kind.upper()} by value" if kind else "JSON/YAML/TOML by value, inserted lines"
+        repo.git("config", f"merge.{name}.name", f"gitfleet: {what}")
+        repo.git("config", f"merge.{name}.driver", driver_command(kind))
+    return list(DRIVERS)
+
+
+def unregister_merge_drivers(repo: Repo) -> None:
+    from gitfleet.synthesis.driver import DRIVERS
+
+    for name in DRIVERS:
+        repo.git("config", "--remove-section", f"merge.{name}", check=False)
+
+
 def _state_path(repo: Repo) -> Path:
     return repo.state_dir / "install.json"
 
@@ -322,6 +342,7 @@ def init(
                 result.hooks[hook] = "run by the pre-commit framework (gitfleet-ids)"
                 continue
             result.hooks[hook] = install_hook(folder, hook)
+        result.merge_drivers = register_merge_drivers(repo)
         if route:
             if helper_resolves():
                 result.routed = route_pushes(repo, cfg.remote, state)
@@ -348,6 +369,7 @@ def uninstall(repo: Repo) -> dict[str, Any]:
         folder = hooks_dir(repo)
         removed = {hook: uninstall_hook(folder, hook) for hook in HOOKS}
         unroute_pushes(repo, cfg.remote, state)
+        unregister_merge_drivers(repo)
         state.pop("pushurl", None)
         atomic_write(_state_path(repo), json.dumps(state, indent=2) + "\n")
     return {"hooks": removed, "unrouted": cfg.remote}

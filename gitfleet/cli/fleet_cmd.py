@@ -68,6 +68,14 @@ def _print_report(run_state: RunState, as_json: bool, summary: bool = True) -> b
     "--land/--no-land", default=True, show_default=True, help="Land each finished agent's commits."
 )
 @click.option("--context", is_flag=True, help="Put a context pack for the task into each brief.")
+@click.option(
+    "--resolve-attempts",
+    type=click.IntRange(min=0),
+    default=1,
+    show_default=True,
+    metavar="N",
+    help="Times a conflict goes back to its agent (the agent rung of [land] resolve).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the final report as JSON.")
 def spawn(
     count: int,
@@ -81,6 +89,7 @@ def spawn(
     base: str | None,
     land: bool,
     context: bool,
+    resolve_attempts: int,
     as_json: bool,
 ) -> None:
     """Run N agents, each in its own worktree with its id allocated, and land their work."""
@@ -89,7 +98,7 @@ def spawn(
     opts = spawn_mod.SpawnOptions(
         count=count, task=task, tasks_file=tasks_file, agent=agent, agent_cmd=agent_cmd,
         series=series, max_parallel=max_parallel, timeout=timeout, base=base, land=land,
-        context=context,
+        context=context, resolve_attempts=resolve_attempts,
     )  # fmt: skip
     started: list[RunState] = []
     try:
@@ -107,6 +116,33 @@ def spawn(
         )
     if not as_json:
         click.echo(f"worktrees are kept for a look; remove them with `gitfleet clean {state.run}`")
+
+
+@click.command()
+@click.argument("agent")
+@click.argument("run", required=False)
+@click.option(
+    "--attempts", type=click.IntRange(min=1), default=1, show_default=True, metavar="N",
+    help="Times to hand the conflict back before giving up.",
+)  # fmt: skip
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def resolve(agent: str, run: str | None, attempts: int, as_json: bool) -> None:
+    """Hand AGENT's conflict back to it again (default: the newest run), then land it.
+
+    Its worktree is rebased onto the fresh target (or its rebase in progress is kept), its
+    command runs again with GITFLEET_RESOLVE=1 and a brief saying what conflicts, and its
+    branch is landed through the queue once it finishes the rebase.
+    """
+    from gitfleet.fleet import handback
+
+    repo = discover()
+    result = handback.resolve(repo, config.load(repo.toplevel), agent, run, attempts)
+    if as_json:
+        echo_json(result.to_dict())
+    else:
+        click.echo(f"{result.branch}: {result.status}: {result.message}")
+    if not result.ok:
+        raise Refusal(f"{agent} did not land; see above")
 
 
 @click.command()

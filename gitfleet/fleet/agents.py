@@ -14,6 +14,7 @@ from collections.abc import Mapping, Sequence
 
 from gitfleet.config import Config
 from gitfleet.errors import UsageError
+from gitfleet.git import no_git_env
 
 PLACEHOLDERS = ("prompt", "task", "id", "brief", "worktree", "branch", "run")
 
@@ -92,3 +93,23 @@ def resolve(cfg: Config, preset: str | None, agent_cmd: str | None) -> tuple[str
 
 def known_presets(cfg: Config) -> list[str]:
     return sorted(set(PRESETS) | set(cfg.agents))
+
+
+def env_for(
+    run: str, name: str, ident: str | None, brief: str, branch: str, worktree: str,
+    ports: Mapping[str, int],
+) -> dict[str, str]:  # fmt: skip
+    """The environment an agent runs in: gitfleet's variables, its ports, no GIT_* leaks."""
+    env = no_git_env()
+    env.update(
+        {
+            "GITFLEET_ID": ident or "",
+            "GITFLEET_BRIEF": brief,
+            "GITFLEET_BRANCH": branch,
+            "GITFLEET_WORKTREE": worktree,
+            "GITFLEET_RUN": run,
+            "GITFLEET_AGENT": name,
+        }
+    )
+    env.update({port: str(number) for port, number in ports.items()})
+    return env

@@ -42,6 +42,7 @@ class AgentReport:
     id_problem: str | None  # the claims differ from the allocation
     log: str
     error: str | None = None  # why the agent never started, e.g. its command is not on PATH
+    resolved: list[dict[str, str]] = field(default_factory=list)  # conflicts synthesis settled
 
 
 @dataclass
@@ -109,6 +110,7 @@ def agent_report(repo: Repo, cfg: Config, run: RunState, agent: AgentState) -> A
         insertions=added, deletions=removed, landing=agent.landing,
         land_message=agent.land_message, conflicts=list(agent.conflict_paths),
         ids_claimed=claimed, id_problem=problem, log=agent.log, error=agent.error,
+        resolved=list(agent.resolved),
     )  # fmt: skip
 
 
@@ -198,6 +200,9 @@ def render_text(report: Report) -> str:
             out.append(f"  {a.name}: {a.error}")
         if a.conflicts:
             out.append(f"  {a.name}: conflicts in {', '.join(a.conflicts)}")
+        if a.resolved:
+            done = ", ".join(f"{r['path']} ({r['rung']})" for r in a.resolved)
+            out.append(f"  {a.name}: resolved {done}")
         if a.land_message and a.outcome not in ("landed", "committed"):
             out.append(f"  {a.name}: {a.land_message.splitlines()[0]}")
         if a.id_problem:

@@ -55,6 +55,7 @@ class AgentState:
     landing: str | None = None  # a LandResult status, or no-commits / already-landed / skipped
     land_message: str = ""
     conflict_paths: list[str] = field(default_factory=list)
+    resolved: list[dict[str, str]] = field(default_factory=list)  # {"path", "rung"} synthesis
     cleaned: bool = False  # `gitfleet clean` removed its worktree and branch
 
     @property

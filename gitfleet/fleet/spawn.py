@@ -18,14 +18,14 @@ from pathlib import Path
 
 from gitfleet.config import FLEET_BRANCH_PREFIX, Config, Series
 from gitfleet.errors import GitfleetError, UsageError, optional, sigterm_as_interrupt
-from gitfleet.fleet import agents, brief, lander, runstate, worktrees
+from gitfleet.fleet import agents, brief, handback, lander, runstate, worktrees
 from gitfleet.fleet.display import Display, PlainDisplay
 from gitfleet.fleet.runstate import AgentState, RunState, RunStore
 from gitfleet.fleet.supervise import Event, Job, Supervisor
-from gitfleet.git import no_git_env
 from gitfleet.git.remote import target_branch
 from gitfleet.git.repo import Repo
 from gitfleet.ids import verbs
+from gitfleet.land.landing import LandResult
 
 BRANCH_PREFIX = FLEET_BRANCH_PREFIX
 
@@ -44,6 +44,7 @@ class SpawnOptions:
     land: bool = True
     context: bool = False
     context_budget: int = 6000
+    resolve_attempts: int = 1  # conflicts handed back to their agent (rung 5), per agent
 
 
 def read_tasks(path: Path) -> list[str]:
@@ -278,19 +279,7 @@ class Spawner:
             return None
 
     def agent_env(self, state: RunState, agent: AgentState) -> dict[str, str]:
-        env = no_git_env()
-        env.update(
-            {
-                "GITFLEET_ID": agent.id or "",
-                "GITFLEET_BRIEF": agent.brief,
-                "GITFLEET_BRANCH": agent.branch,
-                "GITFLEET_WORKTREE": agent.worktree,
-                "GITFLEET_RUN": state.run,
-                "GITFLEET_AGENT": agent.name,
-            }
-        )
-        env.update({name: str(port) for name, port in agent.ports.items()})
-        return env
+        return handback.agent_env(state, agent)
 
     # -- running ---------------------------------------------------------------------
 
@@ -330,7 +319,7 @@ class Spawner:
         if warning:
             self.display.event(state, None, warning)
         the_lander = lander.Lander(
-            lambda a: lander.land_agent(self.repo, self.cfg, state, a),
+            lambda a: lander.land_agent(self.repo, self.cfg, state, a, self._hand_back),
             lambda a: self._landed(state, a),
         )
         try:
@@ -366,6 +355,17 @@ class Spawner:
             self.save()
             self.display.stop(state)
         return state
+
+    def _hand_back(self, agent: AgentState, result: LandResult) -> LandResult:
+        """The agent rung: the conflict back to ``agent``, when ``[land] resolve`` has it."""
+        if "agent" not in self.cfg.land_resolve or self.opts.resolve_attempts < 1:
+            return result
+        self.display.event(self.state, agent, f"conflict in {', '.join(result.paths)}: "
+                           "handed back to the agent")  # fmt: skip
+        env = self.agent_env(self.state, agent)
+        return handback.hand_back(
+            self.repo, self.cfg, self.state, agent, result, env, self.opts.resolve_attempts
+        )
 
     def _on_event(
         self, state: RunState, agent: AgentState, ev: Event, the_lander: lander.Lander

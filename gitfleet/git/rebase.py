@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 
@@ -38,6 +38,7 @@ class Rebased(NamedTuple):
     applied: list[str]
     skipped: list[str]  # original ids whose change ``onto`` already has
     created: Sequence[str] = ()  # the new commits, oldest first
+    resolved: Sequence[tuple[str, str]] = ()  # (path, rung) the resolver settled, in order
 
 
 class Conflict(NamedTuple):
@@ -45,24 +46,40 @@ class Conflict(NamedTuple):
 
     commit: str
     paths: list[str]
+    declined: Sequence[tuple[str, str]] = ()  # (path, why the resolver left it), in order
 
 
 Outcome = Rebased | Conflict
 
+# Settles what it can of a merge index's conflicts, in place: given the repository, the
+# index and the tree being landed onto (whose .gitattributes speak for the owner), it
+# answers (path, rung) for each file settled and (path, reason) for each one left.
+Resolver = Callable[
+    ["pygit2.Repository", "pygit2.Index", "pygit2.Tree"],
+    tuple[Sequence[tuple[str, str]], Sequence[tuple[str, str]]],
+]
+
 
 def rebase_range(
-    repo_path: Path, upstream: str, head: str, onto: str, committer: str | None = None
+    repo_path: Path,
+    upstream: str,
+    head: str,
+    onto: str,
+    committer: str | None = None,
+    resolver: Resolver | None = None,
 ) -> Outcome:
     """Replay the commits of ``upstream..head`` onto ``onto``, creating commit objects only.
 
     ``committer``: a ``git var GIT_COMMITTER_IDENT`` line to commit as (default: asked of
     git here, in this process's environment, when the first commit is written).
+    ``resolver``: tried on a commit's conflicts before they stop the rebase (the landing's
+    synthesis ladder); the rebase goes on when it settles every file.
     """
     import pygit2
 
     with _known_objects():
         repo = pygit2.Repository(str(repo_path))
-        return _replay(repo, repo_path, upstream, head, onto, committer)
+        return _replay(repo, repo_path, upstream, head, onto, committer, resolver)
 
 
 _strict_lock = threading.Lock()
@@ -101,6 +118,7 @@ def _replay(
     head: str,
     onto: str,
     ident: str | None,
+    resolver: Resolver | None = None,
 ) -> Outcome:
     head_c = _commit(repo, head)
     onto_c = _commit(repo, onto)
@@ -111,6 +129,7 @@ def _replay(
     applied: list[str] = []
     skipped: list[str] = []
     created: list[str] = []
+    resolved: list[tuple[str, str]] = []
     for commit in todo:
         parent_tree = commit.parents[0].tree if commit.parents else _empty_tree(repo)
         if commit.parent_ids and commit.parent_ids[0] == tip.id:
@@ -122,7 +141,13 @@ def _replay(
             continue
         index = repo.merge_trees(parent_tree, tip.tree, commit.tree)
         if index.conflicts is not None:
-            return Conflict(str(commit.id), _conflict_paths(index.conflicts))
+            paths = _conflict_paths(index.conflicts)
+            if resolver is None:
+                return Conflict(str(commit.id), paths)
+            settled, declined = resolver(repo, index, onto_c.tree)
+            if index.conflicts is not None:  # the files it left are the conflict
+                return Conflict(str(commit.id), _conflict_paths(index.conflicts), tuple(declined))
+            resolved.extend(settled)
         tree_id = index.write_tree(repo)
         if tree_id == tip.tree_id and commit.tree_id != parent_tree.id:
             skipped.append(str(commit.id))  # became empty: its change is already there
@@ -137,7 +162,7 @@ def _replay(
         tip = _commit(repo, str(new_id))
         applied.append(str(commit.id))
         created.append(str(new_id))
-    return Rebased(str(tip.id), applied, skipped, created)
+    return Rebased(str(tip.id), applied, skipped, created, tuple(resolved))
 
 
 def _commit(repo: pygit2.Repository, rev: str) -> pygit2.Commit:
@@ -288,6 +313,7 @@ __all__ = [
     "Conflict",
     "Outcome",
     "Rebased",
+    "Resolver",
     "committer_ident",
     "is_ancestor",
     "merge_base",

@@ -31,24 +31,27 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from gitfleet.config import Config
 from gitfleet.errors import GitError, GitfleetError, UsageError
 from gitfleet.git import ZERO_OID, Completed
-from gitfleet.git.rebase import Conflict, Rebased
+from gitfleet.git.rebase import Conflict, Rebased, rebase_range
 from gitfleet.git.remote import fetch_tip, push_cas, remote_url, short_ref, target_branch
 from gitfleet.git.repo import Repo
 from gitfleet.ids import claims, idcheck, verbs
-from gitfleet.land import scratch
+from gitfleet.land import regenerate, scratch
 from gitfleet.queue import client
 from gitfleet.queue.objects import Missing, Objects
+from gitfleet.synthesis import claude, gate
+from gitfleet.synthesis.ladder import IN_MEMORY, REGENERATE, Ladder
 
 if TYPE_CHECKING:
     from gitfleet.queue.client import Grant
 
 MAX_RETRIES = 5  # lost compare-and-swaps before giving up; each one means another landing won
 
-LANDED, UP_TO_DATE, CONFLICT, CHECK_FAILED, LOST_RACE, ERROR = (
+LANDED, UP_TO_DATE, CONFLICT, CHECK_FAILED, GATE_REFUSED, LOST_RACE, ERROR = (
     "landed",
     "up-to-date",
     "conflict",
     "check-failed",
+    "gate-refused",
     "lost-race",
     "error",
 )
@@ -76,6 +79,9 @@ class LandResult(NamedTuple):
     message: str = ""
     events: Sequence[str] = ()  # one line per retry, in order
     landed_ids: Sequence[str] = ()  # ledger ids now ``landed``
+    resolved: Sequence[dict[str, str]] = ()  # {"path", "rung"}: conflicts synthesis settled
+    declined: Sequence[dict[str, str]] = ()  # {"path", "reason"}: why a conflict stayed
+    findings: Sequence[str] = ()  # what the landing gate refused
 
     @property
     def ok(self) -> bool:
@@ -290,8 +296,15 @@ class _Landing:
                 self._committer = committer_ident(self.repo.toplevel)
             outcome = self.objects.rebase_range(base or old, head, old, self._committer)
             if isinstance(outcome, Conflict):
+                outcome = self._synthesize(base or old, head, old, outcome)
+            if isinstance(outcome, Conflict):
                 return self._conflict(old, outcome)
             rebased = outcome
+            if self.cfg.land_regenerate:
+                rebuilt = self._regenerate(head, old, rebased)
+                if isinstance(rebuilt, LandResult):
+                    return rebuilt
+                rebased = rebuilt
             if rebased.new_tip == old:
                 return self.result(
                     UP_TO_DATE,
@@ -299,6 +312,9 @@ class _Landing:
                     skipped=rebased.skipped,
                     message=f"every change of {self.label} is already on {self.target}",
                 )
+        refused = self._gate(head, old, rebased)
+        if refused is not None:
+            return refused
         problems = idcheck.check_push(
             self.repo, self.cfg, old, rebased.new_tip, self.owner,
             worktree=self.worktree, allow_config=self.allow_config,
@@ -314,6 +330,86 @@ class _Landing:
             )
         return self._check(old, rebased)
 
+    def _synthesize(
+        self, upstream: str, head: str, old: str, conflict: Conflict
+    ) -> Rebased | Conflict:
+        """The rebase again, in this process, with the synthesis ladder on its conflicts.
+
+        The daemon rebases without it (it is below synthesis, and most landings never
+        conflict); only a conflicted landing pays for the ladder here.
+        """
+        rungs, globs = self.cfg.land_resolve, list(self.cfg.land_regenerate)
+        model = claude.connect(self._notes(head, old)) if "claude" in rungs else None
+        if model is None and not globs and not any(r in rungs for r in IN_MEMORY):
+            return conflict
+        ladder = Ladder(rungs, claude=model, regenerate=globs)
+        return rebase_range(
+            self.repo.toplevel, upstream, head, old, self._committer, resolver=ladder
+        )
+
+    def _notes(self, head: str, old: str) -> claude.Notes:
+        """Both sides' commit messages since they parted, for the claude rung's prompt."""
+
+        def messages(revs: str) -> str:
+            return self.repo.git_out("log", "-n", "20", "--format=- %B", revs)
+
+        return claude.Notes(target=messages(f"{head}..{old}"), branch=messages(f"{old}..{head}"))
+
+    def _resolutions(self, old: str | None, rebased: Rebased) -> list[dict[str, str]]:
+        """Each settled file and its rung; for Claude's, a diffstat of what it wrote."""
+        found = []
+        for path, rung in rebased.resolved:
+            entry = {"path": path, "rung": rung}
+            if rung == "claude" and old is not None:
+                stat = self.repo.git_out("diff", "--shortstat", old, rebased.new_tip, "--", path)
+                entry["diffstat"] = stat.strip()
+            found.append(entry)
+        return found
+
+    def _regenerate(self, head: str, old: str, rebased: Rebased) -> Rebased | LandResult:
+        """Generated files both sides changed, rebuilt by their ``[land.regenerate]``."""
+        jobs = regenerate.due(self.repo, self.cfg.land_regenerate, old, head, rebased)
+        if not jobs:
+            return rebased
+        assert self._committer is not None
+        rebuilt = regenerate.rebuild(self.repo, rebased, jobs, refresh_ident(self._committer))
+        if isinstance(rebuilt, Rebased):
+            return rebuilt
+        return self.result(
+            CHECK_FAILED,
+            old,
+            applied=rebased.applied,
+            skipped=rebased.skipped,
+            check_output=rebuilt.output,
+            message=(
+                f"[land.regenerate] `{rebuilt.command}` failed (exit {rebuilt.returncode}) on "
+                f"{self.label} rebased onto {self.target}; nothing was pushed and "
+                f"{self.label} is unchanged"
+            ),
+        )
+
+    def _gate(self, head: str, old: str | None, rebased: Rebased) -> LandResult | None:
+        """The synthesis gate on exactly what would land, resolved or clean."""
+        rebuilt = {p for p, rung in rebased.resolved if rung == REGENERATE}
+        found = gate.check_landing(self.repo.toplevel, old, head, rebased.new_tip, rebuilt)
+        findings = [str(f) for f in found]
+        if not findings:
+            return None
+        return self.result(
+            GATE_REFUSED,
+            old,
+            applied=rebased.applied,
+            skipped=rebased.skipped,
+            resolved=self._resolutions(old, rebased),
+            findings=findings,
+            message=(
+                f"{self.label} rebased onto {self.target} fails the landing gate; nothing was "
+                f"pushed and {self.label} is unchanged:\n  "
+                + "\n  ".join(findings)
+                + f"\nFix it on the branch, then `gitfleet land {self.label}` again"
+            ),
+        )
+
     def _check(self, old: str | None, rebased: Rebased) -> LandResult | Rebased:
         if not self.command:
             return rebased
@@ -327,6 +423,22 @@ class _Landing:
             "GITFLEET_LAND_COMMIT": rebased.new_tip,
         }
         outcome = scratch.check_commit(self.repo, rebased.new_tip, self.command, env)
+        by_claude = [path for path, rung in rebased.resolved if rung == "claude"]
+        if not outcome.passed and by_claude:  # Claude's proposal is refused: a conflict
+            why = f"claude: its resolution fails the check `{self.command}`"
+            return self.result(
+                CONFLICT,
+                old,
+                paths=by_claude,
+                declined=[{"path": p, "reason": why} for p in by_claude],
+                check_output=outcome.output,
+                message=(
+                    f"{self.label} conflicts with {self.target} in {', '.join(by_claude)}; "
+                    f"Claude's resolution failed the check `{self.command}` (exit "
+                    f"{outcome.returncode}), so nothing was pushed and {self.label} is "
+                    "unchanged. Rebase it where it is checked out, resolve, then land it again"
+                ),
+            )
         if not outcome.passed:
             return self.result(
                 CHECK_FAILED,
@@ -347,16 +459,19 @@ class _Landing:
     def _conflict(self, old: str, conflict: Conflict) -> LandResult:
         subject = self.repo.git_out("log", "-1", "--format=%s", conflict.commit)
         files = ", ".join(conflict.paths)
+        why = "".join(f"\n  {path}: {reason}" for path, reason in conflict.declined)
         return self.result(
             CONFLICT,
             old,
             paths=conflict.paths,
+            declined=[{"path": p, "reason": r} for p, r in conflict.declined],
             message=(
                 f"{self.label} conflicts with {self.target} in {files} (replaying "
                 f"{_abbrev(conflict.commit)} {subject!r}); nothing was pushed and "
                 f"{self.label} is unchanged. Rebase it where it is checked out "
                 f"(`git fetch {self.cfg.remote} && git rebase {self.cfg.remote}/{self.target}`), "
                 f"resolve {files}, then land it again"
+                + (f"\nWhy synthesis left it:{why}" if why else "")
             ),
         )
 
@@ -375,6 +490,8 @@ class _Landing:
             message += f"; {len(rebased.skipped)} already there, skipped"
         if self.events:
             message += f"; after {len(self.events)} retr{'ies' if len(self.events) > 1 else 'y'}"
+        if rebased.resolved:
+            message += "; resolved " + ", ".join(f"{p} ({r})" for p, r in rebased.resolved)
         return self.result(
             LANDED,
             old,
@@ -382,6 +499,7 @@ class _Landing:
             applied=rebased.applied,
             skipped=rebased.skipped,
             landed_ids=landed_ids,
+            resolved=self._resolutions(old, rebased),
             message=message + note,
         )
 
