@@ -16,8 +16,8 @@ from gitfleet import config
 from gitfleet.config import Config
 from gitfleet.errors import ConfigError, Refusal
 from gitfleet.git import ZERO_OID
-from gitfleet.ids.idcheck import EMPTY_TREE
-from gitfleet.server.bare import Bare, added_rules, open_bare, rules_at, server_target
+from gitfleet.ids.idcheck import EMPTY_TREE, added_rules
+from gitfleet.server.bare import Bare, open_bare, rules_at, server_target
 from gitfleet.server.ledger_ref import LEDGER_REF, LedgerAt, ledger_update_problems
 from gitfleet.server.rules import Push, findings
 
