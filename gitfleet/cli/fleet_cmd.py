@@ -15,6 +15,7 @@ from gitfleet.fleet import display, runstate
 from gitfleet.fleet import report as report_mod
 from gitfleet.fleet import spawn as spawn_mod
 from gitfleet.fleet import status as status_mod
+from gitfleet.fleet.agents import PLACEHOLDERS, PRESETS
 from gitfleet.fleet.display import agent_table, plain_table
 from gitfleet.fleet.runstate import RunState
 from gitfleet.git.repo import discover
@@ -36,11 +37,28 @@ def _print_report(run_state: RunState, as_json: bool, summary: bool = True) -> b
     return rep.succeeded
 
 
-@click.command()
+SPAWN_EPILOG = f"""\b
+Examples:
+  gitfleet spawn 3 --agent claude --task "Write article {{id}} about tides"
+  gitfleet spawn 4 --agent aider --tasks tasks.txt --max-parallel 2
+  gitfleet spawn 2 --agent-cmd "my-agent --brief {{brief}}" --no-land
+
+\b
+Placeholders, filled in per argument of --agent-cmd and [agents.NAME] argv:
+  {", ".join("{" + p + "}" for p in PLACEHOLDERS)}
+  ({{prompt}} is the whole brief, {{brief}} its path; --task takes {{id}} {{branch}}
+  {{worktree}} {{run}}). Each agent's environment also has GITFLEET_ID,
+  GITFLEET_BRIEF, GITFLEET_BRANCH, GITFLEET_WORKTREE, GITFLEET_RUN, GITFLEET_AGENT.
+"""
+
+
+@click.command(epilog=SPAWN_EPILOG)
 @click.argument("count", type=click.IntRange(min=1), metavar="N")
 @click.option("--series", metavar="S", help="Id series to allocate from (default: the only one).")
 @click.option(
-    "--task", metavar="TEMPLATE", help="Task of every agent; {id} {branch} are filled in."
+    "--task",
+    metavar="TEMPLATE",
+    help="Task of every agent; {id} {branch} {worktree} {run} are filled in.",
 )
 @click.option(
     "--tasks",
@@ -49,19 +67,26 @@ def _print_report(run_state: RunState, as_json: bool, summary: bool = True) -> b
     help="File of N tasks: one per line, or separated by lines of ---.",
 )
 @click.option(
-    "--agent", metavar="PRESET", help="claude, codex, aider, gemini, opencode or [agents.X]."
+    "--agent",
+    metavar="PRESET",
+    help=f"{', '.join(sorted(PRESETS))}, or an [agents.NAME] of gitfleet.toml.",
 )
 @click.option(
     "--agent-cmd",
     metavar="CMD",
-    help="Agent command, split like a shell would; {prompt} {id} {brief} {worktree} {branch}.",
+    help="Agent command, split like a shell would (placeholders below).",
 )
-@click.option("--max-parallel", type=click.IntRange(min=1), metavar="K", help="Agents at once.")
+@click.option(
+    "--max-parallel",
+    type=click.IntRange(min=1),
+    metavar="K",
+    help="Agents at once (default: all N).",
+)
 @click.option(
     "--timeout",
     type=click.FloatRange(min=0, min_open=True),
     metavar="SECONDS",
-    help="Stop an agent (and all it started) after this long.",
+    help="Stop an agent (and all it started) after this long (default: never).",
 )
 @click.option("--base", metavar="REF", help="Start the branches here (default: the fresh target).")
 @click.option(
