@@ -47,6 +47,7 @@ class SpawnOptions:
     context: bool = False
     context_budget: int = 6000
     resolve_attempts: int = 1  # conflicts handed back to their agent (rung 5), per agent
+    allow_many: bool = False  # more agents than [spawn] max_agents, confirmed by a person
 
 
 def read_tasks(path: Path) -> list[str]:
@@ -165,6 +166,12 @@ class Spawner:
 
     def __init__(self, repo: Repo, cfg: Config, opts: SpawnOptions, display: Display) -> None:
         self.repo, self.cfg, self.opts, self.display = repo, cfg, opts, display
+        if opts.count > cfg.max_agents and not opts.allow_many:  # before anything is made
+            raise UsageError(
+                f"spawn {opts.count} asks for more agents than [spawn] max_agents "
+                f"({cfg.max_agents}); nothing was allocated. Raise max_agents in gitfleet.toml "
+                "if you mean it (on a terminal, spawn asks instead)"
+            )
         self.argv_template = agents.resolve(cfg, opts.agent, opts.agent_cmd)
         self.tasks = task_templates(opts)
         self.series = pick_series(cfg, opts.series)
