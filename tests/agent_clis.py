@@ -88,3 +88,15 @@ def aider_env(url: str) -> dict[str, str]:
         "AIDER_ANALYTICS_DISABLE": "true",
         "AIDER_SHOW_RELEASE_NOTES": "false",
     }
+
+
+def codex_env(url: str, home: Path) -> dict[str, str]:
+    """Codex against the scripted Responses API: a provider of its own in a config.toml
+    under ``home`` (``CODEX_HOME``); the chat-completions wire is gone from codex."""
+    home.mkdir(parents=True, exist_ok=True)
+    (home / "config.toml").write_text(
+        'model = "gpt-5"\nmodel_provider = "local"\ncheck_for_update_on_startup = false\n'
+        f'[model_providers.local]\nname = "local"\nbase_url = "{url}/v1"\n'
+        'wire_api = "responses"\nenv_key = "OPENAI_API_KEY"\n'
+    )
+    return {"CODEX_HOME": str(home), "OPENAI_API_KEY": "sk-test"}

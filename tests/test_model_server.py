@@ -104,3 +104,22 @@ def test_a_failing_script_answers_500_and_is_recorded() -> None:
             _post(running.url + "/v1/messages", {"model": "m", "messages": []})
         assert caught.value.code == 500
         assert running.errors == ["KeyError: 'no step for this turn'"]
+
+
+def test_responses_stream_for_codex(server: ModelServer) -> None:
+    raw = _post(server.url + "/v1/responses", {
+        "model": "gpt-5", "stream": True, "instructions": "sys",
+        "input": [{"type": "message", "role": "user",
+                   "content": [{"type": "input_text", "text": "go"}]}],
+        "tools": [{"type": "function", "name": "exec_command"}],
+    }).decode()  # fmt: skip
+    events = [json.loads(line[6:]) for line in raw.splitlines() if line.startswith("data: ")]
+    kinds = [e["type"] for e in events]
+    assert kinds[0] == "response.created" and kinds[-1] == "response.completed"
+    done = [e["item"] for e in events if e["type"] == "response.output_item.done"]
+    assert [i["type"] for i in done] == ["message", "function_call"]
+    assert json.loads(done[1]["arguments"]) == {"file_path": "/x/a.md"}
+    assert events[-1]["response"]["usage"]["input_tokens"] == 100
+    turn = server.turns[0]
+    assert (turn.api, turn.prompt, turn.system, turn.tools) == ("responses", "go", "sys",
+                                                                ["exec_command"])  # fmt: skip

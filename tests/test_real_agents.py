@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from agent_clis import aider_env, bin_dir, claude_env
+from agent_clis import aider_env, bin_dir, claude_env, codex_env
 from conftest import git, gitfleet
 from model_server import ModelServer, Reply, ToolCall, Turn
 
@@ -226,3 +226,28 @@ def test_claude_code_resolves_a_conflict_handed_back_to_it(
     assert resolved == [{"path": "notes.txt", "rung": "agent"}]
     # The resolve brief reached Claude Code as its prompt, not the first task again.
     assert any("# Resolve the conflict on" in t.prompt for t in server.turns)
+
+
+def codex_writes_article(turn: Turn) -> Reply:
+    """Codex's side: one ``exec_command`` writing and committing the article, in its
+    sandbox (workspace-write, with the repository's git dir writable by the preset)."""
+    ident = brief_fact(turn.prompt, r"Your id is \*\*([A-Z]+-\d+)\*\*")
+    body = article_text(ident).replace("\n", "\\n")
+    path = f"articles/{ident}.md"
+    command = (f"mkdir -p articles && printf -- '{body}' > {path} && git add {path} && "
+               f"git commit -q -m 'Add article {ident}'")  # fmt: skip
+    return next_step(turn, [ToolCall("exec_command", {"cmd": command})], "Committed.")
+
+
+def test_three_codex_agents_commit_and_land(evening: Path, remote: Path, tmp_path: Path) -> None:
+    report, server = spawn_real(
+        evening, tmp_path, "codex", codex_writes_article,
+        lambda url: codex_env(url, tmp_path / "codex-home"),
+    )  # fmt: skip
+    assert [a["outcome"] for a in report["agents"]] == ["landed"] * 3
+    assert _landed_articles(remote) == IDENTS
+    for ident in IDENTS:
+        assert git(remote, "show", f"main:articles/{ident}.md").stdout == article_text(ident)
+    assert {t.api for t in server.turns} == {"responses"}
+    results = [t.tool_results[-1] for t in server.turns if t.tool_results]
+    assert all("exited with code 0" in r for r in results), results

@@ -46,7 +46,8 @@ Examples:
 \b
 Placeholders, filled in per argument of --agent-cmd and [agents.NAME] argv:
   {", ".join("{" + p + "}" for p in PLACEHOLDERS)}
-  ({{prompt}} is the whole brief, {{brief}} its path; --task takes {{id}} {{branch}}
+  ({{prompt}} is the whole brief, {{brief}} its path, {{gitdir}} the worktree's git
+  dir, {{commondir}} the repository's; --task takes {{id}} {{branch}}
   {{worktree}} {{run}}). Each agent's environment also has GITFLEET_ID,
   GITFLEET_BRIEF, GITFLEET_BRANCH, GITFLEET_WORKTREE, GITFLEET_RUN, GITFLEET_AGENT.
 """

@@ -12,13 +12,17 @@ import os
 import re
 import shlex
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 
 from gitfleet.config import Config
 from gitfleet.errors import UsageError
-from gitfleet.fleet.runstate import AgentState
+from gitfleet.fleet.runstate import AgentState, RunState
 from gitfleet.git import no_git_env
+from gitfleet.git import run as run_git
 
-PLACEHOLDERS = ("prompt", "task", "id", "brief", "worktree", "branch", "run")
+PLACEHOLDERS = (
+    "prompt", "task", "id", "brief", "worktree", "branch", "run", "gitdir", "commondir"
+)  # fmt: skip
 
 # Each CLI's documented headless mode, with the prompt as one argument:
 PRESETS: Mapping[str, tuple[str, ...]] = {
@@ -43,8 +47,18 @@ PRESETS: Mapping[str, tuple[str, ...]] = {
     ),
     # Codex CLI: `codex exec PROMPT` is its non-interactive mode; it is read-only by default,
     # `--sandbox workspace-write` lets it edit the worktree (developers.openai.com/codex/
-    # noninteractive).
-    "codex": ("codex", "exec", "--sandbox", "workspace-write", "{prompt}"),
+    # noninteractive). That sandbox keeps git's data read-only: the worktree's own git dir
+    # (its index) and the repository's common dir (objects, refs) must be writable roots,
+    # or no agent can commit (codex 0.169: "index.lock: Read-only file system").
+    "codex": (
+        "codex",
+        "exec",
+        "--sandbox",
+        "workspace-write",
+        "-c",
+        'sandbox_workspace_write.writable_roots=["{gitdir}", "{commondir}"]',
+        "{prompt}",
+    ),
     # Aider: `--message` does one instruction and exits; `--yes-always` answers its
     # confirmations (aider.chat/docs/scripting.html). Aider commits on its own by default.
     # `--no-gitignore`: otherwise it adds `.aider*` to the project's .gitignore and leaves
@@ -123,13 +137,18 @@ def known_presets(cfg: Config) -> list[str]:
     return sorted(set(PRESETS) | set(cfg.agents))
 
 
-def argv_for(template: Sequence[str], run: str, agent: AgentState, prompt: str) -> list[str]:
+def argv_for(template: Sequence[str], run: RunState, agent: AgentState, prompt: str) -> list[str]:
     """An agent's argv with ``prompt`` as its ``{prompt}``: the first brief, or the brief of
     a conflict handed back to it (which must reach the agent, not its first task again)."""
     values = {
         "prompt": prompt, "task": agent.task, "id": agent.id or "", "brief": agent.brief,
-        "worktree": agent.worktree, "branch": agent.branch, "run": run,
+        "worktree": agent.worktree, "branch": agent.branch, "run": run.run,
+        "commondir": run.commondir,
     }  # fmt: skip
+    if any("{gitdir}" in arg for arg in template):  # only then is a git call worth it
+        found = run_git(["rev-parse", "--absolute-git-dir"], Path(agent.worktree),
+                        env=no_git_env(), check=False)  # fmt: skip
+        values["gitdir"] = found.stdout.strip()
     return render_argv(template, values)
 
 

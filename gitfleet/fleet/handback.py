@@ -76,7 +76,7 @@ def hand_back(
             text = _write_brief(repo, state, agent, upstream, before, files)
             # The new brief reaches the agent as its {prompt}, as the first one did; an
             # editor opened by `git rebase --continue` would hang a headless agent.
-            argv = agents.argv_for(state.argv_template, state.run, agent, text)
+            argv = agents.argv_for(state.argv_template, state, agent, text)
             resolving = {**env, "GITFLEET_RESOLVE": "1", "GIT_EDITOR": "true"}
             code = _rerun(agent, argv or agent.argv, resolving, state.timeout)
             if code != 0 or _in_rebase(tree):

@@ -204,6 +204,7 @@ class Spawner:
             timeout=self.opts.timeout,
             agents=plan_agents(self.repo, self.cfg, run_id, idents, self.tasks),
             argv_template=list(self.argv_template),
+            commondir=str(self.repo.common_dir),
         )
         self.store = RunStore(self.repo, state)
         self.store.save()  # from here on, `gitfleet clean` can undo whatever follows
@@ -269,7 +270,7 @@ class Spawner:
                 series=self.series,
             )
             brief.write(Path(agent.brief), text)
-            agent.argv = agents.argv_for(self.argv_template, state.run, agent, text)
+            agent.argv = agents.argv_for(self.argv_template, state, agent, text)
         except (GitfleetError, OSError) as exc:
             self._not_started(state, agent, f"bootstrap failed: {exc}")
             return False
