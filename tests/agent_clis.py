@@ -90,6 +90,16 @@ def aider_env(url: str) -> dict[str, str]:
     }
 
 
+def gemini_env(url: str, home: Path) -> dict[str, str]:
+    """Gemini CLI against the scripted generateContent API: an API key chosen as the way to
+    authenticate in ``home``'s settings (the tests' HOME), and the base URL it honours."""
+    (home / ".gemini").mkdir(parents=True, exist_ok=True)
+    (home / ".gemini" / "settings.json").write_text(
+        '{"security": {"auth": {"selectedType": "gemini-api-key"}}}'
+    )
+    return {"GEMINI_API_KEY": "test", "GOOGLE_GEMINI_BASE_URL": url}
+
+
 def codex_env(url: str, home: Path) -> dict[str, str]:
     """Codex against the scripted Responses API: a provider of its own in a config.toml
     under ``home`` (``CODEX_HOME``); the chat-completions wire is gone from codex."""

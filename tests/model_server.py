@@ -1,6 +1,6 @@
-"""A scripted model server: the Anthropic Messages API, the OpenAI chat-completions API and
-OpenAI's Responses API (streamed) on 127.0.0.1, so the real agent CLIs (Claude Code, Aider,
-Codex) run offline in tests.
+"""A scripted model server: the Anthropic Messages API, the OpenAI chat-completions API,
+OpenAI's Responses API (streamed) and Google's generateContent on 127.0.0.1, so the real
+agent CLIs (Claude Code, Aider, Codex, Gemini CLI) run offline in tests.
 
 Each request becomes a :class:`Turn`: which API, which model, the first user prompt, the
 tools offered, the tool results and assistant turns so far. A script (a plain function)
@@ -165,6 +165,43 @@ def responses_events(reply: Reply, model: str, msg_id: str) -> Iterator[bytes]:
     yield sse("response.completed", {"type": "response.completed", "response": done})
 
 
+def gemini_turn(body: dict[str, Any]) -> Turn:
+    """Google's generateContent (Gemini CLI): ``contents`` of parts, functionResponse parts
+    as the tool results."""
+    contents = [c for c in body.get("contents", []) if isinstance(c, dict)]
+
+    def texts(content: dict[str, Any]) -> str:
+        return "\n".join(str(p["text"]) for p in content.get("parts", []) if "text" in p)
+
+    users = [c for c in contents if c.get("role") == "user" and texts(c)]
+    declared = [d for t in body.get("tools", []) or [] for d in t.get("functionDeclarations", [])]
+    return Turn(
+        api="gemini",
+        model=str(body.get("model", "")),
+        system=texts(body.get("systemInstruction") or {}),
+        prompt="\n".join(texts(u) for u in users),
+        tools=[str(d.get("name")) for d in declared],
+        tool_results=[json.dumps(p["functionResponse"].get("response")) for c in contents
+                      for p in c.get("parts", []) if "functionResponse" in p],
+        assistant_turns=sum(1 for c in contents if c.get("role") == "model"),
+        last_user=texts(users[-1]) if users else "",
+        body=body,
+    )  # fmt: skip
+
+
+def gemini_answer(reply: Reply, model: str) -> dict[str, Any]:
+    parts: list[dict[str, Any]] = [{"text": reply.text}] if reply.text else []
+    parts += [{"functionCall": {"name": c.name, "args": c.input}} for c in reply.tool_calls]
+    return {
+        "candidates": [{"content": {"role": "model", "parts": parts}, "finishReason": "STOP",
+                        "index": 0}],
+        "usageMetadata": {"promptTokenCount": reply.input_tokens,
+                          "candidatesTokenCount": reply.output_tokens,
+                          "totalTokenCount": reply.input_tokens + reply.output_tokens},
+        "modelVersion": model,
+    }  # fmt: skip
+
+
 def sse(event: str | None, data: Any) -> bytes:
     head = f"event: {event}\n" if event else ""
     payload = data if isinstance(data, str) else json.dumps(data)
@@ -279,7 +316,8 @@ class ModelServer:
         self.server.server_close()
 
     def answer(self, api: str, body: dict[str, Any]) -> tuple[Turn, Reply, str]:
-        reader = {"anthropic": anthropic_turn, "openai": openai_turn, "responses": responses_turn}
+        reader = {"anthropic": anthropic_turn, "openai": openai_turn,
+                  "responses": responses_turn, "gemini": gemini_turn}  # fmt: skip
         turn = reader[api](body)
         with self._lock:
             self.turns.append(turn)
@@ -312,6 +350,16 @@ class ModelServer:
                     self._anthropic(body)
                 elif path.endswith("/chat/completions"):
                     self._openai(body)
+                elif ":streamGenerateContent" in path or ":generateContent" in path:
+                    model = path.rsplit("/", 1)[-1].split(":")[0]
+                    turn, reply, _ = outer.answer("gemini", {**body, "model": model})
+                    answer = gemini_answer(reply, model)
+                    if ":stream" in path:
+                        self._stream(iter([sse(None, answer)]))
+                    else:
+                        self._json(answer)
+                elif path.endswith(":countTokens"):
+                    self._json({"totalTokens": 100})
                 elif path.endswith("/responses"):
                     turn, reply, msg_id = outer.answer("responses", body)
                     self._stream(responses_events(reply, turn.model, msg_id))

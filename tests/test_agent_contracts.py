@@ -1,9 +1,8 @@
 """Each preset's argv against the installed CLI's own ``--help``: every flag the preset passes
 exists, every value it picks is one of the CLI's choices, and the prompt has a place.
 
-Gemini and opencode talk to APIs the scripted server does not speak, so their contract is
-checked here rather than by a full run; Claude Code, Aider and Codex are also run for real
-in test_real_agents.py.
+opencode is checked here only; Claude Code, Aider, Codex and Gemini CLI are also run for
+real in test_real_agents.py.
 """
 
 from __future__ import annotations

@@ -123,3 +123,23 @@ def test_responses_stream_for_codex(server: ModelServer) -> None:
     turn = server.turns[0]
     assert (turn.api, turn.prompt, turn.system, turn.tools) == ("responses", "go", "sys",
                                                                 ["exec_command"])  # fmt: skip
+
+
+def test_gemini_generate_content_stream_and_plain(server: ModelServer) -> None:
+    body = {
+        "contents": [{"role": "user", "parts": [{"text": "go"}]}],
+        "systemInstruction": {"parts": [{"text": "sys"}]},
+        "tools": [{"functionDeclarations": [{"name": "write_file"}]}],
+    }
+    url = server.url + "/v1beta/models/gemini-x"
+    raw = _post(url + ":streamGenerateContent?alt=sse", body).decode()
+    (data,) = [json.loads(line[6:]) for line in raw.splitlines() if line.startswith("data: ")]
+    parts = data["candidates"][0]["content"]["parts"]
+    assert parts[1] == {"functionCall": {"name": "Write", "args": {"file_path": "/x/a.md"}}}
+    body["contents"].append({"role": "model", "parts": parts})  # type: ignore[attr-defined]
+    body["contents"].append({"role": "user", "parts": [  # type: ignore[attr-defined]
+        {"functionResponse": {"name": "Write", "response": {"output": "ok"}}}]})  # fmt: skip
+    plain = json.loads(_post(url + ":generateContent", body))
+    assert plain["candidates"][0]["content"]["parts"][0]["text"].startswith("done: go after")
+    assert [t.api for t in server.turns] == ["gemini", "gemini"]
+    assert server.turns[0].model == "gemini-x" and server.turns[0].tools == ["write_file"]

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from agent_clis import aider_env, bin_dir, claude_env, codex_env
+from agent_clis import aider_env, bin_dir, claude_env, codex_env, gemini_env
 from conftest import git, gitfleet
 from model_server import ModelServer, Reply, ToolCall, Turn
 
@@ -251,3 +251,33 @@ def test_three_codex_agents_commit_and_land(evening: Path, remote: Path, tmp_pat
     assert {t.api for t in server.turns} == {"responses"}
     results = [t.tool_results[-1] for t in server.turns if t.tool_results]
     assert all("exited with code 0" in r for r in results), results
+
+
+def gemini_writes_article(turn: Turn) -> Reply:
+    """Gemini CLI's side: ``write_file``, then git through ``run_shell_command`` (offered
+    only for the commands the preset allows). Its model router's side question (no tools)
+    gets the JSON it asks for."""
+    if not turn.tools:
+        return Reply(text='{"complexity_reasoning": "simple", "complexity_score": 1}')
+    ident = brief_fact(turn.prompt, r"Your id is \*\*([A-Z]+-\d+)\*\*")
+    tree = brief_fact(turn.prompt, r"Your own checkout: `([^`]+)`")
+    path = f"articles/{ident}.md"
+    steps = [
+        ToolCall("write_file", {"file_path": f"{tree}/{path}", "content": article_text(ident)}),
+        ToolCall("run_shell_command", {"command": f"git add {path}", "description": "Stage"}),
+        ToolCall("run_shell_command", {"command": f"git commit -q -m 'Add article {ident}'",
+                                       "description": "Commit"}),
+    ]  # fmt: skip
+    return next_step(turn, steps, "Committed.")
+
+
+def test_three_gemini_agents_commit_and_land(evening: Path, remote: Path, tmp_path: Path) -> None:
+    home = Path(os.environ["HOME"])
+    report, server = spawn_real(
+        evening, tmp_path, "gemini", gemini_writes_article, lambda url: gemini_env(url, home)
+    )
+    assert [a["outcome"] for a in report["agents"]] == ["landed"] * 3
+    assert _landed_articles(remote) == IDENTS
+    for ident in IDENTS:
+        assert git(remote, "show", f"main:articles/{ident}.md").stdout == article_text(ident)
+    assert "run_shell_command" in next(t for t in server.turns if t.tools).tools

@@ -65,8 +65,21 @@ PRESETS: Mapping[str, tuple[str, ...]] = {
     # that change uncommitted in every worktree (its own files are SCRATCH below).
     "aider": ("aider", "--yes-always", "--no-gitignore", "--message", "{prompt}"),
     # Gemini CLI: `-p/--prompt` is headless mode; `--approval-mode auto_edit` approves file
-    # edits without a person (geminicli.com/docs/cli/headless).
-    "gemini": ("gemini", "--approval-mode", "auto_edit", "-p", "{prompt}"),
+    # edits without a person (geminicli.com/docs/cli/headless). Seen with gemini 0.61: in a
+    # folder it does not trust it drops back to asking (`--skip-trust`), and headless it
+    # offers no shell tool at all unless commands are allowed: the git the brief asks for.
+    "gemini": (
+        "gemini",
+        "--skip-trust",
+        "--approval-mode",
+        "auto_edit",
+        "--allowed-tools",
+        "run_shell_command(git add),run_shell_command(git commit),"
+        "run_shell_command(git status),run_shell_command(git diff),"
+        "run_shell_command(git log),run_shell_command(git rebase)",
+        "-p",
+        "{prompt}",
+    ),
     # opencode: `opencode run PROMPT` runs one prompt without the TUI and exits.
     "opencode": ("opencode", "run", "{prompt}"),
 }
