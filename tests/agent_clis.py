@@ -9,6 +9,7 @@ installed is a failure, so a missing install step cannot pass as a skip.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 from pathlib import Path
@@ -98,6 +99,19 @@ def gemini_env(url: str, home: Path) -> dict[str, str]:
         '{"security": {"auth": {"selectedType": "gemini-api-key"}}}'
     )
     return {"GEMINI_API_KEY": "test", "GOOGLE_GEMINI_BASE_URL": url}
+
+
+def opencode_env(url: str, config_home: Path) -> dict[str, str]:
+    """opencode against the scripted chat-completions API: an OpenAI-compatible provider
+    in its config under ``config_home`` (the tests' XDG_CONFIG_HOME)."""
+    folder = config_home / "opencode"
+    folder.mkdir(parents=True, exist_ok=True)
+    provider = {"npm": "@ai-sdk/openai-compatible", "name": "local",
+                "options": {"baseURL": url + "/v1", "apiKey": "sk-test"},
+                "models": {"scripted": {"name": "scripted"}}}  # fmt: skip
+    config = {"provider": {"local": provider}, "model": "local/scripted"}
+    (folder / "opencode.json").write_text(json.dumps(config))
+    return {}
 
 
 def codex_env(url: str, home: Path) -> dict[str, str]:

@@ -1,6 +1,6 @@
 """A scripted model server: the Anthropic Messages API, the OpenAI chat-completions API,
 OpenAI's Responses API (streamed) and Google's generateContent on 127.0.0.1, so the real
-agent CLIs (Claude Code, Aider, Codex, Gemini CLI) run offline in tests.
+agent CLIs (Claude Code, Aider, Codex, Gemini CLI, opencode) run offline in tests.
 
 Each request becomes a :class:`Turn`: which API, which model, the first user prompt, the
 tools offered, the tool results and assistant turns so far. A script (a plain function)

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from agent_clis import aider_env, bin_dir, claude_env, codex_env, gemini_env
+from agent_clis import aider_env, bin_dir, claude_env, codex_env, gemini_env, opencode_env
 from conftest import git, gitfleet
 from model_server import ModelServer, Reply, ToolCall, Turn
 
@@ -281,3 +281,34 @@ def test_three_gemini_agents_commit_and_land(evening: Path, remote: Path, tmp_pa
     for ident in IDENTS:
         assert git(remote, "show", f"main:articles/{ident}.md").stdout == article_text(ident)
     assert "run_shell_command" in next(t for t in server.turns if t.tools).tools
+
+
+def opencode_writes_article(turn: Turn) -> Reply:
+    """opencode's side: its ``write`` tool, then git through its ``bash`` tool; its title
+    question (no tools) gets a title."""
+    if not turn.tools:
+        return Reply(text="Write an article")
+    ident = brief_fact(turn.prompt, r"Your id is \*\*([A-Z]+-\d+)\*\*")
+    tree = brief_fact(turn.prompt, r"Your own checkout: `([^`]+)`")
+    path = f"articles/{ident}.md"
+    steps = [
+        ToolCall("write", {"filePath": f"{tree}/{path}", "content": article_text(ident)}),
+        ToolCall("bash", {"command": f"git add {path}", "description": "Stage"}),
+        ToolCall("bash", {"command": f"git commit -q -m 'Add article {ident}'",
+                          "description": "Commit"}),
+    ]  # fmt: skip
+    return next_step(turn, steps, "Committed.")
+
+
+def test_three_opencode_agents_commit_and_land(evening: Path, remote: Path, tmp_path: Path) -> None:
+    config_home = Path(os.environ["XDG_CONFIG_HOME"])
+    report, server = spawn_real(
+        evening, tmp_path, "opencode", opencode_writes_article,
+        lambda url: opencode_env(url, config_home),
+    )  # fmt: skip
+    assert [a["outcome"] for a in report["agents"]] == ["landed"] * 3
+    assert _landed_articles(remote) == IDENTS
+    for ident in IDENTS:
+        assert git(remote, "show", f"main:articles/{ident}.md").stdout == article_text(ident)
+    assert git(evening, "status", "--porcelain").stdout == "", "nothing written in the checkout"
+    assert {"write", "bash"} <= set(next(t for t in server.turns if t.tools).tools)

@@ -179,6 +179,9 @@ def env_for(
             "GITFLEET_WORKTREE": worktree,
             "GITFLEET_RUN": run,
             "GITFLEET_AGENT": name,
+            # The worktree is the agent's cwd; PWD must say so too, or a CLI that trusts it
+            # (opencode 1.18 does) works in the checkout spawn was started from.
+            "PWD": worktree,
         }
     )
     env.update({port: str(number) for port, number in ports.items()})
