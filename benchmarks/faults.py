@@ -75,14 +75,6 @@ def routed_story(root: Path, agents: int) -> tuple[Repo, Path, list[Path]]:
     return repo, remote, trees
 
 
-def hold_main(repo: Repo) -> subprocess.Popen[str]:
-    holder = subprocess.Popen(
-        [sys.executable, "-c", HOLDER, str(repo.toplevel)], stdout=subprocess.PIPE, text=True
-    )
-    assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
-    return holder
-
-
 def waiting(repo: Repo) -> int:
     return sum(len(q["waiting"]) for q in client.snapshot(repo)["queues"])
 
@@ -221,18 +213,20 @@ def lease_holder_killed(root: Path, rounds: int) -> None:
     free, granted, after = [], [], []
     for n in range(rounds):
         repo, remote, trees = routed_story(root / f"lease{n}", 3)
+        path = str(repo.toplevel)
         run(PUSH, trees[0])  # main moves and the daemon is up: both pushes below rebase
         t = time.perf_counter()
         run(PUSH, trees[1])
         free.append(time.perf_counter() - t)
-        holder = hold_main(repo)
+        holder = subprocess.Popen([sys.executable, "-c", HOLDER, path], stdout=subprocess.PIPE)
+        assert holder.stdout is not None and holder.stdout.readline() == b"held\n"
         push = subprocess.Popen(["git", *PUSH], cwd=trees[2], stderr=subprocess.PIPE, text=True)
         wait_until(lambda: waiting(repo) == 1, "the push to queue behind the holder")  # noqa: B023
         t = time.perf_counter()
         holder.kill()
         wait_until(lambda: waiting(repo) == 0, "the daemon to see the holder gone")  # noqa: B023
         granted.append(time.perf_counter() - t)
-        code = push.wait()
+        code, _ = push.wait(), holder.wait()
         after.append(time.perf_counter() - t)
         landed = "agent-2.txt" in run(["ls-tree", "--name-only", "main"], remote).stdout.split()
         client.stop_daemon(repo)
