@@ -111,7 +111,7 @@ def show(repo: Repo, cfg: Config, ident: str) -> IdState:
     series, number = cfg.series_of_id(ident)
     ident = series.format(number)
     ledger = open_ledger(repo, cfg, fresh=True)
-    state = ledger.states().get(ident)
+    state = ledger.folded().get(ident)
     if state is not None:
         return state
     seeded = _seeded_at(ledger, series.name)
@@ -125,6 +125,7 @@ def show(repo: Repo, cfg: Config, ident: str) -> IdState:
 
 
 def _seeded_at(ledger: Ledger, series: str) -> int | None:
+    """Where ``series`` was seeded: the highest id already claimed when the ledger began."""
     seeds = [r.number for r in ledger.backend.read() if r.op == "seeded" and r.series == series]
     return max(seeds) if seeds else None
 
@@ -134,8 +135,8 @@ def mark(
 ) -> list[str]:
     """Move ids to ``committed``/``landed``; ids this ledger never issued are skipped."""
     ledger = open_ledger(repo, cfg)
-    known = ledger.states()
-    todo = [i for i in ids if i in known and known[i].status not in (op, "released")]
+    known = ledger.folded()  # loads only the ids asked about
+    todo = [i for i in ids if (s := known.get(i)) is not None and s.status not in (op, "released")]
     if not todo:
         return []
     return ledger.transition(todo, op, note=note, force=True)
@@ -171,8 +172,8 @@ def release(repo: Repo, cfg: Config, ids: Sequence[str], force: bool = False) ->
                 "  remove the claiming files first, or pass --force to release anyway"
             )
     ledger = open_ledger(repo, cfg)
-    states = ledger.states()
-    already = [i for i in ids if (s := states.get(i)) is not None and s.status == "released"]
+    known = ledger.folded()  # loads only the ids asked about
+    already = [i for i in ids if (s := known.get(i)) is not None and s.status == "released"]
     if already and len(already) == len(ids):
         raise LedgerError(f"{', '.join(already)} already released; nothing to do")
     return ledger.transition([i for i in ids if i not in already], "released", force=force)
