@@ -8,7 +8,8 @@ baseline or a count from the same run.
    SIGKILLed. Baseline: the same race, timed from the same point, with no kill.
 2. Allocators killed: 16 loops of `gitfleet ids allocate SP`, about 20% SIGKILLed (with the
    `gitfleet` they are running) at random moments, on one ledger for every round. Counts
-   duplicates among the printed ids and in `gitfleet ids export`, and ids with two owners.
+   ids printed twice, allocated twice (`ids export`), and whose owner differs between the
+   process that printed it, the ledger's records and its states (`ids list --json`).
 3. Lease holder killed: a push queued behind a process holding main's lease; the holder is
    SIGKILLed. Baseline: the same kind of push (rebased onto a moved main) with no holder.
 """
@@ -122,9 +123,8 @@ def race(root: Path, agents: int, kill_daemon: bool) -> tuple[str, float, float]
     on_main = sum(f"agent-{i}.txt" in files for i in range(agents))
     twice = sum(subjects[f"agent {i}"] > 1 for i in range(agents))
     merges = len(run(["rev-list", "--merges", "main"], remote).stdout.split())
-    verdict = (
-        f"killed with {queued} queued; {on_main}/{agents} landed, {twice} twice, {merges} merges"
-    )
+    at = f"killed with {queued} queued" if queued else "the race ended before 3 queued"
+    verdict = f"{at}; {on_main}/{agents} landed, {twice} twice, {merges} merges"
     return f"{verdict}, {codes.count(0)} pushes exited 0", done - start, done - fault
 
 
@@ -169,15 +169,16 @@ def allocation_round(repo: Path, out: Path, count: int, per_proc: int, window: f
     return killed
 
 
-def ledger_owners(repo: Path) -> tuple[dict[str, list[str]], int]:
-    """Owners of every id per the ledger's allocation records; how many ids `ids list` shows."""
+def ledger_owners(repo: Path) -> tuple[dict[str, list[str]], dict[str, str]]:
+    """Owners of each id in the ledger's allocation records (`ids export`), and in its
+    current states (`ids list --json`)."""
     owners: dict[str, list[str]] = collections.defaultdict(list)
     for line in subprocess.check_output([GITFLEET, "ids", "export"], cwd=repo).splitlines():
         record = json.loads(line)
         if record["op"] == "allocated":
             owners[record["id"]].append(record["owner"])
     listed = subprocess.check_output([GITFLEET, "ids", "list", "--json"], cwd=repo)
-    return owners, len(json.loads(listed))
+    return owners, {state["id"]: state["owner"] for state in json.loads(listed)}
 
 
 def allocators_killed(root: Path, rounds: int, count: int, per_proc: int) -> None:
@@ -198,12 +199,13 @@ def allocators_killed(root: Path, rounds: int, count: int, per_proc: int) -> Non
         dup_printed = sum(len(who) > 1 for who in printed.values())
         dup_ledger = sum(len(who) > 1 for who in owners.values())
         wrong = sum(owners.get(i, [None])[0] != who[0] for i, who in printed.items())
+        wrong += sum(listed.get(i) != who[0] for i, who in owners.items())
         silent = len(set(owners) - set(printed))
         kills, bad = kills + killed, dup_printed + dup_ledger + wrong
         label = "no kill (sets the kill window)" if n == 0 else f"{killed} killed"
         print(f"  round {n}: {label}: {len(printed)} ids printed so far, {dup_printed} printed "
-              f"twice; ledger {len(owners)} allocated ({listed} listed), {dup_ledger} "
-              f"allocated twice, {wrong} printed to another owner, {silent} allocated but "
+              f"twice; ledger {len(owners)} allocated ({len(listed)} listed), {dup_ledger} "
+              f"allocated twice, {wrong} owners disagree, {silent} allocated but "
               "never printed (killed before printing)")  # fmt: skip
     print(f"  in all: {kills} allocators killed mid-run; {bad} ids duplicated or misowned")
 
