@@ -240,3 +240,33 @@ def test_inserted_lines_that_would_not_certify_are_merged_by_value() -> None:
         "c": 3,
         "d": 4,
     }
+
+
+def test_yaml_with_tags_the_safe_loader_does_not_know() -> None:
+    base = (
+        b"site_name: Demo\nnav:\n  - Home: index.md\n"
+        b"markdown_extensions:\n  - pymdownx.emoji:\n"
+        b"      emoji_index: !!python/name:material.extensions.emoji.twemoji\n"
+    )
+    ours = base.replace(b"  - Home: index.md\n", b"  - Home: index.md\n  - A: a.md\n")
+    theirs = base.replace(b"site_name: Demo", b"site_name: Demo site")
+    merged = structured.merge(Sides("mkdocs.yml", base, ours, theirs), "yaml")
+    assert merged == ours.replace(b"site_name: Demo", b"site_name: Demo site")
+    twice = ours.replace(b"twemoji", b"to_svg")
+    with pytest.raises(Decline, match="changed markdown_extensions"):
+        structured.merge(Sides("mkdocs.yml", base, twice, theirs.replace(b"twemoji", b"x")), "yaml")
+
+
+def test_two_different_functions_added_at_one_place_are_both_kept() -> None:
+    base = b"import os\n"
+    ours = base + b"\n\ndef mine():\n    return 1\n"
+    theirs = base + b"\n\ndef yours():\n    return 2\n"
+    merged = lines.merge(Sides("m.py", base, ours, theirs))
+    assert merged == base + b"\n\ndef mine():\n    return 1\n\n\ndef yours():\n    return 2\n"
+    go = b"package a\n"
+    merged = lines.merge(
+        Sides(
+            "a.go", go, go + b"\nfunc A() int { return 1 }\n", go + b"\nfunc B() int { return 2 }\n"
+        )
+    )
+    assert b"func A()" in merged and b"func B()" in merged

@@ -14,6 +14,7 @@ import json
 import re
 import sys
 from collections.abc import Callable
+from dataclasses import dataclass
 from functools import cache, lru_cache
 from typing import Any
 
@@ -93,11 +94,37 @@ def _tomllib() -> Any:
     return tomllib
 
 
+@dataclass(frozen=True)
+class Tagged:
+    """A YAML value under a tag the safe loader does not know (mkdocs' ``!!python/name:``,
+    CloudFormation's ``!Ref``): kept as data, compared whole, never merged inside."""
+
+    tag: str
+    value: Any
+
+
 @cache
 def _yaml_safe() -> Any:
     from ruamel.yaml import YAML
+    from ruamel.yaml.constructor import SafeConstructor
+    from ruamel.yaml.nodes import MappingNode, ScalarNode
 
-    return YAML(typ="safe", pure=True)  # duplicate keys raise DuplicateKeyError
+    class Constructor(SafeConstructor):  # a subclass: the registration stays ours
+        pass
+
+    def tagged(loader: Any, suffix: str, node: Any) -> Tagged:
+        if isinstance(node, ScalarNode):
+            value = loader.construct_scalar(node)
+        elif isinstance(node, MappingNode):
+            value = loader.construct_mapping(node, deep=True)
+        else:
+            value = loader.construct_sequence(node, deep=True)
+        return Tagged(str(getattr(node.tag, "value", node.tag)), value)
+
+    Constructor.add_multi_constructor("", tagged)
+    yaml = YAML(typ="safe", pure=True)  # duplicate keys raise DuplicateKeyError
+    yaml.Constructor = Constructor
+    return yaml
 
 
 def merge(sides: Sides, kind: str) -> bytes:
