@@ -88,6 +88,11 @@ class Config(NamedTuple):
                     return series, int(digits)
         raise ConfigError(f"{ident!r} is not an id of a configured series (like SP-152)")
 
+    def canonical_id(self, ident: str) -> str:
+        """``SP-4`` as its series writes it (``SP-004``)."""
+        series, number = self.series_of_id(ident)
+        return series.format(number)
+
 
 @lru_cache(maxsize=64)
 def id_regex(prefix: str) -> re.Pattern[str]:

@@ -244,3 +244,16 @@ def test_a_full_disk_is_said_plainly_and_allocates_nothing(
     listed = gitfleet(story_repo, "ids", "list", env=env).stdout.split("\n")
     assert [line.split("\t")[0] for line in listed if line] == ["SP-152"]
     assert gitfleet(story_repo, "ids", "allocate", "SP", env=env).stdout.strip() == "SP-153"
+
+
+def test_show_finds_short_ids_and_names_seeded_ones_and_release_twice_says_so(
+    story_repo: Path,
+) -> None:
+    assert gitfleet(story_repo, "ids", "allocate", "SP", "-n", "2").stdout.split()[0] == "SP-152"
+    assert gitfleet(story_repo, "ids", "show", "SP-152").stdout.startswith("SP-152\tallocated")
+    seeded = gitfleet(story_repo, "ids", "show", "SP-7", check=False)
+    assert seeded.returncode == 1 and "SP-007 was not allocated by the ledger" in seeded.stderr
+    assert "SP-151" in seeded.stderr
+    assert gitfleet(story_repo, "ids", "release", "SP-153").stdout.strip() == "released SP-153"
+    again = gitfleet(story_repo, "ids", "release", "SP-153", check=False)
+    assert again.returncode == 1 and "SP-153 already released" in again.stderr

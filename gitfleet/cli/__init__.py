@@ -33,6 +33,8 @@ COMMANDS = {
     "context": "gitfleet.cli.context_cmd:context",
     "doctor": "gitfleet.cli.doctor_cmd:doctor",
     "completion": "gitfleet.cli.doctor_cmd:completion",
+    "server": "gitfleet.cli.server_cmd:server",
+    "check": "gitfleet.cli.server_cmd:check",
 }
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import click
 
 from gitfleet.cli import complete, echo_json
@@ -49,8 +51,13 @@ def list_(series: str | None, as_json: bool) -> None:
     states = ids_api.list_ids(repo, cfg, series)
     if as_json:
         echo_json([s.to_dict() for s in states])
-    elif states:
+        return
+    if sys.stdout.isatty():  # people get a header; pipes get the bare tab-separated rows
+        click.echo("ID\tSTATE\tOWNER")
+    if states:
         click.echo("\n".join(_line(s) for s in states))
+    elif sys.stdout.isatty():
+        click.echo("(no ids yet: `gitfleet ids allocate SERIES`)")
 
 
 @ids.command()

@@ -138,7 +138,7 @@ def _is_registered(repo: Repo, tree: Path) -> bool:
 
 def _release_if_unclaimed(repo: Repo, cfg: Config, ident: str, result: CleanResult) -> None:
     try:
-        state = verbs.open_ledger(repo, cfg).states().get(ident)
+        state = verbs.open_ledger(repo, cfg).folded().get(ident)
         if state is None or state.status not in ("allocated", "committed"):
             return
         # verbs.release refuses ids any branch (the target included) claims: exactly the

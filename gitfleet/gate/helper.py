@@ -41,7 +41,7 @@ import contextlib
 import sys
 from typing import Any, TextIO
 
-from gitfleet.errors import GitError, GitfleetError, UsageError
+from gitfleet.errors import GitError, GitfleetError, UsageError, boundary
 from gitfleet.gate import pushargs, relay, trackfix
 from gitfleet.gate.pushargs import Prediction
 from gitfleet.gate.relay import Options, Spec
@@ -54,6 +54,11 @@ from gitfleet.queue import client, procs
 from gitfleet.queue.objects import Missing, Objects
 
 CAPABILITIES = ("option", "push")
+
+
+def entry() -> None:
+    """``git-remote-gitfleet``: git runs it for push URLs of the form ``gitfleet::<url>``."""
+    boundary(lambda: main(sys.argv[1:], sys.stdin, sys.stdout))
 
 
 def main(argv: list[str], stdin: TextIO, stdout: TextIO) -> int:

@@ -60,17 +60,19 @@ def discover(cwd: str | os.PathLike[str] | None = None, *, keep_git_env: bool = 
     where = Path(cwd) if cwd is not None else Path.cwd()
     env = None if keep_git_env else no_git_env()
     probe = run(
-        ["rev-parse", "--path-format=absolute", "--git-dir", "--git-common-dir", "--show-toplevel"],
-        where,
-        env=env,
-        check=False,
-    )
+        ["rev-parse", "--path-format=absolute", "--git-dir", "--git-common-dir",
+         "--show-toplevel", "--symbolic-full-name", "HEAD", "--"],
+        where, env=env, check=False,
+    )  # fmt: skip
     lines = probe.stdout.splitlines()
-    if probe.returncode != 0 or len(lines) < 3:
+    if len(lines) < 3:  # not even the folders: not a worktree (git says why below)
         raise _why_not_a_worktree(where, env)
     git_dir, common_dir, toplevel = lines[:3]
-    head = run(["symbolic-ref", "-q", "HEAD"], where, env=env, check=False)
-    head_ref = head.stdout.strip() if head.returncode == 0 else None
+    if probe.returncode == 0:  # HEAD names a commit: its ref, or "HEAD" when detached
+        head_ref = lines[3] if len(lines) > 3 and lines[3].startswith("refs/") else None
+    else:  # HEAD names no commit (a branch not born yet): only symbolic-ref can name it
+        head = run(["symbolic-ref", "-q", "HEAD"], where, env=env, check=False)
+        head_ref = head.stdout.strip() if head.returncode == 0 else None
     return Repo(Path(toplevel), Path(git_dir), Path(common_dir), head_ref)
 
 

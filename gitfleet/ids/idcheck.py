@@ -21,8 +21,7 @@ from gitfleet.git.remote import load_committed
 from gitfleet.git.repo import Repo, discover
 from gitfleet.ids import claims
 from gitfleet.ids.claims import Entry
-from gitfleet.ids.ledger import Folded, IdState, Ledger
-from gitfleet.ids.remote import RemoteBackend
+from gitfleet.ids.ledger import Folded, IdState
 from gitfleet.ids.verbs import open_ledger
 
 EMPTY_TREE = "4b825dc642cb6eb9a060e54bf8d69288fbee4904"  # git's well-known empty tree
@@ -169,10 +168,7 @@ def _ledger_problem(
 
 
 def _ledger_states(repo: Repo, cfg: Config, fresh: bool) -> Folded:
-    if fresh and cfg.ledger_backend == "remote":
-        return Ledger(RemoteBackend(repo, cfg.remote, cache_ttl=0)).folded()
-
-    return open_ledger(repo, cfg).folded()
+    return open_ledger(repo, cfg, fresh=fresh).folded()
 
 
 def _refuse(what: str, found: list[str]) -> None:

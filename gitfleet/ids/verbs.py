@@ -14,7 +14,6 @@ from gitfleet.git.repo import Repo, discover, require_commits
 from gitfleet.ids import claims
 from gitfleet.ids.ledger import IdState, Ledger
 from gitfleet.ids.local import LocalBackend
-from gitfleet.ids.remote import RemoteBackend
 
 
 def here() -> tuple[Repo, Config]:
@@ -30,6 +29,8 @@ def open_ledger(repo: Repo, cfg: Config, *, fresh: bool = False) -> Ledger:
     asks to see must include another machine's allocation of a moment ago).
     """
     if cfg.ledger_backend == "remote":
+        from gitfleet.ids.remote import RemoteBackend  # loaded only for fleets configured so
+
         return Ledger(RemoteBackend(repo, cfg.remote, cache_ttl=0 if fresh else None))
     return Ledger(LocalBackend(repo.state_dir))
 
@@ -105,11 +106,28 @@ def list_ids(repo: Repo, cfg: Config, series_name: str | None = None) -> list[Id
 
 
 def show(repo: Repo, cfg: Config, ident: str) -> IdState:
-    cfg.series_of_id(ident)  # a clear error for something that is not an id at all
-    state = open_ledger(repo, cfg, fresh=True).states().get(ident)
-    if state is None:
-        raise LedgerError(f"{ident} was never allocated; see `gitfleet ids list`")
-    return state
+    """One id's state; ``SP-4`` finds ``SP-004``. Ids already in the repository when the
+    ledger began (below its seed) are named as such, not as never allocated."""
+    series, number = cfg.series_of_id(ident)
+    ident = series.format(number)
+    ledger = open_ledger(repo, cfg, fresh=True)
+    state = ledger.folded().get(ident)
+    if state is not None:
+        return state
+    seeded = _seeded_at(ledger, series.name)
+    if seeded is not None and number <= seeded:
+        raise LedgerError(
+            f"{ident} was not allocated by the ledger: it is at or below {series.format(seeded)},"
+            " the highest id already in the repository when the ledger began (those ids are"
+            " old work, never handed out again)"
+        )
+    raise LedgerError(f"{ident} was never allocated; see `gitfleet ids list`")
+
+
+def _seeded_at(ledger: Ledger, series: str) -> int | None:
+    """Where ``series`` was seeded: the highest id already claimed when the ledger began."""
+    seeds = [r.number for r in ledger.backend.read() if r.op == "seeded" and r.series == series]
+    return max(seeds) if seeds else None
 
 
 def mark(
@@ -117,8 +135,8 @@ def mark(
 ) -> list[str]:
     """Move ids to ``committed``/``landed``; ids this ledger never issued are skipped."""
     ledger = open_ledger(repo, cfg)
-    known = ledger.states()
-    todo = [i for i in ids if i in known and known[i].status not in (op, "released")]
+    known = ledger.folded()  # loads only the ids asked about
+    todo = [i for i in ids if (s := known.get(i)) is not None and s.status not in (op, "released")]
     if not todo:
         return []
     return ledger.transition(todo, op, note=note, force=True)
@@ -138,9 +156,11 @@ def claimed_in_branches(repo: Repo, cfg: Config, ids: Sequence[str]) -> dict[str
 
 
 def release(repo: Repo, cfg: Config, ids: Sequence[str], force: bool = False) -> list[str]:
-    """Give ids back (they are never reissued); refuse ids a commit already claims."""
-    for ident in ids:
-        cfg.series_of_id(ident)
+    """Give ids back (they are never reissued); refuse ids a commit already claims.
+
+    Returns the ids released now; an id already released is said to be, not skipped silently.
+    """
+    ids = [cfg.canonical_id(i) for i in ids]
     if not force:
         claimed = claimed_in_branches(repo, cfg, ids)
         if claimed:
@@ -151,4 +171,9 @@ def release(repo: Repo, cfg: Config, ids: Sequence[str], force: bool = False) ->
                 f"refusing to release ids that commits already claim:\n{lines}\n"
                 "  remove the claiming files first, or pass --force to release anyway"
             )
-    return open_ledger(repo, cfg).transition(ids, "released", force=force)
+    ledger = open_ledger(repo, cfg)
+    known = ledger.folded()  # loads only the ids asked about
+    already = [i for i in ids if (s := known.get(i)) is not None and s.status == "released"]
+    if already and len(already) == len(ids):
+        raise LedgerError(f"{', '.join(already)} already released; nothing to do")
+    return ledger.transition([i for i in ids if i not in already], "released", force=force)
