@@ -270,3 +270,23 @@ def test_two_different_functions_added_at_one_place_are_both_kept() -> None:
         )
     )
     assert b"func A()" in merged and b"func B()" in merged
+
+
+@pytest.mark.parametrize(
+    ("path", "base", "arm"),
+    [
+        ("m.py", b"match x:\n    case 1:\n        pass\n", b"    case 3:\n        go()\n"),
+        ("m.go", b"package a\nfunc f(x int) {\n\tswitch x {\n\tcase 1:\n\t}\n}\n", b"\tcase 3:\n"),
+        ("m.rs", b"fn f(x: i32) -> i32 {\n    match x {\n        1 => 1,\n    }\n}\n",
+         b"        3 => 3,\n"),
+    ],
+)  # fmt: skip
+def test_gate_finds_a_second_case_3_in_each_language(path: str, base: bytes, arm: bytes) -> None:
+    lines_ = base.splitlines(keepends=True)
+    at = next(i for i, line in enumerate(lines_) if b"1" in line and b"fn" not in line) + 1
+    if path.endswith(".py"):
+        at += 1
+    one = b"".join([*lines_[:at], arm, *lines_[at:]])
+    both = b"".join([*lines_[:at], arm, arm, *lines_[at:]])
+    found = gate.check_file(path, base, one, one, both)
+    assert any("duplicate case label `3`" in f.problem for f in found), (found, both)

@@ -165,38 +165,30 @@ def case_labels(source: bytes, lang: str) -> Counter[str]:
         label = _arm_label(node)
         if label is None:
             continue
-        switch = node.parent
-        while (
-            switch is not None
-            and switch.child_by_field_name("value") is None
-            and (switch.child_by_field_name("subject") is None)
-        ):
-            switch = switch.parent
-        subject = ""
-        if switch is not None:
-            field = switch.child_by_field_name("value") or switch.child_by_field_name("subject")
-            subject = _text(field)
-        found[f"{_level(node)} | `{label}` of `{subject}`"] += 1
+        found[f"{_level(node)} | `{label}` of `{_subject(node)}`"] += 1
     return found
 
 
+def _subject(arm: Any) -> str:
+    """What the switch or match holding ``arm`` looks at (``x`` in ``switch (x)``)."""
+    switch = arm.parent
+    while switch is not None:
+        field = switch.child_by_field_name("value") or switch.child_by_field_name("subject")
+        if field is not None:
+            return _text(field)
+        switch = switch.parent
+    return ""
+
+
 def _arm_label(arm: Any) -> str | None:
-    """The text of an arm's label (``case 3``, ``Some(x) if x > 1``), without its body."""
-    body = None
-    for field in ("consequence", "body", "value"):
-        body = arm.child_by_field_name(field)
-        if body is not None and field != "value":
-            break
-    pattern = arm.child_by_field_name("pattern") or arm.child_by_field_name("value")
-    if arm.type == "match_arm" and pattern is not None:
-        return _text(pattern)
-    if arm.type in ("switch_case", "expression_case", "type_case") and pattern is not None:
-        return _text(pattern)
+    """The text of an arm's label (``3``, ``Some(x) if x > 1``), without its body."""
     if arm.type == "case_clause":  # python: everything between `case` and the block
         block = arm.child_by_field_name("consequence")
         end = block.start_byte if block is not None else arm.end_byte
-        return bytes(arm.text[: end - arm.start_byte]).decode("utf-8", "replace").strip(" :\n")
-    return None
+        text = bytes(arm.text[: end - arm.start_byte]).decode("utf-8", "replace")
+        return text.strip(" :\n").removeprefix("case").strip()
+    pattern = arm.child_by_field_name("pattern") or arm.child_by_field_name("value")
+    return _text(pattern) if pattern is not None else None
 
 
 def around_lines(source: bytes, lang: str, first: int, last: int) -> tuple[set[str], set[str]]:
