@@ -290,3 +290,19 @@ def test_gate_finds_a_second_case_3_in_each_language(path: str, base: bytes, arm
     both = b"".join([*lines_[:at], arm, arm, *lines_[at:]])
     found = gate.check_file(path, base, one, one, both)
     assert any("duplicate case label `3`" in f.problem for f in found), (found, both)
+
+
+def test_hand_formatted_json_is_edited_in_place() -> None:
+    base = (
+        b'{\n    "name": "site",\n    "deps": {"a": "1"},\n'
+        b'    "items": [\n        {"id": 1}\n    ]\n}\n'
+    )
+    ours = base.replace(b'{"id": 1}\n', b'{"id": 1},\n        {"id": 2}\n')
+    theirs = base.replace(b'{"id": 1}\n', b'{"id": 1},\n        {"id": 9}\n').replace(
+        b'{"a": "1"}', b'{"a": "1", "b": "2"}'
+    )
+    merged = structured.merge(Sides("package.data.json", base, ours, theirs), "json")
+    assert merged == (
+        b'{\n    "name": "site",\n    "deps": {"a": "1", "b": "2"},\n    "items": [\n'
+        b'        {"id": 1},\n        {"id": 2},\n        {"id": 9}\n    ]\n}\n'
+    )

@@ -3,8 +3,8 @@
 TOML through tomlkit and YAML through ruamel.yaml's round trip (both keep comments, key
 order and layout): the target's document is edited to hold the merged value, taking what
 it lacks from the branch's document, so new items keep the branch's formatting too. JSON
-is rewritten only when the target's text is exactly what ``json.dumps`` writes for it with
-its indent; else the rung declines rather than re-lay a hand-formatted file. A YAML file
+is edited in place by :mod:`.jsontext` (or, failing that, rewritten only when the target's
+text is exactly what ``json.dumps`` writes for it with its indent). A YAML file
 ruamel.yaml would not write back unchanged is declined the same way.
 """
 
@@ -16,20 +16,23 @@ from collections.abc import Callable
 from functools import cache
 from typing import Any
 
-from gitfleet.synthesis import values
+from gitfleet.synthesis import jsontext, values
 from gitfleet.synthesis.sides import Decline
 
 # --- JSON -----------------------------------------------------------------------------
 
 
 def _json_text(ours: str, theirs: str, ours_value: Any, merged: Any) -> str:
+    """The target's JSON edited in place; else, when the target is exactly what
+    ``json.dumps`` writes with its indent, the merged value written the same way."""
+    try:
+        return jsontext.edit(ours, theirs, ours_value, merged)
+    except Decline:
+        pass
     for settings in _json_layouts(ours):
         if _dump_json(ours_value, settings) == ours:
             return _dump_json(merged, settings)
-    raise Decline(
-        "the target's JSON is not laid out as json.dumps writes it, so it cannot be "
-        "edited without re-laying it"
-    )
+    raise Decline("the target's JSON cannot be edited in place (an empty container to fill)")
 
 
 def _json_layouts(text: str) -> list[tuple[int | str | None, bool, bool]]:
