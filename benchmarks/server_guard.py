@@ -6,7 +6,10 @@ The story's repo (151 articles) with the remote ledger in that same bare reposit
 guard does all it can: claims of both trees, the ledger read from refs/gitfleet/ledger.
 Printed: medians and the ratios guard / no hook and guard / bare python hook.
 
-    python benchmarks/server_guard.py [--runs 21]
+    python benchmarks/server_guard.py [--runs 21] [--ledger-records N]
+
+``--ledger-records N`` first fills the ledger with N old allocations (a long-lived fleet's
+ledger), to show that what a push costs the guard does not grow with it.
 """
 
 from __future__ import annotations
@@ -59,6 +62,28 @@ def build(root: Path) -> tuple[Path, Path]:
     return bare, clone
 
 
+def prefill(bare: Path, count: int) -> None:
+    """``count`` old allocations of another series, in shards of 1000 as the ledger writes."""
+    entries = []
+    for shard, start in enumerate(range(1, count + 1, 1000)):
+        numbers = range(start, min(start + 1000, count + 1))
+        lines = "".join(
+            f'{{"id":"OLD-{n:06d}","n":{n},"op":"allocated","owner":"gone","series":"OLD",'
+            f'"ts":1.0,"v":1}}\n'
+            for n in numbers
+        )
+        blob = sh_in(bare, lines, "git", "hash-object", "-w", "--stdin")
+        entries.append(f"100644 blob {blob}\t{shard:06d}.jsonl\n")
+    tree = sh_in(bare, "".join(entries), "git", "mktree")
+    commit = sh_in(bare, "old records\n", "git", "commit-tree", tree)
+    sh(bare, "git", "update-ref", "refs/gitfleet/ledger", commit)
+
+
+def sh_in(cwd: Path, text: str, *args: str) -> str:
+    done = subprocess.run(args, cwd=cwd, input=text, check=True, capture_output=True, text=True)
+    return done.stdout.strip()
+
+
 def time_pushes(clone: Path, count: int) -> list[float]:
     out = sh(
         clone, str(BIN / "gitfleet"), "ids", "allocate", "SP", "-n", str(count), "--owner", "main"
@@ -77,6 +102,7 @@ def time_pushes(clone: Path, count: int) -> list[float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=21)
+    parser.add_argument("--ledger-records", type=int, default=0)
     args = parser.parse_args()
     print(ensure_bytecode())
     for var, value in (("NAME", "bench"), ("EMAIL", "bench@example.com")):
@@ -84,6 +110,8 @@ def main() -> None:
         os.environ.setdefault(f"GIT_COMMITTER_{var}", value)
     with tempfile.TemporaryDirectory() as tmp:
         bare, clone = build(Path(tmp))
+        if args.ledger_records:
+            prefill(bare, args.ledger_records)
         hook = bare / "hooks" / "pre-receive"
         sh(clone, str(BIN / "gitfleet"), "server", "install", str(bare))
         texts = {
@@ -101,7 +129,8 @@ def main() -> None:
                     hook.chmod(0o755)
                 results[name] += time_pushes(clone, args.runs // 3 + 1)
     med = {k: statistics.median(v) for k, v in results.items()}
-    print(f"push of one new article (151 in the tree), median of {len(results['none'])} each:")
+    held = f", ledger holding {args.ledger_records} old records" if args.ledger_records else ""
+    print(f"push of one new article (151 in the tree{held}), median of {len(results['none'])}:")
     print(f"  no pre-receive hook          : {med['none'] * 1000:7.1f} ms")
     print(f"  pre-receive = python -c pass : {med['python'] * 1000:7.1f} ms")
     print(f"  pre-receive = gitfleet guard : {med['gitfleet'] * 1000:7.1f} ms")

@@ -67,6 +67,7 @@ class Config(NamedTuple):
     copy_files: tuple[str, ...] = ()
     setup: str | None = None
     ports: tuple[str, ...] = ()  # names of ports to allocate per agent, e.g. ("PORT",)
+    max_agents: int = 64  # a spawn asking for more is refused (or confirmed on a terminal)
     agents: Mapping[str, Agent] = MappingProxyType({})
 
     def series_for(self, name: str) -> Series:
@@ -265,7 +266,10 @@ def parse(path: Path, text: str) -> Config:
     copy_files = spawn.strings("copy", 'a list of untracked files to copy, such as [".env"]')
     setup = spawn.opt_str("setup", "a shell command run in each new worktree")
     ports = spawn.strings("ports", 'a list of environment variable names, such as ["PORT"]')
-    spawn.done("copy, setup, ports")
+    max_agents = spawn.get("max_agents", int, 64, "a whole number of agents, 1 or more")
+    if max_agents < 1:
+        raise ConfigError(f"{path}: [spawn.max_agents] is {max_agents}; expected 1 or more")
+    spawn.done("copy, setup, ports, max_agents")
     agents = _agents(path, top.sub("agents"))
     top.done("fleet, series, guarded, push, land, ledger, daemon, spawn, agents")
     return Config(
@@ -285,6 +289,7 @@ def parse(path: Path, text: str) -> Config:
         copy_files=copy_files,
         setup=setup,
         ports=ports,
+        max_agents=max_agents,
         agents=agents,
     )
 

@@ -39,3 +39,9 @@ def test_completion_scripts_and_dynamic_answers(fleet: Path) -> None:
     assert f"plain,{ident}" in answer
     env["COMP_WORDS"], env["COMP_CWORD"] = "gitfleet ids allocate ", "3"
     assert "plain,SP" in gitfleet(fleet, env=env).stdout.splitlines()
+
+
+def test_completion_of_agent_presets(fleet: Path) -> None:
+    env = {"_GITFLEET_COMPLETE": "bash_complete", "COMP_CWORD": "4"}
+    env["COMP_WORDS"] = "gitfleet spawn 2 --agent cl"
+    assert gitfleet(fleet, env=env).stdout.splitlines() == ["plain,claude"]

@@ -325,13 +325,15 @@ def test_a_malformed_ledger_commit_is_refused(ledgered: Path, remote: Path) -> N
     _allocate(ledgered, "fleet/a")
     tip = _tip(remote, DEFAULT_REF)
     git(ledgered, "fetch", "-q", "origin", DEFAULT_REF)
-    blob = _plumb(ledgered, "hash-object", "-w", "--stdin", input="not json\n")
-    tree = _plumb(ledgered, "mktree", input=f"100644 blob {blob}\t000000.jsonl\n")
-    commit = _plumb(ledgered, "commit-tree", tree, "-p", tip, "-m", "forged")
-    ok, err = _push(ledgered, f"{commit}:{DEFAULT_REF}")
-    assert not ok
-    assert "000000.jsonl line 1, is not a ledger record" in err
-    assert _tip(remote, DEFAULT_REF) == tip
+    shard = git(ledgered, "cat-file", "blob", f"{tip}:000000.jsonl").stdout
+    for text, line in ((shard + "not json\n", 3), ("not json\n", 1)):  # appended; replaced
+        blob = _plumb(ledgered, "hash-object", "-w", "--stdin", input=text)
+        tree = _plumb(ledgered, "mktree", input=f"100644 blob {blob}\t000000.jsonl\n")
+        commit = _plumb(ledgered, "commit-tree", tree, "-p", tip, "-m", "forged")
+        ok, err = _push(ledgered, f"{commit}:{DEFAULT_REF}")
+        assert not ok
+        assert f"000000.jsonl line {line}, is not a ledger record" in err
+        assert _tip(remote, DEFAULT_REF) == tip
 
 
 def test_a_broken_target_config_refuses_pushes_until_a_push_repairs_it(

@@ -51,3 +51,15 @@ def runs(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[Co
         found = runstate.load_all(discover())
         return [CompletionItem(r.run, help=r.status) for r in found if r.run.startswith(incomplete)]
     return []
+
+
+def agents_of_run(
+    ctx: click.Context, param: click.Parameter, incomplete: str
+) -> list[CompletionItem]:
+    """The agents of the newest run (``logs AGENT``, ``resolve AGENT``)."""
+    with contextlib.suppress(GitfleetError, OSError):
+        found = runstate.load_all(discover())
+        newest = max(found, key=lambda r: r.created) if found else None
+        names = [a.name for a in newest.agents] if newest else []
+        return [CompletionItem(n) for n in names if n.startswith(incomplete)]
+    return []

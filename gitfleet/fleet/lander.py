@@ -15,7 +15,7 @@ from gitfleet.config import Config
 from gitfleet.errors import GitfleetError
 from gitfleet.fleet.runstate import AgentState, RunState
 from gitfleet.git.repo import Repo
-from gitfleet.ids import verbs
+from gitfleet.ids import claims, verbs
 
 if TYPE_CHECKING:
     from gitfleet.land.landing import LandResult
@@ -82,11 +82,24 @@ def land_agent(
             agent.resolved = [dict(r) for r in result.resolved]
     except (GitfleetError, ImportError) as exc:
         agent.landing, agent.land_message = "error", str(exc)
-    _mark(repo, cfg, agent)
+    _mark(repo, cfg, run, agent)
 
 
-def _mark(repo: Repo, cfg: Config, agent: AgentState) -> None:
+def claimed_by_branch(repo: Repo, cfg: Config, base: str, ref: str) -> list[str]:
+    """Ids claimed on ``ref`` that ``base`` did not claim: what this agent's work claims."""
+    if not cfg.series:
+        return []
+    before = set(claims.claims_in_tree(repo, cfg, base))
+    return sorted(set(claims.claims_in_tree(repo, cfg, ref)) - before)
+
+
+def _mark(repo: Repo, cfg: Config, run: RunState, agent: AgentState) -> None:
+    """The agent's id follows what its work claims (issue 13): ``landed`` once a claim of
+    it landed, ``committed`` while the claim is only on its branch, and untouched
+    (``allocated``, for `gitfleet clean` to release) when its work never claimed it."""
     if not agent.id:
+        return
+    if agent.id not in claimed_by_branch(repo, cfg, run.base, f"refs/heads/{agent.branch}"):
         return
     op = "landed" if agent.landing in ("landed", "up-to-date", ALREADY) else "committed"
     try:

@@ -18,10 +18,12 @@ from pathlib import Path
 
 from gitfleet.config import FLEET_BRANCH_PREFIX, Config, Series
 from gitfleet.errors import GitfleetError, UsageError, optional, sigterm_as_interrupt
-from gitfleet.fleet import agents, brief, handback, lander, runstate, worktrees
+from gitfleet.fleet import agents, brief, handback, lander, preflight, runstate, usage, worktrees
 from gitfleet.fleet.display import Display, PlainDisplay
 from gitfleet.fleet.runstate import AgentState, RunState, RunStore
 from gitfleet.fleet.supervise import Event, Job, Supervisor
+from gitfleet.fleet.words import plural
+from gitfleet.git import no_git_env
 from gitfleet.git.remote import target_branch
 from gitfleet.git.repo import Repo
 from gitfleet.ids import verbs
@@ -45,6 +47,7 @@ class SpawnOptions:
     context: bool = False
     context_budget: int = 6000
     resolve_attempts: int = 1  # conflicts handed back to their agent (rung 5), per agent
+    allow_many: bool = False  # more agents than [spawn] max_agents, confirmed by a person
 
 
 def read_tasks(path: Path) -> list[str]:
@@ -163,6 +166,12 @@ class Spawner:
 
     def __init__(self, repo: Repo, cfg: Config, opts: SpawnOptions, display: Display) -> None:
         self.repo, self.cfg, self.opts, self.display = repo, cfg, opts, display
+        if opts.count > cfg.max_agents and not opts.allow_many:  # before anything is made
+            raise UsageError(
+                f"spawn {opts.count} asks for more agents than [spawn] max_agents "
+                f"({cfg.max_agents}); nothing was allocated. Raise max_agents in gitfleet.toml "
+                "if you mean it (on a terminal, spawn asks instead)"
+            )
         self.argv_template = agents.resolve(cfg, opts.agent, opts.agent_cmd)
         self.tasks = task_templates(opts)
         self.series = pick_series(cfg, opts.series)
@@ -174,6 +183,10 @@ class Spawner:
 
     def prepare(self) -> RunState:
         target_name = target_branch(self.repo, self.cfg)
+        preflight.check(
+            self.repo, self.cfg, self.argv_template, no_git_env(),
+            land=self.opts.land, target=target_name,
+        )  # fmt: skip
         base = resolve_base(self.repo, self.cfg, target_name, self.opts.base)
         run_id = runstate.new_run_id()
         idents: list[str | None] = [None] * self.opts.count
@@ -252,6 +265,7 @@ class Spawner:
                 remote=self.cfg.remote,
                 guarded=self.cfg.guarded,
                 context=self._context(tree, agent) if self.opts.context else None,
+                series=self.series,
             )
             brief.write(Path(agent.brief), text)
             values = {
@@ -384,7 +398,10 @@ class Spawner:
             )
             agent.exit_code, agent.ended = ev.code, now
             agent.commits = lander.count_commits(self.repo, state.base, agent.branch)
-            message = f"{ev.kind} (exit {ev.code}, {agent.commits} commits)"
+            spent = usage.from_log(Path(agent.log))
+            agent.usage = spent.to_dict() if spent else None
+            spent_words = f"; {spent.line()}" if spent else ""
+            message = f"{ev.kind} (exit {ev.code}, {plural(agent.commits, 'commit')}{spent_words})"
             if ev.kind == "exited" and ev.code == 0:
                 if state.land:
                     message += "; queued for landing"
@@ -397,6 +414,8 @@ class Spawner:
         self.display.event(state, agent, message)
 
     def _landed(self, state: RunState, agent: AgentState) -> None:
+        spent = usage.from_log(Path(agent.log))  # a hand-back ran the agent once more
+        agent.usage = spent.to_dict() if spent else None
         self.save()
         message = agent.land_message
         if message.startswith(agent.landing or "-"):  # landing's own words already say it

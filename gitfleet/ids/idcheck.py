@@ -250,7 +250,7 @@ def check_push(
     (``owner`` under ``fleet/``) may not change gitfleet.toml unless ``allow_config``.
     """
     base = old if old and old != ZERO_OID else _push_base(repo, new)
-    rules = config.with_additions(cfg, _rules_in(repo, new))
+    rules = config.with_additions(cfg, added_rules(repo, new))
     found = []
     if owner and owner.startswith(config.FLEET_BRANCH_PREFIX) and not allow_config:
         found += config_change_problems(repo, base, new, owner)
@@ -266,8 +266,9 @@ def check_push(
     return found + problems(repo, rules, changes, after, before, owner, worktree)
 
 
-def _rules_in(repo: Repo, treeish: str) -> Config:
-    """The config committed in ``treeish``; none (no rules) when absent or broken."""
+def added_rules(repo: Repo, treeish: str) -> Config:
+    """What a pushed config can add to the rules: the config committed in ``treeish``;
+    none (no rules) when absent or broken, so the target's rules still hold alone."""
     proc = repo.git("cat-file", "blob", f"{treeish}:{config.CONFIG_NAME}", check=False)
     if proc.returncode != 0:
         return Config(path=None)

@@ -71,14 +71,6 @@ def rules_at(repo: Repo, treeish: str) -> Config:
     return config.parse(Path(f"{treeish}:{config.CONFIG_NAME}"), proc.stdout)
 
 
-def added_rules(repo: Repo, treeish: str) -> Config:
-    """What a pushed config can add: its series and guards; nothing when it is broken."""
-    try:
-        return rules_at(repo, treeish)
-    except ConfigError:
-        return Config(path=None)  # the target's rules still hold; a broken file adds nothing
-
-
 def server_target(repo: Bare) -> str:
     """The branch fleets land on: ``[fleet] target`` as committed on the default branch
     (the repository's HEAD), else that default branch, else ``main``."""

@@ -14,10 +14,10 @@ from gitfleet import config
 from gitfleet.errors import UsageError
 from gitfleet.git.remote import target_branch
 from gitfleet.git.repo import Repo
-from gitfleet.ids.idcheck import EMPTY_TREE
+from gitfleet.ids.idcheck import EMPTY_TREE, added_rules
 from gitfleet.ids.ledger import Ledger
 from gitfleet.ids.remote import RemoteBackend
-from gitfleet.server.bare import added_rules, rules_at
+from gitfleet.server.bare import rules_at
 from gitfleet.server.rules import Push, findings
 
 

@@ -9,11 +9,13 @@ quarantine of a pre-receive hook.
 
 from __future__ import annotations
 
+import json
+
 from gitfleet.errors import LedgerError
 from gitfleet.git import ZERO_OID, split_z
 from gitfleet.git.blobs import batch_blobs
 from gitfleet.git.repo import Repo
-from gitfleet.ids.ledger import Folded, Record
+from gitfleet.ids.ledger import Folded, IdState, Record
 from gitfleet.ids.remote import DEFAULT_REF
 
 LEDGER_REF = DEFAULT_REF
@@ -35,39 +37,93 @@ def ledger_commit(repo: Repo, rev: str = LEDGER_REF) -> str | None:
     return commit.stdout.strip()
 
 
-def records_at(repo: Repo, commit: str, where: str = LEDGER_REF) -> list[Record]:
-    """Every record of the ledger commit ``commit``, oldest first."""
+def shards_at(repo: Repo, commit: str) -> list[tuple[str, str]]:
+    """(name, blob oid) of each shard of a ledger commit, in reading order."""
     shards = []
     for entry in split_z(repo.git("ls-tree", "-z", commit).stdout):
         meta, name = entry.split("\t", 1)
         if name.endswith(".jsonl") and meta.split()[1] == "blob":
             shards.append((name, meta.split()[2]))
-    shards.sort()
-    oids = [oid for _, oid in shards]
+    return sorted(shards)
+
+
+def _blobs(repo: Repo, oids: list[str]) -> dict[str, bytes]:
+    if not oids:
+        return {}
     raw = repo.git("cat-file", "--batch", input="".join(f"{o}\n" for o in oids)).stdout
-    blobs = batch_blobs(raw.encode("utf-8", "surrogateescape"), oids) if oids else {}
-    records: list[Record] = []
-    for name, oid in shards:
-        text = blobs.get(oid, b"").decode("utf-8", "replace")
-        for number, line in enumerate(text.splitlines(), 1):
-            if not line.strip():
-                continue
-            try:
-                records.append(Record.from_json(line))
-            except ValueError as exc:
-                raise LedgerError(
-                    f"{where} (commit {commit[:12]}), {name} line {number}, is not a ledger "
-                    f"record ({exc}).\n  restore the ref from its previous commit"
-                ) from None
+    return batch_blobs(raw.encode("utf-8", "surrogateescape"), oids)
+
+
+def _parse(data: bytes, where: str, first_line: int = 1) -> list[Record]:
+    """The records of shard bytes; ``where`` names the shard in errors."""
+    records = []
+    for number, line in enumerate(data.decode("utf-8", "replace").splitlines(), first_line):
+        if not line.strip():
+            continue
+        try:
+            records.append(Record.from_json(line))
+        except ValueError as exc:
+            raise LedgerError(
+                f"{where} line {number}, is not a ledger record ({exc}).\n"
+                "  restore the ref from its previous commit"
+            ) from None
     return records
 
 
-def ledger_states(repo: Repo) -> Folded | None:
-    """What this repository's ledger says; None when it has no ledger ref."""
-    commit = ledger_commit(repo)
-    if commit is None:
+def records_at(repo: Repo, commit: str) -> list[Record]:
+    """Every record of the ledger commit ``commit``, oldest first."""
+    shards = shards_at(repo, commit)
+    blobs = _blobs(repo, [oid for _, oid in shards])
+    where = f"{LEDGER_REF} (commit {commit[:12]}),"
+    return [rec for name, oid in shards for rec in _parse(blobs.get(oid, b""), f"{where} {name}")]
+
+
+class LedgerAt:
+    """One ledger commit, asked about a few ids at a time.
+
+    A push claims a handful of ids; folding a long-lived ledger (100k records) on every push
+    would cost seconds. Any record of an id holds that id as a JSON string, so git grep
+    finds its lines (in shard order), and only they are parsed and folded.
+    """
+
+    def __init__(self, repo: Repo, commit: str | None) -> None:
+        self.repo, self.commit = repo, commit
+
+    @classmethod
+    def of(cls, repo: Repo) -> LedgerAt:
+        """This repository's ledger; an empty one when it has no ledger ref."""
+        return cls(repo, ledger_commit(repo))
+
+    def get(self, ident: str) -> IdState | None:
+        if self.commit is None:
+            return None
+        needle = json.dumps(ident)
+        found = self.repo.git(
+            "grep", "--no-color", "-h", "-F", "-e", needle, self.commit, "--", "*.jsonl",
+            check=False,
+        )  # fmt: skip
+        if found.returncode > 1:  # 1: no line holds it
+            raise LedgerError(f"cannot read {LEDGER_REF} ({self.commit[:12]}): {found.stderr}")
+        records = _parse(found.stdout.encode("utf-8", "surrogateescape"), LEDGER_REF)
+        return Folded().apply(r for r in records if r.id == ident).get(ident)
+
+
+def _appended(repo: Repo, old: str, new: str) -> list[Record] | None:
+    """The records ``new`` appends to ``old``; None unless it only appends (every old shard
+    still there, each the same bytes or those bytes with lines added)."""
+    before, after = dict(shards_at(repo, old)), dict(shards_at(repo, new))
+    if any(name not in after for name in before):
         return None
-    return Folded().apply(records_at(repo, commit))
+    touched = {name: oid for name, oid in after.items() if before.get(name) != oid}
+    blobs = _blobs(repo, [*touched.values(), *(before[n] for n in touched if n in before)])
+    records = []
+    for name in sorted(touched):
+        grown, kept = blobs.get(touched[name], b""), blobs.get(before.get(name, ""), b"")
+        if not grown.startswith(kept):
+            return None
+        first = kept.count(b"\n") + 1
+        records += _parse(grown[len(kept) :], f"{LEDGER_REF} (commit {new[:12]}), {name}", first)
+    return records
 
 
 def ledger_update_problems(repo: Repo, old: str, new: str) -> list[str]:
@@ -85,10 +141,14 @@ def ledger_update_problems(repo: Repo, old: str, new: str) -> list[str]:
     )
     if new == ZERO_OID:
         return [f"deleting {LEDGER_REF} would let every id it holds be handed out again.\n{fix}"]
-    kind = repo.git("cat-file", "-t", new, check=False).stdout.strip()
+    kind = _kind(repo, new)
     if kind != "commit":
         return [f"{LEDGER_REF} must name a ledger commit; this push makes it a {kind}.\n{fix}"]
     try:
+        # The common case, an allocation: every old record kept in place, so no mark can
+        # drop, and only the appended lines need reading.
+        if _kind(repo, old) == "commit" and _appended(repo, old, new) is not None:
+            return []
         after = Folded().apply(records_at(repo, new)).high
     except LedgerError as exc:
         return [f"{exc}\n    the pushed ledger commit is malformed; nothing was recorded"]
@@ -102,6 +162,12 @@ def ledger_update_problems(repo: Repo, old: str, new: str) -> list[str]:
         "handed out again. The ledger only grows.\n"
         f"    fetch it and allocate again (`gitfleet ids allocate SERIES`).\n{fix}"
     ]
+
+
+def _kind(repo: Repo, oid: str) -> str:
+    if oid == ZERO_OID:
+        return ""
+    return repo.git("cat-file", "-t", oid, check=False).stdout.strip()
 
 
 def _marks_or_none(repo: Repo, old: str) -> dict[str, int] | None:

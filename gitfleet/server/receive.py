@@ -16,10 +16,9 @@ from gitfleet import config
 from gitfleet.config import Config
 from gitfleet.errors import ConfigError, Refusal
 from gitfleet.git import ZERO_OID
-from gitfleet.ids.idcheck import EMPTY_TREE
-from gitfleet.ids.ledger import Folded
-from gitfleet.server.bare import Bare, added_rules, open_bare, rules_at, server_target
-from gitfleet.server.ledger_ref import LEDGER_REF, ledger_states, ledger_update_problems
+from gitfleet.ids.idcheck import EMPTY_TREE, added_rules
+from gitfleet.server.bare import Bare, open_bare, rules_at, server_target
+from gitfleet.server.ledger_ref import LEDGER_REF, LedgerAt, ledger_update_problems
 from gitfleet.server.rules import Push, findings
 
 
@@ -44,7 +43,7 @@ class Guard:
     def __init__(self, repo: Bare) -> None:
         self.repo = repo
         self.target = server_target(repo)
-        self._ledger: Folded | None = None
+        self._ledger: LedgerAt | None = None
 
     def target_rules(self, update: Update) -> Config:
         """The target's committed rules. A broken file refuses every push, except one to
@@ -62,10 +61,10 @@ class Guard:
                 f"checked; push a commit to {self.target} that repairs it"
             ) from None
 
-    def ledger(self) -> Folded:
+    def ledger(self) -> LedgerAt:
         """The ledger in this repository as the push found it (an empty one when absent)."""
         if self._ledger is None:
-            self._ledger = ledger_states(self.repo) or Folded()
+            self._ledger = LedgerAt.of(self.repo)
         return self._ledger
 
     def judge(self, update: Update) -> list[str]:

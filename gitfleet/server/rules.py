@@ -13,7 +13,7 @@ so the target gets the other rules only (the push gate judges the source branch 
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import NamedTuple, Protocol
 
 from gitfleet import config
 from gitfleet.config import Config
@@ -21,7 +21,13 @@ from gitfleet.git import ZERO_OID
 from gitfleet.git.repo import Repo
 from gitfleet.ids import claims
 from gitfleet.ids.idcheck import EMPTY_TREE, Change, config_change_problems, parse_raw_diff
-from gitfleet.ids.ledger import Folded, IdState
+from gitfleet.ids.ledger import IdState
+
+
+class LedgerStates(Protocol):
+    """Each id's state, as far as the ledger knows (a fold, or a view that folds on demand)."""
+
+    def get(self, ident: str) -> IdState | None: ...
 
 
 class Push(NamedTuple):
@@ -40,7 +46,7 @@ class Push(NamedTuple):
 
 
 def findings(
-    repo: Repo, rules: Config, base: str, new: str, push: Push, ledger: Folded | None
+    repo: Repo, rules: Config, base: str, new: str, push: Push, ledger: LedgerStates | None
 ) -> list[str]:
     """Every refusal for what ``base..new`` brings to ``push.branch``, judged on ``new``'s tree.
 
