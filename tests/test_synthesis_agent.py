@@ -39,9 +39,12 @@ git("commit", "-q", "-m", f"Add article {ident}")
 """
 
 
-def _spawn(repo: Path, tmp_path: Path, mode: str) -> dict:  # type: ignore[type-arg]
+def _spawn(repo: Path, tmp_path: Path, mode: str, land: str = "") -> dict:  # type: ignore[type-arg]
     (repo / "notes.txt").write_text("one\ntwo\nthree\n")
     gitfleet(repo, "init", "--series", "SP")
+    if land:
+        with (repo / "gitfleet.toml").open("a") as fh:
+            fh.write(f"\n[land]\n{land}\n")
     git(repo, "add", "-A")
     git(repo, "commit", "-q", "-m", "notes; gitfleet init")
     git(repo, "push", "-q", "origin", "main")
@@ -105,3 +108,18 @@ def test_an_agent_resolution_that_drops_what_landed_is_refused(
     assert "a line one side added is missing" in refused["land_message"]
     (landed,) = [a for a in report["agents"] if a["outcome"] == "landed"]
     assert f"two by {landed['id']}" in git(remote, "show", "main:notes.txt").stdout
+
+
+def test_without_the_agent_rung_the_conflict_names_the_worktree(
+    story_repo: Path, remote: Path, tmp_path: Path
+) -> None:
+    report = _spawn(story_repo, tmp_path, "resolve", land='resolve = ["structured", "lines"]')
+    outcomes = sorted(a["outcome"] for a in report["agents"])
+    assert outcomes == ["conflict", "landed"], report
+    (stuck,) = [a for a in report["agents"] if a["outcome"] == "conflict"]
+    run = json.loads(
+        (story_repo / ".git" / "gitfleet" / "runs" / report["run"] / "run.json").read_text()
+    )
+    tree = next(a["worktree"] for a in run["agents"] if a["name"] == stuck["name"])
+    assert f"Its work is in {tree} ({stuck['branch']})." in stuck["land_message"]
+    assert "notes.txt: lines: both sides changed base lines" in stuck["land_message"]
