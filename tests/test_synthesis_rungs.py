@@ -306,3 +306,15 @@ def test_hand_formatted_json_is_edited_in_place() -> None:
         b'{\n    "name": "site",\n    "deps": {"a": "1", "b": "2"},\n    "items": [\n'
         b'        {"id": 1},\n        {"id": 2},\n        {"id": 9}\n    ]\n}\n'
     )
+
+
+def test_overloads_and_property_setters_are_not_duplicate_definitions() -> None:
+    base = b"from typing import overload\n\n\nclass A:\n    pass\n"
+    ours = base + b"\n\n@overload\ndef f(x: int) -> int: ...\n"
+    theirs = base + b"\n\n@overload\ndef f(x: str) -> str: ...\n"
+    result = ours + b"\n\n@overload\ndef f(x: str) -> str: ...\n"
+    assert gate.check_file("o.py", base, ours, theirs, result) == []
+    plain = result.replace(b"@overload\n", b"")
+    found = gate.check_file("o.py", base, ours.replace(b"@overload\n", b""),
+                            theirs.replace(b"@overload\n", b""), plain)  # fmt: skip
+    assert any("duplicate definition" in f.problem and "f" in f.problem for f in found)

@@ -8,6 +8,7 @@ def f``), not by offsets, so the same definition counts the same in every versio
 """
 
 import importlib
+import re
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from functools import cache
@@ -146,12 +147,26 @@ def _level(node: Any) -> str:
     return " > ".join(reversed(parts))
 
 
+# Python decorators under which one name is defined more than once on purpose.
+_REDEFINING = re.compile(r"@(\w+\.)*(overload|setter|getter|deleter|register)\b")
+
+
+def _redefines(node: Any) -> bool:
+    """A Python ``@overload`` or ``@x.setter`` (and the like): a deliberate second definition."""
+    parent = node.parent
+    if parent is None or parent.type != "decorated_definition":
+        return False
+    return any(
+        _REDEFINING.match(_text(child)) for child in parent.children if child.type == "decorator"
+    )
+
+
 def definitions(source: bytes, lang: str) -> Counter[str]:
-    """How often each (level, kind, name) is defined."""
+    """How often each (level, kind, name) is defined (deliberate redefinitions left out)."""
     found: Counter[str] = Counter()
     for node in _walk(parse(source, lang)):
         name = _name(node)
-        if name is not None:
+        if name is not None and not _redefines(node):
             found[f"{_level(node)} | {node.type} {name}"] += 1
     return found
 
