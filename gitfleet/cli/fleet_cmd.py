@@ -11,7 +11,7 @@ from gitfleet import config
 from gitfleet.cli import complete, echo_json
 from gitfleet.errors import Refusal
 from gitfleet.fleet import clean as clean_mod
-from gitfleet.fleet import display, runstate
+from gitfleet.fleet import display, lander, runstate
 from gitfleet.fleet import report as report_mod
 from gitfleet.fleet import spawn as spawn_mod
 from gitfleet.fleet import status as status_mod
@@ -140,7 +140,11 @@ def spawn(
         if started:  # show where the interrupted run stands, then exit 130
             _print_report(started[0], as_json, summary=False)
         raise
-    if not _print_report(state, as_json):
+    all_landed = _print_report(state, as_json)
+    hint = lander.pull_hint(repo, cfg, state.target) if state.land and not as_json else None
+    if hint:
+        click.echo(f"gitfleet: {hint}")
+    if not all_landed:
         raise Refusal(
             f"not every agent of run {state.run} landed (see above); inspect with "
             f"`gitfleet logs AGENT`, clean up with `gitfleet clean {state.run}`"
