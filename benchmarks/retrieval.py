@@ -7,7 +7,7 @@ From REPO_PATH's history take non-merge commits whose non-test changes are modif
 of 1-3 existing source files; the query is the commit message, the corpus is the tree of
 the parent commit, the gold answer is the modified files. For each case it ranks files
 with gitfleet's offline loop and with plain BM25 over whole files (bm25s's own tokenizer,
-contents only) and prints Acc@1/3/5/10 (every gold file within the top k) and MRR (first
+path and contents) and prints Acc@1/3/5/10 (every gold file within the top k) and MRR (first
 gold file) for both. It then times index + query on REPO_PATH's HEAD: cold (no cache) and
 warm (index loaded from the on-disk cache), each in a fresh process, --runs times.
 
@@ -24,6 +24,7 @@ import argparse
 import compileall
 import json
 import os
+import pickle
 import shutil
 import statistics
 import subprocess
@@ -35,6 +36,7 @@ from pathlib import Path
 
 from gitfleet import git
 from gitfleet.context import index as index_mod
+from gitfleet.context import history as history_mod
 from gitfleet.context import loop, repomap
 from gitfleet.git.repo import discover
 
@@ -94,7 +96,11 @@ def plain_bm25_ranking(repo_path: str, idx: index_mod.Index, query: str) -> list
     import bm25s
 
     pg = repomap.open_repo(repo_path)
-    texts = [pg[oid].data.decode("utf-8", "replace") for oid in idx.oids]
+    # Path and contents, as the issue's baseline: a path names a file's topic too.
+    texts = [
+        path + "\n" + pg[oid].data.decode("utf-8", "replace")
+        for path, oid in zip(idx.paths, idx.oids, strict=True)
+    ]
     retriever = bm25s.BM25()
     retriever.index(bm25s.tokenize(texts, stopwords="en", show_progress=False), show_progress=False)
     q = bm25s.tokenize([query], stopwords="en", show_progress=False)
@@ -104,7 +110,10 @@ def plain_bm25_ranking(repo_path: str, idx: index_mod.Index, query: str) -> list
     return [idx.paths[int(i)] for i in docs[0]]
 
 
-def metrics(rankings: list[tuple[list[str], tuple[str, ...]]]) -> dict[str, float]:
+Ranking = tuple[list[str], tuple[str, ...]]
+
+
+def metrics(rankings: list[Ranking]) -> dict[str, float]:
     n = len(rankings) or 1
     out: dict[str, float] = {}
     for k in KS:
@@ -115,6 +124,127 @@ def metrics(rankings: list[tuple[list[str], tuple[str, ...]]]) -> dict[str, floa
         ranks = [ranked.index(g) + 1 for g in gold if g in ranked]
         rr += 1.0 / min(ranks) if ranks else 0.0
     out["mrr"] = rr / n
+    return out
+
+
+@dataclass(frozen=True)
+class RepoCase:
+    """One case of the committed cross-repository set (retrieval_cases.py writes them)."""
+
+    repo: str
+    commit: str
+    parent: str
+    task: str
+    gold: tuple[str, ...]
+
+
+def load_cases(path: Path, only: set[str] | None) -> list[RepoCase]:
+    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line]
+    return [
+        RepoCase(r["repo"], r["commit"], r["parent"], r["task"], tuple(r["gold"]))
+        for r in rows
+        if only is None or r["repo"] in only
+    ]
+
+
+def history_for(repo: Path, commit: str, cache_dir: Path) -> history_mod.History | None:
+    """The history up to ``commit``, extended incrementally from the last case's."""
+    if os.environ.get("GITFLEET_BENCH_NO_HISTORY"):
+        return None
+    state = cache_dir / "history" / repo.name
+    return history_mod.load(str(repo), commit, state)
+
+
+class _Cache:
+    """Indexes per tree and plain-BM25 rankings per case, kept between runs (they do not
+    depend on gitfleet's ranking, and rebuilding them is most of a run)."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        folder.mkdir(parents=True, exist_ok=True)
+        self.plain_file = folder / "plain.json"
+        self.plain: dict[str, list[str]] = (
+            json.loads(self.plain_file.read_text()) if self.plain_file.exists() else {}
+        )
+
+    def index(self, repo: Path, tree: str) -> index_mod.Index:
+        path = self.folder / f"{tree}.v{index_mod.CACHE_VERSION}.pkl"
+        if path.exists():
+            loaded: index_mod.Index = pickle.loads(path.read_bytes())
+            return loaded
+        idx = index_mod.build(str(repo), tree)
+        path.write_bytes(pickle.dumps(idx, protocol=pickle.HIGHEST_PROTOCOL))
+        return idx
+
+    def plain_ranking(self, repo: Path, idx: index_mod.Index, case: RepoCase) -> list[str]:
+        key = f"{case.repo}@{case.commit}"
+        if key not in self.plain:
+            self.plain[key] = plain_bm25_ranking(str(repo), idx, case.task)
+        return self.plain[key]
+
+    def save(self) -> None:
+        self.plain_file.write_text(json.dumps(self.plain))
+
+
+def _row(name: str, m: dict[str, float], n: int) -> str:
+    accs = "  ".join(f"{m[f'acc@{k}']:6.1f}" for k in KS)
+    return f"{name:<24}{n:>5}  {accs}  {m['mrr']:.3f}"
+
+
+def evaluate_cases(
+    cases_file: Path,
+    clones: Path,
+    cache_dir: Path,
+    *,
+    only: set[str] | None = None,
+    held_out: frozenset[str] = frozenset(),
+    show_misses: bool = False,
+) -> dict[str, dict[str, dict[str, float]]]:
+    """Acc@k per repository and overall, gitfleet against plain BM25, on committed cases."""
+    cache = _Cache(cache_dir)
+    per_repo: dict[str, tuple[list[Ranking], list[Ranking]]] = {}
+    for case in load_cases(cases_file, only):
+        repo = clones / case.repo.replace("/", "+")
+        pg = repomap.open_repo(str(repo))
+        idx = cache.index(repo, repomap.resolve_tree(pg, case.parent))
+        ours_list, plain_list = per_repo.setdefault(case.repo, ([], []))
+        result = loop.run(idx, case.task, history=history_for(repo, case.parent, cache_dir))
+        ours_list.append(([s.path for s in result.files], case.gold))
+        plain_list.append((cache.plain_ranking(repo, idx, case), case.gold))
+        if show_misses and case.repo not in held_out:
+            _print_miss(case, ours_list[-1][0])
+    cache.save()
+    return _report(per_repo, held_out)
+
+
+def _print_miss(case: RepoCase, ranked: list[str]) -> None:
+    if set(case.gold) <= set(ranked[:5]):
+        return
+    ranks = [ranked.index(g) + 1 if g in ranked else None for g in case.gold]
+    print(f"miss {case.repo} {case.commit[:8]} gold {list(zip(case.gold, ranks, strict=True))}")
+    print(f"     {case.task.splitlines()[0][:100]}")
+    print(f"     top: {ranked[:5]}")
+
+
+def _report(
+    per_repo: dict[str, tuple[list[Ranking], list[Ranking]]], held_out: frozenset[str]
+) -> dict[str, dict[str, dict[str, float]]]:
+    print(f"{'repository / method':<24}{'cases':>5}  " + "  ".join(f"Acc@{k:<3}" for k in KS))
+    out: dict[str, dict[str, dict[str, float]]] = {}
+    groups = [(name, [name]) for name in per_repo]
+    tuning = [n for n in per_repo if n not in held_out]
+    kept = [n for n in per_repo if n in held_out]
+    groups += [("tuning repos", tuning), ("held-out repos", kept), ("overall", list(per_repo))]
+    for label, names in groups:
+        if not names:
+            continue
+        ours = [r for n in names for r in per_repo[n][0]]
+        plain = [r for n in names for r in per_repo[n][1]]
+        out[label] = {"gitfleet": metrics(ours), "bm25": metrics(plain)}
+        tag = " (held out)" if names == [label] and label in held_out else ""
+        print(f"{label}{tag}")
+        print(_row("  gitfleet", out[label]["gitfleet"], len(ours)))
+        print(_row("  plain BM25", out[label]["bm25"], len(plain)))
     return out
 
 
@@ -289,6 +419,10 @@ def main() -> None:
         "--show-misses", action="store_true", help="print each case gitfleet misses at 5"
     )
     parser.add_argument("--no-timing", action="store_true")
+    parser.add_argument("--cases", type=Path, help="run the committed cross-repository cases")
+    parser.add_argument("--clones", type=Path, help="where retrieval_cases.py cloned them")
+    parser.add_argument("--cache", type=Path, help="keep indexes and BM25 rankings here")
+    parser.add_argument("--only", action="append", help="only this repository (owner/name)")
     parser.add_argument("--runs", type=int, default=3, help="timing repetitions")
     parser.add_argument(
         "--sample-repo",
@@ -301,6 +435,20 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as tmp:
             repo = make_sample_repo(Path(tmp) / "sample", args.sample_repo)
             timing(repo, args.runs)
+        return
+    if args.cases:
+        from retrieval_cases import REPOS, default_clones
+
+        cache = args.cache or Path(tempfile.gettempdir()) / "gitfleet-retrieval-cache"
+        held = frozenset(r.name for r in REPOS if r.held_out)
+        evaluate_cases(
+            args.cases,
+            args.clones or default_clones(),
+            cache,
+            only=set(args.only) if args.only else None,
+            held_out=held,
+            show_misses=args.show_misses,
+        )
         return
     if args.repo is None:
         parser.error("give REPO_PATH, or --sample-repo N")

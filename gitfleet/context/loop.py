@@ -14,6 +14,7 @@ from typing import Protocol
 
 from gitfleet.context import lexical, scoring
 from gitfleet.context import needs as needs_mod
+from gitfleet.context.history import History
 from gitfleet.context.index import Index
 from gitfleet.context.needs import Needs
 from gitfleet.context.scoring import Scored
@@ -136,6 +137,7 @@ def run(
     ranker: Ranker | None = None,
     repo_map: str = "",
     skeleton: Callable[[int], str] | None = None,
+    history: History | None = None,
 ) -> LoopResult:
     """Run up to MAX_CYCLES cycles and return the best context seen across them."""
     task_terms = lexical.terms_of_text(task)
@@ -144,6 +146,11 @@ def run(
     needs = needs_mod.offline(task)
     if ranker is not None:
         needs = needs.merge(ranker.needs(task, repo_map))
+    votes = (
+        history.votes(needs.weighted_terms(task_terms), index.by_path, len(index))
+        if history is not None
+        else None
+    )
     best: dict[int, Scored] = {}
     prior: dict[int, float] = {}
     history: list[Cycle] = []
@@ -159,6 +166,7 @@ def run(
                 include_docs=include_docs,
                 prior=prior,
                 cycle=cycle,
+                history=votes,
             ),
             cycle,
         )

@@ -26,6 +26,7 @@ from gitfleet.context.symbols import Definition
 
 PATH_BOOST = 0.6
 W_LEXICAL, W_COVERAGE, W_GRAPH = 0.45, 0.35, 0.20
+W_HISTORY = 0.3
 NAMED_FLOOR = 0.85
 MAX_NAMED = 5  # a glob or a name matching more files than this names none of them
 TEST_FACTOR = 0.6
@@ -157,8 +158,10 @@ def score_files(
     include_docs: bool = False,
     prior: Mapping[int, float] | None = None,
     cycle: int = 1,
+    history: npt.NDArray[np.float64] | None = None,
 ) -> list[Scored]:
-    """Rank files for one cycle; ``prior`` (file -> score) seeds PageRank from a past cycle."""
+    """Rank files for one cycle; ``prior`` (file -> score) seeds PageRank from a past cycle;
+    ``history`` (0-1 per file) is the vote of past commits like the task."""
     n = len(index)
     if n == 0:
         return []
@@ -179,6 +182,8 @@ def score_files(
     graph = _scaled(index.graph.pagerank(seeds)) if seeds.sum() > 0 else np.zeros(n)
 
     fused = W_LEXICAL * lex + W_COVERAGE * coverage + W_GRAPH * graph
+    if history is not None:
+        fused = fused + W_HISTORY * history
     for fid in named:
         fused[fid] = max(fused[fid], NAMED_FLOOR + 0.1 * fused[fid])
     if not include_tests:

@@ -1,0 +1,172 @@
+"""Past commits as a signal: the files that commits worded like the task changed.
+
+A commit message is a task someone already solved, and its changed files are the answer.
+BM25 over past messages finds the commits most like the task; each votes for the files it
+changed that still exist, a commit touching few files voting louder than a sweep. The
+record of messages and files lives in the common dir, one per repository, and grows
+incrementally: asking about a descendant of the recorded head reads only the commits since
+(``git log old..new``); anything else is read whole.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import tempfile
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from gitfleet import git
+from gitfleet.context import lexical
+from gitfleet.errors import GitError
+
+HISTORY_VERSION = 1
+# A commit changing more files than this is a sweep (a rename, a reformat): it says nothing
+# about any one of them.
+MAX_FILES = 40
+MESSAGE_CHARS = 1000  # the start of a message carries its task; long bodies add noise
+TOP_COMMITS = 30  # the most similar commits that vote
+
+
+@dataclass
+class History:
+    """Past commits reachable from ``head``: their message terms and changed files."""
+
+    head: str
+    commits: list[str] = field(default_factory=list)
+    terms: list[tuple[str, ...]] = field(default_factory=list)
+    files: list[tuple[str, ...]] = field(default_factory=list)
+    _index: lexical.Bm25Index | None = None
+
+    def __len__(self) -> int:
+        return len(self.commits)
+
+    def add(self, commits: Sequence[tuple[str, str, tuple[str, ...]]]) -> None:
+        for oid, message, files in commits:
+            self.commits.append(oid)
+            self.terms.append(tuple(lexical.terms_of_text(message[:MESSAGE_CHARS])))
+            self.files.append(files)
+        self._index = None
+
+    def index(self) -> lexical.Bm25Index:
+        """BM25 over the messages, built on first use (idf changes as commits arrive)."""
+        if self._index is None:
+            vocab: dict[str, int] = {}
+            docs: list[int] = []
+            term_ids: list[int] = []
+            counts: list[int] = []
+            for doc, terms in enumerate(self.terms):
+                for term, count in Counter(terms).items():
+                    term_ids.append(vocab.setdefault(term, len(vocab)))
+                    counts.append(count)
+                    docs.append(doc)
+            self._index = lexical.Bm25Index.from_counts(
+                np.asarray(docs, dtype=np.int32),
+                np.asarray(term_ids, dtype=np.int32),
+                np.asarray(counts, dtype=np.float64),
+                n_docs=len(self.terms),
+                vocab=vocab,
+            )
+        return self._index
+
+    def votes(
+        self, query: Mapping[str, float], by_path: Mapping[str, int], n_files: int
+    ) -> npt.NDArray[np.float64]:
+        """Per file id, the summed similarity of the past commits that changed it (0-1)."""
+        out = np.zeros(n_files, dtype=np.float64)
+        if not self.commits:
+            return out
+        sims = self.index().score(query)
+        top = np.argsort(-sims, kind="stable")[:TOP_COMMITS]
+        for c in top.tolist():
+            if sims[c] <= 0:
+                break
+            present = [by_path[p] for p in self.files[c] if p in by_path]
+            for fid in present:
+                out[fid] += sims[c] / np.sqrt(len(self.files[c]))
+        top_vote = float(out.max())
+        return out / top_vote if top_vote > 0 else out
+
+
+def read_log(repo_path: str, revs: Sequence[str]) -> list[tuple[str, str, tuple[str, ...]]]:
+    """(commit, message, changed paths) of the non-merge commits ``revs`` selects.
+
+    No rename detection: it reads blobs, which a partial clone may not have, and a renamed
+    file's old path is gone from the tree anyway.
+    """
+    text = git.run(
+        ["log", "--no-merges", "--no-renames", "-z", "--name-only"]
+        + ["--format=%x1e%H%x1f%B%x1f", *revs, "--"],
+        repo_path,
+        env=git.no_git_env(),
+    ).stdout
+    out: list[tuple[str, str, tuple[str, ...]]] = []
+    for record in text.split("\x1e")[1:]:
+        oid, message, names = record.split("\x1f", 2)
+        files = tuple(f for f in names.strip("\0\n").split("\0") if f)
+        if 0 < len(files) <= MAX_FILES:
+            out.append((oid, message, files))
+    return out
+
+
+def _cache_path(state_dir: Path) -> Path:
+    return state_dir / "context" / f"history.v{HISTORY_VERSION}.pkl"
+
+
+def _load_cached(path: Path) -> History | None:
+    try:
+        with path.open("rb") as fh:
+            loaded: Any = pickle.load(fh)
+    except Exception:  # missing, torn or foreign: read the log again
+        return None
+    return loaded if isinstance(loaded, History) else None
+
+
+def _is_ancestor(repo_path: str, old: str, new: str) -> bool:
+    done = git.run(
+        ["merge-base", "--is-ancestor", old, new], repo_path, env=git.no_git_env(), check=False
+    )
+    return done.returncode == 0
+
+
+def _store(path: Path, history: History) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    history._index = None  # rebuilt on use; keeps the file small
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".pkl")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            pickle.dump(history, fh, protocol=pickle.HIGHEST_PROTOCOL)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def load(repo_path: str, commit: str, state_dir: Path | None) -> History | None:
+    """The history up to ``commit`` (inclusive), extending the cached one when it can.
+
+    None when git cannot read it (no such commit); a shallow clone gives what it has.
+    """
+    path = _cache_path(state_dir) if state_dir is not None else None
+    cached = _load_cached(path) if path is not None else None
+    try:
+        if cached is not None and cached.head == commit:
+            return cached
+        if cached is not None and _is_ancestor(repo_path, cached.head, commit):
+            history = cached
+            history.add(read_log(repo_path, [f"{cached.head}..{commit}"]))
+        else:
+            history = History(commit)
+            history.add(read_log(repo_path, [commit]))
+    except GitError:
+        return None
+    history.head = commit
+    if path is not None:
+        _store(path, history)
+    return history
