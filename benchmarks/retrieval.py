@@ -35,8 +35,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from gitfleet import git
-from gitfleet.context import index as index_mod
 from gitfleet.context import history as history_mod
+from gitfleet.context import index as index_mod
 from gitfleet.context import loop, repomap
 from gitfleet.git.repo import discover
 

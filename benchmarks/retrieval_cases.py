@@ -103,8 +103,10 @@ def task_of(message: str) -> str:
 def qualifying(repo: Path, head: str) -> list[Case]:
     """Every commit reachable from ``head`` that makes a case, oldest first."""
     log = git.run(
-        ["log", "--no-merges", "--no-renames", "-z", "--format=%x1e%H %P%x1f%B%x1f"]
-        + ["--name-status", "--reverse", head],
+        [
+            *("log", "--no-merges", "--no-renames", "-z", "--format=%x1e%H %P%x1f%B%x1f"),
+            *("--name-status", "--reverse", head),
+        ],
         repo,
     ).stdout
     found: list[Case] = []

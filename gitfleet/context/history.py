@@ -101,8 +101,10 @@ def read_log(repo_path: str, revs: Sequence[str]) -> list[tuple[str, str, tuple[
     file's old path is gone from the tree anyway.
     """
     text = git.run(
-        ["log", "--no-merges", "--no-renames", "-z", "--name-only"]
-        + ["--format=%x1e%H%x1f%B%x1f", *revs, "--"],
+        [
+            *("log", "--no-merges", "--no-renames", "-z", "--name-only"),
+            *("--format=%x1e%H%x1f%B%x1f", *revs, "--"),
+        ],
         repo_path,
         env=git.no_git_env(),
     ).stdout

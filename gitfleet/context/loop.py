@@ -153,7 +153,7 @@ def run(
     )
     best: dict[int, Scored] = {}
     prior: dict[int, float] = {}
-    history: list[Cycle] = []
+    seen: list[Cycle] = []
     gaps: list[str] = []
     cycle = 0
     for cycle in range(1, MAX_CYCLES + 1):
@@ -182,11 +182,11 @@ def run(
         selection = ranked[:SELECTED]
         gaps = gaps_of(index, needs, selection)
         high = sum(1 for s in selection if s.score >= scoring.HIGH)
-        history.append(Cycle(cycle, {s.path: s.score for s in ranked}, high, list(gaps)))
+        seen.append(Cycle(cycle, {s.path: s.score for s in ranked}, high, list(gaps)))
         if high >= ENOUGH_HIGH and not gaps:
             break
         prior = {s.file_id: s.score for s in ranked[:5]}
         needs = _refine(index, needs, ranked, gaps)
     files = sorted(best.values(), key=lambda s: (-s.score, s.path))
     final_gaps = gaps_of(index, needs, files[:SELECTED])
-    return LoopResult(files, cycle, needs, final_gaps, history)
+    return LoopResult(files, cycle, needs, final_gaps, seen)
