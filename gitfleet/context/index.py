@@ -24,7 +24,7 @@ from gitfleet.context import lexical, repomap, scan
 from gitfleet.context.deftable import Definers, DefTable
 from gitfleet.context.graph import FileGraph
 
-CACHE_VERSION = 9
+CACHE_VERSION = 10
 
 # A name defined in more files than this ("get", "run", "__init__") links nothing useful.
 MAX_DEFINERS = 5
@@ -42,6 +42,8 @@ class Index:
     langs: list[str | None]
     tests: npt.NDArray[np.bool_]
     docs: npt.NDArray[np.bool_]
+    examples: npt.NDArray[np.bool_]
+    code: npt.NDArray[np.bool_]
     defs: DefTable  # file id -> its definitions (line tags)
     content: lexical.Bm25Index
     path_index: lexical.Bm25Index
@@ -124,6 +126,8 @@ def build(repo_path: str, tree_id: str) -> Index:
         langs=[f.lang for f in files],
         tests=np.array([repomap.is_test(p) for p in paths], dtype=np.bool_),
         docs=np.array([repomap.is_doc(p) for p in paths], dtype=np.bool_),
+        examples=np.array([repomap.is_example(p) for p in paths], dtype=np.bool_),
+        code=np.array([repomap.is_code(p) for p in paths], dtype=np.bool_),
         defs=DefTable(scanner.defs),
         content=lexical.Bm25Index.from_counts(
             terms.files.astype(np.int32),

@@ -140,9 +140,10 @@ def run(
     history: History | None = None,
 ) -> LoopResult:
     """Run up to MAX_CYCLES cycles and return the best context seen across them."""
-    task_terms = lexical.terms_of_text(task)
+    task_terms = lexical.task_terms(task)
     include_tests = needs_mod.wants_tests(task)
     include_docs = needs_mod.wants_docs(task)
+    include_examples = needs_mod.wants_examples(task)
     needs = needs_mod.offline(task)
     if ranker is not None:
         needs = needs.merge(ranker.needs(task, repo_map))
@@ -164,6 +165,7 @@ def run(
                 needs,
                 include_tests=include_tests,
                 include_docs=include_docs,
+                include_examples=include_examples,
                 prior=prior,
                 cycle=cycle,
                 history=votes,

@@ -31,6 +31,8 @@ NAMED_FLOOR = 0.85
 MAX_NAMED = 5  # a glob or a name matching more files than this names none of them
 TEST_FACTOR = 0.6
 DOC_FACTOR = 0.75
+EXAMPLE_FACTOR = 0.75
+OTHER_FACTOR = 0.8  # configuration, data, styles: changed with code, rarely the point
 SEEDS = 20  # lexical hits that seed PageRank
 KEEP = 60  # candidates kept per cycle
 SYMBOLS_FOR = 30  # the best of them get their matching symbols (output shows 30 at most)
@@ -149,6 +151,22 @@ def _presence(index: Index, terms: list[str], file_ids: list[int]) -> dict[int, 
     return out
 
 
+def _kind_factors(
+    index: Index, include_tests: bool, include_docs: bool, include_examples: bool
+) -> npt.NDArray[np.float64]:
+    """Per file, how much its kind lowers it: tests, prose, examples and non-code files
+    mention a task's words as often as the code does, but are rarely what it changes."""
+    factor = np.ones(len(index), dtype=np.float64)
+    if not include_tests:
+        factor[index.tests] *= TEST_FACTOR
+    if not include_docs:
+        factor[index.docs] *= DOC_FACTOR
+    if not include_examples:
+        factor[index.examples & ~index.tests] *= EXAMPLE_FACTOR
+    factor[~index.code & ~index.docs] *= OTHER_FACTOR
+    return factor
+
+
 def score_files(
     index: Index,
     task_terms: list[str],
@@ -156,6 +174,7 @@ def score_files(
     *,
     include_tests: bool,
     include_docs: bool = False,
+    include_examples: bool = False,
     prior: Mapping[int, float] | None = None,
     cycle: int = 1,
     history: npt.NDArray[np.float64] | None = None,
@@ -184,12 +203,9 @@ def score_files(
     fused = W_LEXICAL * lex + W_COVERAGE * coverage + W_GRAPH * graph
     if history is not None:
         fused = fused + W_HISTORY * history
-    for fid in named:
+    fused = fused * _kind_factors(index, include_tests, include_docs, include_examples)
+    for fid in named:  # a file the task names counts whatever its kind
         fused[fid] = max(fused[fid], NAMED_FLOOR + 0.1 * fused[fid])
-    if not include_tests:
-        fused = np.where(index.tests, fused * TEST_FACTOR, fused)
-    if not include_docs:
-        fused = np.where(index.docs, fused * DOC_FACTOR, fused)
     fused = np.clip(fused, 0.0, 1.0)
 
     order = [int(i) for i in np.lexsort((np.arange(n), -fused))[:KEEP] if fused[i] > 0]
