@@ -89,7 +89,25 @@ _DOC_FOLDER = re.compile(r"(^|/)(docs?|documentation|man)/")
 _EXAMPLE_FOLDER = re.compile(r"(^|/)(examples?|demos?|samples?|benchmarks?|benches)/")
 # Source beyond the languages symbols.py parses: still code, never "other".
 _CODE_SUFFIXES = frozenset(
-    ".c .h .cc .cpp .hpp .java .kt .rb .php .cs .swift .scala .sh .bash .lua .ex .pyx".split()
+    [
+        ".c",
+        ".h",
+        ".cc",
+        ".cpp",
+        ".hpp",
+        ".java",
+        ".kt",
+        ".rb",
+        ".php",
+        ".cs",
+        ".swift",
+        ".scala",
+        ".sh",
+        ".bash",
+        ".lua",
+        ".ex",
+        ".pyx",
+    ]
 )
 
 
