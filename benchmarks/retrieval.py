@@ -410,6 +410,28 @@ def make_sample_repo(dest: Path, n_files: int) -> Path:
     return dest
 
 
+# What each signal's switch-off is, for measuring them one by one (--set, --ablate).
+SIGNALS_OFF = {
+    "history": ["scoring.W_HISTORY=0"],
+    "definitions": ["scoring.W_DEFINES=0"],
+    "kind of file": ["scoring.EXAMPLE_FACTOR=1", "scoring.OTHER_FACTOR=1"],
+    "task verbs": ["lexical.TASK_VERBS="],
+}
+
+
+def override(assignment: str) -> None:
+    """Set ``MODULE.NAME=VALUE`` in gitfleet.context: a float, or an empty set when empty."""
+    import importlib
+
+    target, _, value = assignment.partition("=")
+    module_name, _, name = target.rpartition(".")
+    module = importlib.import_module(f"gitfleet.context.{module_name}")
+    if not hasattr(module, name):
+        sys.exit(f"--set: gitfleet.context.{module_name} has no {name}")
+    number = int(value) if value.isdigit() else float(value) if value else None
+    setattr(module, name, frozenset() if number is None else number)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("repo", type=Path, nargs="?")
@@ -423,6 +445,13 @@ def main() -> None:
     parser.add_argument("--clones", type=Path, help="where retrieval_cases.py cloned them")
     parser.add_argument("--cache", type=Path, help="keep indexes and BM25 rankings here")
     parser.add_argument("--only", action="append", help="only this repository (owner/name)")
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="MODULE.NAME=VALUE",
+        help="override a ranking constant, e.g. scoring.W_HISTORY=0 (signals one by one)",
+    )
     parser.add_argument("--runs", type=int, default=3, help="timing repetitions")
     parser.add_argument(
         "--sample-repo",
@@ -436,6 +465,8 @@ def main() -> None:
             repo = make_sample_repo(Path(tmp) / "sample", args.sample_repo)
             timing(repo, args.runs)
         return
+    for assignment in args.set:
+        override(assignment)
     if args.cases:
         from retrieval_cases import REPOS, default_clones
 

@@ -152,6 +152,7 @@ def run(
         if history is not None
         else None
     )
+    defined = scoring.defined_in_task(index, task)
     best: dict[int, Scored] = {}
     prior: dict[int, float] = {}
     seen: list[Cycle] = []
@@ -169,6 +170,7 @@ def run(
                 prior=prior,
                 cycle=cycle,
                 history=votes,
+                defined=defined,
             ),
             cycle,
         )

@@ -27,6 +27,8 @@ from gitfleet.context.symbols import Definition
 PATH_BOOST = 0.6
 W_LEXICAL, W_COVERAGE, W_GRAPH = 0.45, 0.35, 0.20
 W_HISTORY = 0.3
+W_DEFINES = 0.25
+MIN_DEFINED_NAME = 3  # shorter words ("id", "io") define too much by accident
 NAMED_FLOOR = 0.85
 MAX_NAMED = 5  # a glob or a name matching more files than this names none of them
 TEST_FACTOR = 0.6
@@ -79,6 +81,21 @@ def named_files(index: Index, needs: Needs) -> dict[int, str]:
             for fid in holders if len(holders) <= MAX_NAMED else ():
                 named.setdefault(fid, f"defines `{name}`")
     return named
+
+
+def defined_in_task(index: Index, task: str) -> npt.NDArray[np.float64]:
+    """Per file, how many of the task's plain words it defines (0-1): the file defining
+    ``echo`` for "add an option to echo", whoever else mentions the word."""
+    out = np.zeros(len(index), dtype=np.float64)
+    words = dict.fromkeys(lexical.IDENT_STR.findall(task))
+    for word in words:
+        low = word.lower()
+        if len(word) < MIN_DEFINED_NAME or low in lexical.STOPWORDS or low in lexical.TASK_VERBS:
+            continue
+        holders = index.definers.get(word) or index.definers.get(low)
+        if 0 < len(holders) <= MAX_NAMED:
+            out[holders] += 1.0 / len(holders)
+    return _scaled(out)
 
 
 def _idf(index: Index, term: str) -> float:
@@ -178,6 +195,7 @@ def score_files(
     prior: Mapping[int, float] | None = None,
     cycle: int = 1,
     history: npt.NDArray[np.float64] | None = None,
+    defined: npt.NDArray[np.float64] | None = None,
 ) -> list[Scored]:
     """Rank files for one cycle; ``prior`` (file -> score) seeds PageRank from a past cycle;
     ``history`` (0-1 per file) is the vote of past commits like the task."""
@@ -203,6 +221,8 @@ def score_files(
     fused = W_LEXICAL * lex + W_COVERAGE * coverage + W_GRAPH * graph
     if history is not None:
         fused = fused + W_HISTORY * history
+    if defined is not None:
+        fused = fused + W_DEFINES * defined
     fused = fused * _kind_factors(index, include_tests, include_docs, include_examples)
     for fid in named:  # a file the task names counts whatever its kind
         fused[fid] = max(fused[fid], NAMED_FLOOR + 0.1 * fused[fid])
