@@ -86,6 +86,11 @@ def _run_loop(
     return result, ranker, []
 
 
+def _distinctive(query: dict[str, float]) -> list[str]:
+    """The query terms an excerpt looks for: the task's own words, not the guesses."""
+    return [t for t, w in query.items() if w >= 0.5]
+
+
 def build(
     repo_root: Path,
     task: str,
@@ -111,6 +116,8 @@ def build(
     commit = repomap.resolve_commit(pg, treeish)
     past = history.load(str(repo.toplevel), commit, repo.state_dir) if commit else None
     result, ranker, warnings = _run_loop(index, task, texts, offline, model, past)
+    if index.skipped:
+        warnings.insert(0, index.skipped.warning())
     used_llm = ranker is not None and not warnings
 
     relevant = [s for s in result.files if s.score >= scoring.RELEVANT] or result.files[:3]
@@ -125,7 +132,9 @@ def build(
             (
                 s,
                 index.langs[s.file_id],
-                pack.excerpt(text, defs, list(dict.fromkeys([*s.symbols, *wanted]))),
+                pack.excerpt(
+                    text, defs, list(dict.fromkeys([*s.symbols, *wanted])), _distinctive(query)
+                ),
                 pack.skeleton(text, defs),
             )
         )
