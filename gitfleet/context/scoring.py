@@ -27,7 +27,8 @@ from gitfleet.context.symbols import Definition
 PATH_BOOST = 0.6
 W_LEXICAL, W_COVERAGE, W_GRAPH = 0.45, 0.35, 0.20
 W_HISTORY = 0.3
-W_DEFINES = 0.25
+W_DEFINES = 0.4
+SQUASH_FROM = 0.9
 MIN_DEFINED_NAME = 3  # shorter words ("id", "io") define too much by accident
 NAMED_FLOOR = 0.85
 MAX_NAMED = 5  # a glob or a name matching more files than this names none of them
@@ -168,6 +169,16 @@ def _presence(index: Index, terms: list[str], file_ids: list[int]) -> dict[int, 
     return out
 
 
+def _squash(fused: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+    """Scores on the 0-1 scale, order kept: above SQUASH_FROM they bend towards 1 instead
+    of being clipped there. History and definitions add to a fused score that could already
+    be 1, and clipping made the best files tie (broken by path, not by evidence)."""
+    over = np.maximum(fused - SQUASH_FROM, 0.0)
+    room = 1.0 - SQUASH_FROM
+    bent = SQUASH_FROM + room * (1.0 - np.exp(-over / room))
+    return np.where(fused > SQUASH_FROM, bent, np.maximum(fused, 0.0))
+
+
 def _kind_factors(
     index: Index, include_tests: bool, include_docs: bool, include_examples: bool
 ) -> npt.NDArray[np.float64]:
@@ -226,7 +237,7 @@ def score_files(
     fused = fused * _kind_factors(index, include_tests, include_docs, include_examples)
     for fid in named:  # a file the task names counts whatever its kind
         fused[fid] = max(fused[fid], NAMED_FLOOR + 0.1 * fused[fid])
-    fused = np.clip(fused, 0.0, 1.0)
+    fused = _squash(fused)
 
     order = [int(i) for i in np.lexsort((np.arange(n), -fused))[:KEEP] if fused[i] > 0]
     by_mass = [t for t, m in sorted(mass.items(), key=lambda kv: (-kv[1], kv[0])) if m > 0]
