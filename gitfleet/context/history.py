@@ -90,7 +90,7 @@ class History:
             present = [by_path[p] for p in self.files[c] if p in by_path]
             for fid in present:
                 out[fid] += sims[c] / np.sqrt(len(self.files[c]))
-        top_vote = float(out.max())
+        top_vote = float(out.max()) if n_files else 0.0
         return out / top_vote if top_vote > 0 else out
 
 
