@@ -294,8 +294,10 @@ repo, state, task = sys.argv[1], Path(sys.argv[2]), sys.argv[3]
 pg = repomap.open_repo(repo)
 tree = repomap.resolve_tree(pg, "HEAD")
 idx = index_mod.load_or_build(repo, tree, state)
+from gitfleet.context import history
+past = history.load(repo, str(pg.head.target), state)
 t1 = time.perf_counter()
-loop.run(idx, task)
+loop.run(idx, task, history=past)
 t2 = time.perf_counter()
 print(json.dumps({"files": len(idx), "index": t1 - t0, "query": t2 - t1, "total": t2 - t0}))
 """

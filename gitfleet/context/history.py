@@ -43,6 +43,7 @@ class History:
     terms: list[tuple[str, ...]] = field(default_factory=list)
     files: list[tuple[str, ...]] = field(default_factory=list)
     _index: lexical.Bm25Index | None = None
+    _by_file: dict[str, list[int]] | None = None
 
     def __len__(self) -> int:
         return len(self.commits)
@@ -53,6 +54,7 @@ class History:
             self.terms.append(tuple(lexical.terms_of_text(message[:MESSAGE_CHARS])))
             self.files.append(files)
         self._index = None
+        self._by_file = None
 
     def index(self) -> lexical.Bm25Index:
         """BM25 over the messages, built on first use (idf changes as commits arrive)."""
@@ -92,6 +94,33 @@ class History:
                 out[fid] += sims[c] / np.sqrt(len(self.files[c]))
         top_vote = float(out.max()) if n_files else 0.0
         return out / top_vote if top_vote > 0 else out
+
+    def cochange(
+        self, seeds: Mapping[int, float], paths: Sequence[str], by_path: Mapping[str, int]
+    ) -> npt.NDArray[np.float64]:
+        """Per file id other than the ``seeds`` (file id -> weight), how often it changed
+        together with them: the share of each seed's commits that also changed it, summed by
+        weight (0-1). Seeds lift no seed: their order is the other signals' to decide."""
+        out = np.zeros(len(paths), dtype=np.float64)
+        touching = self._touching()
+        for fid, weight in seeds.items():
+            commits = touching.get(paths[fid], [])
+            for c in commits:
+                for other in self.files[c]:
+                    g = by_path.get(other)
+                    if g is not None and g not in seeds:
+                        out[g] += weight / len(commits)
+        top = float(out.max()) if len(out) else 0.0
+        return out / top if top > 0 else out
+
+    def _touching(self) -> dict[str, list[int]]:
+        """Path -> the commits (positions) that changed it, built on first use."""
+        if self._by_file is None:
+            self._by_file = {}
+            for c, files in enumerate(self.files):
+                for path in files:
+                    self._by_file.setdefault(path, []).append(c)
+        return self._by_file
 
 
 def read_log(repo_path: str, revs: Sequence[str]) -> list[tuple[str, str, tuple[str, ...]]]:
@@ -139,7 +168,7 @@ def _is_ancestor(repo_path: str, old: str, new: str) -> bool:
 
 def _store(path: Path, history: History) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    history._index = None  # rebuilt on use; keeps the file small
+    history._by_file = None  # cheap to rebuild; the BM25 arrays are kept for warm queries
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".pkl")
     try:
         with os.fdopen(fd, "wb") as fh:
@@ -169,6 +198,7 @@ def load(repo_path: str, commit: str, state_dir: Path | None) -> History | None:
     except GitError:
         return None
     history.head = commit
+    history.index()
     if path is not None:
         _store(path, history)
     return history

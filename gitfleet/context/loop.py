@@ -171,6 +171,7 @@ def run(
                 cycle=cycle,
                 history=votes,
                 defined=defined,
+                past=history,
             ),
             cycle,
         )

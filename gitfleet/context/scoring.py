@@ -20,6 +20,7 @@ import numpy as np
 import numpy.typing as npt
 
 from gitfleet.context import lexical
+from gitfleet.context.history import History
 from gitfleet.context.index import Index
 from gitfleet.context.needs import Needs, glob_matches
 from gitfleet.context.symbols import Definition
@@ -28,6 +29,8 @@ PATH_BOOST = 0.6
 W_LEXICAL, W_COVERAGE, W_GRAPH = 0.45, 0.35, 0.20
 W_HISTORY = 0.3
 W_DEFINES = 0.4
+W_COCHANGE = 0.15
+COCHANGE_SEEDS = 3
 SQUASH_FROM = 0.9
 MIN_DEFINED_NAME = 3  # shorter words ("id", "io") define too much by accident
 NAMED_FLOOR = 0.85
@@ -207,6 +210,7 @@ def score_files(
     cycle: int = 1,
     history: npt.NDArray[np.float64] | None = None,
     defined: npt.NDArray[np.float64] | None = None,
+    past: History | None = None,
 ) -> list[Scored]:
     """Rank files for one cycle; ``prior`` (file -> score) seeds PageRank from a past cycle;
     ``history`` (0-1 per file) is the vote of past commits like the task."""
@@ -234,6 +238,11 @@ def score_files(
         fused = fused + W_HISTORY * history
     if defined is not None:
         fused = fused + W_DEFINES * defined
+    if past is not None and W_COCHANGE > 0:
+        # Files changed together with the best candidates: the other half of a change.
+        top = np.argsort(-fused, kind="stable")[:COCHANGE_SEEDS]
+        anchors = {int(i): float(fused[i]) for i in top if fused[i] > 0}
+        fused = fused + W_COCHANGE * past.cochange(anchors, index.paths, index.by_path)
     fused = fused * _kind_factors(index, include_tests, include_docs, include_examples)
     for fid in named:  # a file the task names counts whatever its kind
         fused[fid] = max(fused[fid], NAMED_FLOOR + 0.1 * fused[fid])
