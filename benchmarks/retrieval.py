@@ -394,10 +394,10 @@ subprocess.run(["git", "-C", sys.argv[1], "log", "--name-only", "--no-renames", 
 print(json.dumps({"total": time.perf_counter() - t0}))
 """
 
-_WORDS = (
-    "parse render cache token router session upload thumbnail config retry timeout socket "
-    "header cookie schema query index layout theme export import locale font color stream"
-).split()
+_WORDS_TEXT = """
+parse render cache token router session upload thumbnail config retry timeout socket
+header cookie schema query index layout theme export import locale font color stream"""
+_WORDS = _WORDS_TEXT.split()
 
 
 def make_history_repo(dest: Path, n_commits: int, n_files: int = 2000) -> Path:
