@@ -150,3 +150,33 @@ def test_history_needs_a_commit_not_a_tree(gallery: Path) -> None:
     # A bare tree has no history to consult, and nothing in its code says "thumbnail".
     assert build_pack(gallery, "thumbnail previews", offline=True, treeish=tree).files == []
     assert discover(gallery).state_dir.exists()
+
+
+def test_history_follows_a_file_its_project_moved(
+    gallery: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (gallery / "packages").mkdir()
+    git(gallery, "mv", "render", "packages/render")
+    git(gallery, "commit", "-q", "-m", "Move the sources under packages")
+    task = "thumbnail previews flicker while loading"
+    assert ranked(gallery, task)[0] == "packages/render/scale.py"
+    monkeypatch.setattr(history, "MOVED_FILES", 0)
+    assert ranked(gallery, task)[:1] != ["packages/render/scale.py"]
+
+
+def test_files_that_change_together_come_together(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    repo = new_repo(tmp_path / "cochange")
+    for name in ("alpha", "beta", "gamma", "delta"):
+        commit_file(repo, f"app/{name}.py", f"def {name}():\n    return '{name} webhook'\n")
+    for i in range(3):  # the handler and its validation always change as a pair
+        (repo / "api").mkdir(exist_ok=True)
+        (repo / "api" / "handlers.py").write_text(f"def on_webhook(event):\n    return {i}\n")
+        (repo / "api" / "validate.py").write_text(f"def check(payload):\n    return {i}\n")
+        git(repo, "add", "-A")
+        git(repo, "commit", "-q", "-m", f"Round {i} of changes")
+    task = "the on_webhook handler drops events"
+    assert ranked(repo, task)[:2] == ["api/handlers.py", "api/validate.py"]
+    monkeypatch.setattr(scoring, "W_COCHANGE", 0.0)
+    assert ranked(repo, task)[1] != "api/validate.py"

@@ -32,6 +32,7 @@ HISTORY_VERSION = 1
 MAX_FILES = 40
 MESSAGE_CHARS = 1000  # the start of a message carries its task; long bodies add noise
 TOP_COMMITS = 30  # the most similar commits that vote
+MOVED_FILES = 1  # follow a file an old commit changed to where it lives now (0: do not)
 
 
 @dataclass
@@ -86,11 +87,14 @@ class History:
             return out
         sims = self.index().score(query)
         top = np.argsort(-sims, kind="stable")[:TOP_COMMITS]
+        moved = _tails(by_path) if MOVED_FILES else {}
         for c in top.tolist():
             if sims[c] <= 0:
                 break
-            present = [by_path[p] for p in self.files[c] if p in by_path]
-            for fid in present:
+            present = [
+                by_path[p] if p in by_path else moved.get(_tail(p), -1) for p in self.files[c]
+            ]
+            for fid in (f for f in present if f >= 0):
                 out[fid] += sims[c] / np.sqrt(len(self.files[c]))
         top_vote = float(out.max()) if n_files else 0.0
         return out / top_vote if top_vote > 0 else out
@@ -121,6 +125,23 @@ class History:
                 for path in files:
                     self._by_file.setdefault(path, []).append(c)
         return self._by_file
+
+
+def _tail(path: str) -> str:
+    return "/".join(path.rsplit("/", 2)[-2:])
+
+
+def _tails(by_path: Mapping[str, int]) -> dict[str, int]:
+    """Folder-and-name -> file, for the names only one file has: where a file an old commit
+    changed lives now, after its project moved it (``src/x/a.ts`` -> ``packages/x/a.ts``)."""
+    seen: dict[str, int] = {}
+    shared: set[str] = set()
+    for path, fid in by_path.items():
+        tail = _tail(path)
+        if tail in seen:
+            shared.add(tail)
+        seen[tail] = fid
+    return {t: f for t, f in seen.items() if t not in shared}
 
 
 def read_log(repo_path: str, revs: Sequence[str]) -> list[tuple[str, str, tuple[str, ...]]]:
