@@ -31,6 +31,7 @@ import subprocess
 import sys
 import sysconfig
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -478,15 +479,22 @@ def make_sample_repo(dest: Path, n_files: int) -> Path:
 
 # What each signal's switch-off is, for measuring them one by one (--set, --ablate).
 SIGNALS_OFF = {
-    "history": ["scoring.W_HISTORY=0"],
-    "definitions": ["scoring.W_DEFINES=0"],
-    "kind of file": ["scoring.EXAMPLE_FACTOR=1", "scoring.OTHER_FACTOR=1"],
+    "history votes": ["scoring.W_HISTORY=0"],
+    "history: moved files": ["history.MOVED_FILES=0"],
+    "co-change": ["scoring.W_COCHANGE=0"],
+    "definitions in the task": ["scoring.W_DEFINES=0"],
+    "kind of file": [
+        "scoring.EXAMPLE_FACTOR=1",
+        "scoring.OTHER_FACTOR=1",
+        "scoring.DOC_FACTOR=0.75",  # the factor before issue 14
+    ],
     "task verbs": ["lexical.TASK_VERBS="],
 }
 
 
-def override(assignment: str) -> None:
-    """Set ``MODULE.NAME=VALUE`` in gitfleet.context: a float, or an empty set when empty."""
+def override(assignment: str) -> tuple[object, str, object]:
+    """Set ``MODULE.NAME=VALUE`` in gitfleet.context: a number, or an empty set when empty.
+    Returns what puts it back."""
     import importlib
 
     target, _, value = assignment.partition("=")
@@ -494,8 +502,33 @@ def override(assignment: str) -> None:
     module = importlib.import_module(f"gitfleet.context.{module_name}")
     if not hasattr(module, name):
         sys.exit(f"--set: gitfleet.context.{module_name} has no {name}")
+    old = getattr(module, name)
     number = int(value) if value.isdigit() else float(value) if value else None
     setattr(module, name, frozenset() if number is None else number)
+    return module, name, old
+
+
+def ablate(run: Callable[[], dict[str, dict[str, dict[str, float]]]]) -> None:
+    """Each signal switched off alone: Acc@1/5 against everything on, per group of repos."""
+    groups = ("tuning repos", "held-out repos", "overall")
+    rows = [("all signals", run())]
+    for signal, assignments in SIGNALS_OFF.items():
+        undo = [override(a) for a in assignments]
+        try:
+            rows.append((f"without {signal}", run()))
+        finally:
+            for module, name, old in undo:
+                setattr(module, name, old)
+    print("\nsignals one by one (gitfleet Acc@1 / Acc@5)")
+    print(f"{'':<30}" + "".join(f"{g:>18}" for g in groups))
+    for label, out in rows:
+        cells = [
+            f"{out[g]['gitfleet']['acc@1']:6.1f} / {out[g]['gitfleet']['acc@5']:5.1f}"
+            if g in out
+            else ""
+            for g in groups
+        ]
+        print(f"{label:<30}" + "".join(f"{c:>18}" for c in cells))
 
 
 def main() -> None:
@@ -511,6 +544,9 @@ def main() -> None:
     parser.add_argument("--clones", type=Path, help="where retrieval_cases.py cloned them")
     parser.add_argument("--cache", type=Path, help="keep indexes and BM25 rankings here")
     parser.add_argument("--only", action="append", help="only this repository (owner/name)")
+    parser.add_argument(
+        "--ablate", action="store_true", help="with --cases: each signal off, one at a time"
+    )
     parser.add_argument(
         "--set",
         action="append",
@@ -549,14 +585,21 @@ def main() -> None:
 
         cache = args.cache or Path(tempfile.gettempdir()) / "gitfleet-retrieval-cache"
         held = frozenset(r.name for r in REPOS if r.held_out)
-        evaluate_cases(
-            args.cases,
-            args.clones or default_clones(),
-            cache,
-            only=set(args.only) if args.only else None,
-            held_out=held,
-            show_misses=args.show_misses,
-        )
+
+        def run() -> dict[str, dict[str, dict[str, float]]]:
+            return evaluate_cases(
+                args.cases,
+                args.clones or default_clones(),
+                cache,
+                only=set(args.only) if args.only else None,
+                held_out=held,
+                show_misses=args.show_misses,
+            )
+
+        if args.ablate:
+            ablate(run)
+        else:
+            run()
         return
     if args.repo is None:
         parser.error("give REPO_PATH, or --sample-repo N")
