@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from conftest import commit_file, git
 
-from gitfleet.context import build_pack, readable, repomap
+from gitfleet.context import build_pack, history, readable, repomap
 
 BIG_SOURCE = "def render_invoice(order):\n" + "    line = order.total  # invoice\n" * 80
 
@@ -85,3 +85,17 @@ def test_sizes_come_from_batch_check_without_reading(origin: Path) -> None:
     assert sorted(sizes.values()) == sorted(
         int(git(origin, "cat-file", "-s", oid).stdout) for oid in oids
     )
+
+
+def test_a_clone_without_trees_has_no_history_and_fetches_none(
+    origin: Path, tmp_path: Path
+) -> None:
+    clone = tmp_path / "treeless"
+    git(tmp_path, "clone", "-q", "--filter=tree:0", f"file://{origin}", str(clone))
+    packs = sorted((clone / ".git" / "objects" / "pack").glob("*.pack"))
+    result = build_pack(clone, "tax rate for a country", offline=True)
+    assert result.files[0].path == "billing/tax.py"
+    # Reading the log with file names would have fetched each old commit's trees.
+    assert sorted((clone / ".git" / "objects" / "pack").glob("*.pack")) == packs
+    head = git(clone, "rev-parse", "HEAD").stdout.strip()
+    assert history.load(str(clone), head, None) is None

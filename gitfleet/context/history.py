@@ -156,7 +156,7 @@ def read_log(repo_path: str, revs: Sequence[str]) -> list[tuple[str, str, tuple[
             *("--format=%x1e%H%x1f%B%x1f", *revs, "--"),
         ],
         repo_path,
-        env=git.no_git_env(),
+        env=_env(),
     ).stdout
     out: list[tuple[str, str, tuple[str, ...]]] = []
     for record in text.split("\x1e")[1:]:
@@ -165,6 +165,12 @@ def read_log(repo_path: str, revs: Sequence[str]) -> list[tuple[str, str, tuple[
         if 0 < len(files) <= MAX_FILES:
             out.append((oid, message, files))
     return out
+
+
+def _env() -> dict[str, str]:
+    # A partial clone without trees (--filter=tree:0) would fetch each old commit's trees
+    # to list its files; with this, git fails instead, and there is no history to use.
+    return {**git.no_git_env(), "GIT_NO_LAZY_FETCH": "1"}
 
 
 def _cache_path(state_dir: Path) -> Path:
@@ -182,7 +188,7 @@ def _load_cached(path: Path) -> History | None:
 
 def _is_ancestor(repo_path: str, old: str, new: str) -> bool:
     done = git.run(
-        ["merge-base", "--is-ancestor", old, new], repo_path, env=git.no_git_env(), check=False
+        ["merge-base", "--is-ancestor", old, new], repo_path, env=_env(), check=False
     )
     return done.returncode == 0
 
