@@ -35,10 +35,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from gitfleet import git
 from gitfleet.context import history as history_mod
 from gitfleet.context import index as index_mod
-from gitfleet.context import loop, repomap
+from gitfleet.context import lexical, loop, repomap
 from gitfleet.git.repo import discover
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -203,15 +205,16 @@ def evaluate_cases(
 ) -> dict[str, dict[str, dict[str, float]]]:
     """Acc@k per repository and overall, gitfleet against plain BM25, on committed cases."""
     cache = _Cache(cache_dir)
-    per_repo: dict[str, tuple[list[Ranking], list[Ranking]]] = {}
+    per_repo: dict[str, tuple[list[Ranking], list[Ranking], list[Ranking]]] = {}
     for case in load_cases(cases_file, only):
         repo = clones / case.repo.replace("/", "+")
         pg = repomap.open_repo(str(repo))
         idx = cache.index(repo, repomap.resolve_tree(pg, case.parent))
-        ours_list, plain_list = per_repo.setdefault(case.repo, ([], []))
+        ours_list, plain_list, code_list = per_repo.setdefault(case.repo, ([], [], []))
         result = loop.run(idx, case.task, history=history_for(repo, case.parent, cache_dir))
         ours_list.append(([s.path for s in result.files], case.gold))
         plain_list.append((cache.plain_ranking(repo, idx, case), case.gold))
+        code_list.append((code_bm25_ranking(idx, case.task), case.gold))
         if show_misses and case.repo not in held_out:
             _print_miss(case, ours_list[-1][0])
     cache.save()
@@ -227,8 +230,18 @@ def _print_miss(case: RepoCase, ranked: list[str]) -> None:
     print(f"     top: {ranked[:5]}")
 
 
+def code_bm25_ranking(idx: index_mod.Index, task: str) -> list[str]:
+    """BM25 alone, over gitfleet's identifier-split tokens of path and contents: what the
+    other signals add beyond tokenizing code well."""
+    query = lexical.weighted(lexical.terms_of_text(task))
+    scores = idx.content.score(query) + idx.path_index.score(query)
+    order = np.argsort(-scores, kind="stable")[:50]
+    return [idx.paths[int(i)] for i in order if scores[i] > 0]
+
+
 def _report(
-    per_repo: dict[str, tuple[list[Ranking], list[Ranking]]], held_out: frozenset[str]
+    per_repo: dict[str, tuple[list[Ranking], list[Ranking], list[Ranking]]],
+    held_out: frozenset[str],
 ) -> dict[str, dict[str, dict[str, float]]]:
     print(f"{'repository / method':<24}{'cases':>5}  " + "  ".join(f"Acc@{k:<3}" for k in KS))
     out: dict[str, dict[str, dict[str, float]]] = {}
@@ -241,11 +254,17 @@ def _report(
             continue
         ours = [r for n in names for r in per_repo[n][0]]
         plain = [r for n in names for r in per_repo[n][1]]
-        out[label] = {"gitfleet": metrics(ours), "bm25": metrics(plain)}
+        code = [r for n in names for r in per_repo[n][2]]
+        out[label] = {
+            "gitfleet": metrics(ours),
+            "bm25": metrics(plain),
+            "bm25 code tokens": metrics(code),
+        }
         tag = " (held out)" if names == [label] and label in held_out else ""
         print(f"{label}{tag}")
         print(_row("  gitfleet", out[label]["gitfleet"], len(ours)))
-        print(_row("  plain BM25", out[label]["bm25"], len(plain)))
+        print(_row("  plain BM25 (bm25s)", out[label]["bm25"], len(plain)))
+        print(_row("  BM25, code tokens", out[label]["bm25 code tokens"], len(code)))
     return out
 
 
