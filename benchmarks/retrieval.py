@@ -280,7 +280,8 @@ def evaluate(repo: Path, limit: int, rev: str = "HEAD", show_misses: bool = Fals
             idx = index_mod.load_or_build(str(repo), tree, Path(state))
             if not set(case.gold) <= set(idx.by_path):
                 continue  # a gold file too big or binary to index: not a fair case
-            result = loop.run(idx, case.message)
+            past = history_mod.load(str(repo), case.parent, None)
+            result = loop.run(idx, case.message, history=past)
             cycles += result.cycles
             ours.append(([s.path for s in result.files], case.gold))
             plain.append((plain_bm25_ranking(str(repo), idx, case.message), case.gold))

@@ -187,9 +187,7 @@ def _load_cached(path: Path) -> History | None:
 
 
 def _is_ancestor(repo_path: str, old: str, new: str) -> bool:
-    done = git.run(
-        ["merge-base", "--is-ancestor", old, new], repo_path, env=_env(), check=False
-    )
+    done = git.run(["merge-base", "--is-ancestor", old, new], repo_path, env=_env(), check=False)
     return done.returncode == 0
 
 

@@ -88,18 +88,25 @@ def named_files(index: Index, needs: Needs) -> dict[int, str]:
 
 
 def defined_in_task(index: Index, task: str) -> npt.NDArray[np.float64]:
-    """Per file, how many of the task's plain words it defines (0-1): the file defining
-    ``echo`` for "add an option to echo", whoever else mentions the word."""
+    """Per file, the share of the task's defined words it defines (0-1): the file defining
+    ``echo`` for "add an option to echo", whoever else mentions the word. A task naming one
+    defined word lifts its definer fully; prose where many words happen to be defined
+    somewhere ("clean", "status") lifts each definer a little."""
     out = np.zeros(len(index), dtype=np.float64)
     words = dict.fromkeys(lexical.IDENT_STR.findall(task))
+    named = 0
     for word in words:
         low = word.lower()
         if len(word) < MIN_DEFINED_NAME or low in lexical.STOPWORDS or low in lexical.TASK_VERBS:
             continue
         holders = index.definers.get(word) or index.definers.get(low)
+        # The definers also list files by module name ("termio" for termio.py): the path
+        # index already rewards those, so only a real definition of the word counts here.
+        holders = [f for f in holders if {word, low} & {d.name for d in index.defs[f]}]
         if 0 < len(holders) <= MAX_NAMED:
             out[holders] += 1.0 / len(holders)
-    return _scaled(out)
+            named += 1
+    return out / named if named else out
 
 
 def _idf(index: Index, term: str) -> float:
