@@ -2,7 +2,9 @@
 
 Local (issue 2, the default): 16 processes x 25 `gitfleet ids allocate SP` CLI calls on the
 story's repo, against a SQLite counter bumped by one python process per allocation at the
-same concurrency. The figure is the wall-time ratio gitfleet / SQLite. Goal: <= 1.0.
+same concurrency. The figure is the wall-time ratio gitfleet / SQLite. The goal of 1.0 was
+withdrawn (issue 11): it measured interpreter start-up, not the design; the figure is kept
+to show where a process's time goes.
 
 Remote (issue 6, --backend remote): the same load split over two "machines" (two clones,
 each its own common dir) allocating at once from a ledger kept on a bare remote served by
@@ -136,7 +138,7 @@ def bench_local(root: Path, procs: int, per_proc: int) -> None:
     ):
         print(f"  {label:27}: {times[name]:6.2f} s  {total / times[name]:7.1f} alloc/s")
     print(f"floor / SQLite: {times['empty'] / times['sqlite']:.2f}")
-    print(f"ratio gitfleet / SQLite: {times['gitfleet'] / times['sqlite']:.2f}  (goal <= 1.0)")
+    print(f"ratio gitfleet / SQLite: {times['gitfleet'] / times['sqlite']:.2f}  (goal withdrawn)")
 
 
 def bench_remote(root: Path, procs: int, per_proc: int) -> None:

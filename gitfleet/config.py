@@ -17,6 +17,10 @@ from typing import Any, NamedTuple, TypeVar
 from gitfleet.errors import ConfigError
 
 CONFIG_NAME = "gitfleet.toml"
+# The synthesis ladder's rungs, in their default order (``[land] resolve`` picks and orders).
+RESOLVE_RUNGS = ("attributes", "structured", "lines", "claude", "agent")
+# Branches spawn makes for its agents; their work may not change this file (the operator's).
+FLEET_BRANCH_PREFIX = "fleet/"
 _PREFIX_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 T = TypeVar("T")
 
@@ -54,6 +58,8 @@ class Config(NamedTuple):
     guarded: tuple[str, ...] = ()
     push_rebase: bool = True
     land_check: str | None = None
+    land_resolve: tuple[str, ...] = RESOLVE_RUNGS
+    land_regenerate: Mapping[str, str] = MappingProxyType({})  # glob -> command rebuilding it
     ledger_backend: str = "local"
     lease_timeout: float = 600.0
     daemon_idle: float = 60.0
@@ -61,6 +67,7 @@ class Config(NamedTuple):
     copy_files: tuple[str, ...] = ()
     setup: str | None = None
     ports: tuple[str, ...] = ()  # names of ports to allocate per agent, e.g. ("PORT",)
+    max_agents: int = 64  # a spawn asking for more is refused (or confirmed on a terminal)
     agents: Mapping[str, Agent] = MappingProxyType({})
 
     def series_for(self, name: str) -> Series:
@@ -81,6 +88,11 @@ class Config(NamedTuple):
                 if series.prefix == prefix:
                     return series, int(digits)
         raise ConfigError(f"{ident!r} is not an id of a configured series (like SP-152)")
+
+    def canonical_id(self, ident: str) -> str:
+        """``SP-4`` as its series writes it (``SP-004``)."""
+        series, number = self.series_of_id(ident)
+        return series.format(number)
 
 
 @lru_cache(maxsize=64)
@@ -143,17 +155,67 @@ class _Reader:
             )
 
 
-def _series(path: Path, name: str, reader: _Reader) -> Series:
-    prefix = reader.get("prefix", str, name, "a string of letters, digits or _")
+def _regenerate(path: Path, table: _Reader) -> dict[str, str]:
+    """``[land.regenerate]``: glob = the shell command that rebuilds matching files."""
+    commands = {}
+    for glob in list(table.table):
+        command = table.opt_str(glob, 'a shell command such as "npm install --package-lock-only"')
+        if not command:
+            raise ConfigError(f"{path}: [land.regenerate] {glob!r} needs a command")
+        commands[glob] = command
+    return commands
+
+
+def _resolve_rungs(path: Path, land: _Reader) -> tuple[str, ...]:
+    if "resolve" not in land.table:
+        land.seen.add("resolve")
+        return RESOLVE_RUNGS
+    allowed = "a list of rungs from " + ", ".join(f'"{r}"' for r in RESOLVE_RUNGS)
+    rungs = land.strings("resolve", allowed)
+    unknown = [r for r in rungs if r not in RESOLVE_RUNGS]
+    if unknown or len(set(rungs)) != len(rungs):
+        raise ConfigError(
+            f"{path}: [land.resolve] is {list(rungs)!r}; expected {allowed}, each once"
+        )
+    return rungs
+
+
+def check_prefix(prefix: str, where: str) -> str:
+    """``prefix`` when it can start an id (``SP`` in ``SP-152``), else a ConfigError."""
     if not _PREFIX_RE.match(prefix):
         raise ConfigError(
-            f"{path}: [series.{name}.prefix] is {prefix!r}; expected letters, digits or _, "
-            "starting with a letter (ids look like PREFIX-123)"
+            f"{where} is {prefix!r}; expected letters, digits or _, starting with a letter "
+            "(ids look like PREFIX-123)"
         )
+    return prefix
+
+
+def repo_path(pattern: str, where: str) -> str:
+    """A path or glob relative to the repository root: a leading ``/`` or ``./`` is the
+    root itself; ``..`` would leave the repository and is refused (it could match nothing,
+    which would switch a check off without a word)."""
+    norm = pattern.strip()
+    while norm.startswith(("./", "/")):
+        norm = norm[2:] if norm.startswith("./") else norm[1:]
+    parts = norm.split("/")
+    if not norm or ".." in parts or any(p == "." for p in parts):
+        raise ConfigError(
+            f"{where}: {pattern!r} is not a path inside the repository; write it relative "
+            'to the repository root, such as "articles/*.md"'
+        )
+    return norm
+
+
+def _series(path: Path, name: str, reader: _Reader) -> Series:
+    prefix = reader.get("prefix", str, name, "a string of letters, digits or _")
+    check_prefix(prefix, f"{path}: [series.{name}.prefix]")
     width = reader.get("width", int, 1, "an integer from 1 to 12")
     if not 1 <= width <= 12:
         raise ConfigError(f"{path}: [series.{name}.width] is {width}; expected 1 to 12")
-    paths = reader.strings("paths", 'a list of glob strings such as ["articles/*.md"]')
+    paths = tuple(
+        repo_path(p, f"{path}: [series.{name}.paths]")
+        for p in reader.strings("paths", 'a list of glob strings such as ["articles/*.md"]')
+    )
     front = reader.opt_str("front_matter", 'a front-matter key such as "ticketId"')
     reader.done("prefix, width, paths, front_matter")
     if not paths:
@@ -185,21 +247,29 @@ def parse(path: Path, text: str) -> Config:
     fleet.done("target, remote, worktrees")
     series = _all_series(path, top.sub("series"))
     guarded = top.sub("guarded")
-    guarded_paths = guarded.strings("paths", "a list of file paths or globs")
+    guarded_paths = tuple(
+        repo_path(p, f"{path}: [guarded.paths]")
+        for p in guarded.strings("paths", "a list of file paths or globs")
+    )
     guarded.done("paths")
     push = top.sub("push")
     push_rebase = push.get("rebase", bool, True, "true or false")
     push.done("rebase")
     land = top.sub("land")
     land_check = land.opt_str("check", 'a shell command such as "make test"')
-    land.done("check")
+    land_resolve = _resolve_rungs(path, land)
+    land_regenerate = _regenerate(path, land.sub("regenerate"))
+    land.done("check, resolve, regenerate")
     backend = _ledger_backend(path, top.sub("ledger"))
     lease_timeout, idle = _daemon(path, top.sub("daemon"))
     spawn = top.sub("spawn")
     copy_files = spawn.strings("copy", 'a list of untracked files to copy, such as [".env"]')
     setup = spawn.opt_str("setup", "a shell command run in each new worktree")
     ports = spawn.strings("ports", 'a list of environment variable names, such as ["PORT"]')
-    spawn.done("copy, setup, ports")
+    max_agents = spawn.get("max_agents", int, 64, "a whole number of agents, 1 or more")
+    if max_agents < 1:
+        raise ConfigError(f"{path}: [spawn.max_agents] is {max_agents}; expected 1 or more")
+    spawn.done("copy, setup, ports, max_agents")
     agents = _agents(path, top.sub("agents"))
     top.done("fleet, series, guarded, push, land, ledger, daemon, spawn, agents")
     return Config(
@@ -210,6 +280,8 @@ def parse(path: Path, text: str) -> Config:
         guarded=guarded_paths,
         push_rebase=push_rebase,
         land_check=land_check,
+        land_resolve=land_resolve,
+        land_regenerate=MappingProxyType(land_regenerate),
         ledger_backend=backend,
         lease_timeout=lease_timeout,
         daemon_idle=idle,
@@ -217,6 +289,7 @@ def parse(path: Path, text: str) -> Config:
         copy_files=copy_files,
         setup=setup,
         ports=ports,
+        max_agents=max_agents,
         agents=agents,
     )
 
@@ -265,6 +338,44 @@ def _agents(path: Path, table: _Reader) -> dict[str, Agent]:
             raise ConfigError(f"{path}: [agents.{name}.argv] must not be empty")
         agents[name] = Agent(name, argv)
     return agents
+
+
+def changed_keys(before: str, after: str) -> list[str]:
+    """The dotted keys whose values differ between two config texts (a text that does not
+    parse counts as empty)."""
+
+    def flat(text: str) -> dict[str, Any]:
+        try:
+            data = _toml(Path(CONFIG_NAME), text)
+        except ConfigError:
+            return {}
+        out: dict[str, Any] = {}
+        stack: list[tuple[str, Any]] = [("", data)]
+        while stack:
+            prefix, value = stack.pop()
+            if isinstance(value, dict) and value:
+                stack += [(f"{prefix}.{k}" if prefix else k, v) for k, v in value.items()]
+            else:
+                out[prefix] = value
+        return out
+
+    one, two = flat(before), flat(after)
+    return sorted(k for k in one.keys() | two.keys() if one.get(k) != two.get(k))
+
+
+def with_additions(rules: Config, other: Config) -> Config:
+    """``rules`` plus the series and guards ``other`` adds: adding rules never relaxes them.
+
+    A push is judged by the target's committed rules; a series or guard the push itself
+    introduces must bind that push too, or its claims would go unchecked.
+    """
+    known = {s.prefix for s in rules.series.values()}
+    series = dict(rules.series)
+    for name, added in other.series.items():
+        if added.prefix not in known and name not in series:
+            series[name] = added
+    guarded = tuple(dict.fromkeys((*rules.guarded, *other.guarded)))
+    return rules._replace(series=MappingProxyType(series), guarded=guarded)
 
 
 def load(root: Path) -> Config:

@@ -1,4 +1,5 @@
-"""Console-script entry points: ``gitfleet`` and ``git-remote-gitfleet``."""
+"""Console-script entry points: ``gitfleet`` here; ``git-remote-gitfleet`` is
+:func:`gitfleet.gate.helper.entry`, so neither process imports the other's half."""
 
 from __future__ import annotations
 
@@ -6,15 +7,9 @@ import sys
 
 from gitfleet.cli import run
 from gitfleet.errors import boundary
-from gitfleet.gate import helper
 
 
 def main(argv: list[str] | None = None) -> None:
     """``gitfleet``: every verb, the hooks' included, goes through the click CLI."""
     args = list(sys.argv[1:] if argv is None else argv)
     boundary(lambda: run(args))
-
-
-def remote_helper_main() -> None:
-    """``git-remote-gitfleet``: git runs it for push URLs of the form ``gitfleet::<url>``."""
-    boundary(lambda: helper.main(sys.argv[1:], sys.stdin, sys.stdout))

@@ -3,20 +3,19 @@
 Every expected failure raises a :class:`GitfleetError` whose message says what happened
 and what to run next. The boundary (:func:`boundary`) prints it and exits 1 (refusal) or 2
 (bad usage); Ctrl-C exits 130; anything else is a bug: exit 3, traceback in a log file.
-Kept free of heavy imports: the hooks run through this module on every commit.
 """
 
 from __future__ import annotations
 
+import importlib
 import os
+import signal
 import sys
-
-# Not typing.TYPE_CHECKING: importing typing costs the pre-push hook, which needs nothing
-# else from it, a third of its start. Type checkers treat any TYPE_CHECKING as true.
-TYPE_CHECKING = False
-if TYPE_CHECKING:
-    from collections.abc import Callable
-    from typing import NoReturn
+import threading
+import traceback
+from collections.abc import Callable
+from types import ModuleType
+from typing import NoReturn
 
 EXIT_REFUSED = 1
 EXIT_USAGE = 2
@@ -42,6 +41,24 @@ class ConfigError(UsageError):
 
 class NotARepoError(UsageError):
     """The folder is not a git work tree gitfleet can use."""
+
+
+class MissingExtra(UsageError):
+    """A feature needs an optional part of gitfleet that is not installed."""
+
+
+def optional(module: str, feature: str, extra: str) -> ModuleType:
+    """Import ``module``, which needs the ``extra`` dependencies, or say which install adds
+    them (the core install leaves the context engine and Claude out)."""
+    try:
+        return importlib.import_module(module)
+    except ModuleNotFoundError as exc:
+        if exc.name and exc.name.split(".")[0] == "gitfleet":
+            raise  # one of our own modules missing is a broken install, not an extra
+        raise MissingExtra(
+            f"{feature} needs gitfleet's {extra} extra ({exc.name} is not installed): "
+            f"pip install 'gitfleet[{extra}]'"
+        ) from None
 
 
 class LedgerError(GitfleetError):
@@ -71,11 +88,27 @@ class GitError(GitfleetError):
         return "\n".join(parts)
 
 
-def _crash_log_path() -> str:
-    import tempfile  # lazily: it costs milliseconds every hook would pay
+def crash_log_path() -> str:
+    """``$GITFLEET_LOG_DIR``, else the user's state folder (``$XDG_STATE_HOME/gitfleet``):
+    never a shared folder, where a predictable name could be a planted link."""
+    base = os.environ.get("GITFLEET_LOG_DIR")
+    if not base:
+        state = os.environ.get("XDG_STATE_HOME") or os.path.expanduser("~/.local/state")
+        base = os.path.join(state, "gitfleet")
+    return os.path.join(base, "crash.log")
 
-    base = os.environ.get("GITFLEET_LOG_DIR") or tempfile.gettempdir()
-    return os.path.join(base, f"gitfleet-crash-{os.getuid()}.log")
+
+def _write_crash_log(text: str) -> str | None:
+    """Append ``text`` to the crash log (mode 0600, never through a link); its path, or None."""
+    path = crash_log_path()
+    try:
+        os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+        with os.fdopen(fd, "a", encoding="utf-8") as log:
+            log.write(text)
+    except OSError:
+        return None
+    return path
 
 
 def boundary(run: Callable[[], int | None]) -> NoReturn:
@@ -92,14 +125,11 @@ def boundary(run: Callable[[], int | None]) -> NoReturn:
         # stdout closed early (`gitfleet ids list | head`): not an error worth a trace.
         code = 0
     except Exception:  # the boundary: anything else is a bug in gitfleet
-        import traceback
-
-        path = _crash_log_path()
-        with open(path, "a", encoding="utf-8") as log:
-            log.write(traceback.format_exc())
+        trace = traceback.format_exc()
+        path = _write_crash_log(trace)
+        where = f"the traceback is in {path}" if path else f"the traceback:\n{trace}"
         print(
-            f"gitfleet: internal error (a bug): {sys.exc_info()[1]!r}\n"
-            f"  the traceback is in {path}; please report it",
+            f"gitfleet: internal error (a bug): {sys.exc_info()[1]!r}\n  {where}; please report it",
             file=sys.stderr,
         )
         code = EXIT_BUG
@@ -116,16 +146,11 @@ class sigterm_as_interrupt:
     """
 
     def __enter__(self) -> None:
-        import signal
-        import threading
-
         self._previous: object = None
         if threading.current_thread() is threading.main_thread():
             self._previous = signal.signal(signal.SIGTERM, _raise_interrupt)
 
     def __exit__(self, *exc: object) -> None:
-        import signal
-
         if self._previous is not None:
             signal.signal(signal.SIGTERM, self._previous)  # type: ignore[arg-type]
 

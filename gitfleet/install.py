@@ -20,9 +20,12 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+import tomlkit
+
 from gitfleet import config
 from gitfleet.config import CONFIG_NAME
 from gitfleet.errors import ConfigError, UsageError
+from gitfleet.git import run
 from gitfleet.git.remote import ROUTE_PREFIX
 from gitfleet.git.repo import Repo, require_commits
 from gitfleet.ids import claims
@@ -44,6 +47,7 @@ class InitResult:
     seeded: dict[str, int] = field(default_factory=dict)
     hooks: dict[str, str] = field(default_factory=dict)  # hook -> where ours went
     routed: str | None = None  # the remote whose pushes now go through the gate
+    merge_drivers: list[str] = field(default_factory=list)  # merge.<name>.driver set
     warnings: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
@@ -55,7 +59,7 @@ class InitResult:
 
 def infer_series(repo: Repo, prefix: str) -> dict[str, Any]:
     """Guess claim globs, width and front-matter key of ``prefix`` from the tracked files."""
-    pattern = re.compile(rf"(?<![A-Za-z0-9_]){re.escape(prefix)}-(\d+)(?![0-9])")
+    pattern = config.id_regex(prefix)
     places: Counter[str] = Counter()
     widths: Counter[int] = Counter()
     samples: list[claims.Entry] = []
@@ -87,17 +91,41 @@ def _front_matter_key(repo: Repo, prefix: str, samples: list[claims.Entry]) -> s
     keys: Counter[str] = Counter()
     blobs = claims.read_blobs(repo, [e.oid for e in samples])
     for entry in samples:
-        text = blobs.get(entry.oid, "")
-        if not text.startswith("---"):
-            continue
-        for line in text.splitlines()[1:40]:
-            if line.strip() in ("---", "..."):
-                break
-            name, sep, value = line.partition(":")
-            if sep and re.fullmatch(rf"{re.escape(prefix)}-\d+", value.strip().strip("'\"")):
-                keys[name.strip()] += 1
+        for name, value in claims.front_matter(blobs.get(entry.oid, "")).items():
+            if config.id_regex(prefix).fullmatch(value):
+                keys[name] += 1
     best = keys.most_common(1)
     return best[0][0] if best and best[0][1] == len(samples) else None
+
+
+def _update_config(repo: Repo, path: Path, prefixes: list[str], guards: list[str]) -> bool:
+    """Add the series and guards asked for to an existing config, in place: its comments,
+    order and layout are kept (tomlkit). True when the file changed."""
+    doc = tomlkit.parse(path.read_text("utf-8"))
+    current = config.parse(path, path.read_text("utf-8"))
+    known = {s.prefix for s in current.series.values()} | set(current.series)
+    changed = False
+    for prefix in (p for p in prefixes if p not in known):
+        info = infer_series(repo, prefix)
+        table = tomlkit.table()
+        table.add(tomlkit.comment(f"inferred from {info['found']} tracked file(s)"))
+        table.add("prefix", prefix)
+        table.add("width", info["width"])
+        table.add("paths", info["paths"])
+        if info["front_matter"]:
+            table.add("front_matter", info["front_matter"])
+        doc.setdefault("series", tomlkit.table(is_super_table=True))[prefix] = table
+        changed = True
+    missing = [g for g in guards if g not in current.guarded]
+    if missing:
+        guarded = doc.setdefault("guarded", tomlkit.table())
+        guarded["paths"] = [*guarded.get("paths", []), *missing]
+        changed = True
+    if changed:
+        text = tomlkit.dumps(doc)
+        config.parse(path, text)  # never write a file we could not read back
+        atomic_write(path, text)
+    return changed
 
 
 def render_config(repo: Repo, prefixes: list[str], remote: str, guarded: list[str]) -> str:
@@ -150,6 +178,15 @@ def _owned_by_pre_commit(path: Path) -> bool:
         return False
 
 
+def _framework_runs_the_check(repo: Repo) -> bool:
+    """Whether the repository's pre-commit framework config lists the ``gitfleet-ids`` hook."""
+    try:
+        text = (repo.toplevel / ".pre-commit-config.yaml").read_text("utf-8")
+    except OSError:
+        return False
+    return re.search(r"^\s*-?\s*id:\s*['\"]?gitfleet-ids['\"]?\s*$", text, re.MULTILINE) is not None
+
+
 def install_hook(folder: Path, hook: str) -> str:
     """Install our shim for ``hook``, chaining whatever is there; return where it went."""
     main = folder / hook
@@ -192,8 +229,6 @@ def helper_resolves() -> bool:
 
 
 def discover_exec_path() -> str:
-    from gitfleet.git import run
-
     return run(["--exec-path"], check=False).stdout.strip()
 
 
@@ -232,6 +267,25 @@ def unroute_pushes(repo: Repo, remote: str, state: dict[str, Any]) -> None:
 # --- the verbs -------------------------------------------------------------------------
 
 
+def register_merge_drivers(repo: Repo) -> list[str]:
+    """``merge.gitfleet*.driver`` in the repository's config: files ``.gitattributes`` opts
+    in (``merge=gitfleet``) merge in a person's ``git merge`` as they do when landing."""
+    from gitfleet.synthesis.driver import DRIVERS, driver_command
+
+    for name, kind in DRIVERS.items():
+        what = f"{kind.upper()} by value" if kind else "JSON/YAML/TOML by value, inserted lines"
+        repo.git("config", f"merge.{name}.name", f"gitfleet: {what}")
+        repo.git("config", f"merge.{name}.driver", driver_command(kind))
+    return list(DRIVERS)
+
+
+def unregister_merge_drivers(repo: Repo) -> None:
+    from gitfleet.synthesis.driver import DRIVERS
+
+    for name in DRIVERS:
+        repo.git("config", "--remove-section", f"merge.{name}", check=False)
+
+
 def _state_path(repo: Repo) -> Path:
     return repo.state_dir / "install.json"
 
@@ -258,21 +312,21 @@ def init(
     require_commits(repo)
     result = InitResult(config_path=str(repo.toplevel / CONFIG_NAME))
     cfg_path = repo.toplevel / CONFIG_NAME
-    prefixes = [s.strip() for s in series or [] if s.strip()]
+    prefixes = [config.check_prefix(s.strip(), "--series") for s in series or []]
+    guards = [config.repo_path(g, "--guard") for g in guarded or []]
     if not cfg_path.exists():
-        text = render_config(repo, prefixes, "origin", guarded or [])
+        text = render_config(repo, prefixes, "origin", guards)
         config.parse(cfg_path, text)  # never write a file we could not read back
         atomic_write(cfg_path, text)
         result.config_written = True
+    else:
+        result.config_written = _update_config(repo, cfg_path, prefixes, guards)
     cfg = config.load(repo.toplevel)
-    missing = [p for p in prefixes if not any(p in (s.name, s.prefix) for s in cfg.series.values())]
-    if missing:
-        raise ConfigError(
-            f"{cfg_path} exists and has no [series.{missing[0]}]; add one, e.g.\n"
-            + render_config(repo, missing, cfg.remote, [])
-            .split("[guarded]")[0]
-            .split("\n\n", 2)[-1]
-        )
+    result.warnings += [
+        f"guarded path {g!r} matches no tracked file; check its spelling"
+        for g in cfg.guarded
+        if not repo.git("ls-files", "--", f":(glob){g}").stdout.strip()
+    ]
     with exclusive(repo.state_dir / "install.lock"):
         state = _read_state(repo)
         ledger = open_ledger(repo, cfg)
@@ -280,8 +334,15 @@ def init(
             result.seeded[s.name] = ledger.seed(s, seed_fn(repo, cfg, s))
         folder = hooks_dir(repo)
         folder.mkdir(parents=True, exist_ok=True)
+        framework_checks = _framework_runs_the_check(repo)
         for hook in HOOKS:
+            if framework_checks and hook != "pre-push":
+                # the framework already runs `gitfleet-ids`: a second check would run twice
+                uninstall_hook(folder, hook)
+                result.hooks[hook] = "run by the pre-commit framework (gitfleet-ids)"
+                continue
             result.hooks[hook] = install_hook(folder, hook)
+        result.merge_drivers = register_merge_drivers(repo)
         if route:
             if helper_resolves():
                 result.routed = route_pushes(repo, cfg.remote, state)
@@ -308,6 +369,7 @@ def uninstall(repo: Repo) -> dict[str, Any]:
         folder = hooks_dir(repo)
         removed = {hook: uninstall_hook(folder, hook) for hook in HOOKS}
         unroute_pushes(repo, cfg.remote, state)
+        unregister_merge_drivers(repo)
         state.pop("pushurl", None)
         atomic_write(_state_path(repo), json.dumps(state, indent=2) + "\n")
     return {"hooks": removed, "unrouted": cfg.remote}

@@ -4,6 +4,10 @@
 GITFLEET_PYTHON='@PYTHON@'
 CHAINED="$0.gitfleet-orig"
 run_gitfleet() {
+    # A push routed through git-remote-gitfleet is checked by the helper, under its lease.
+    case "@HOOK@ $2" in
+        "pre-push gitfleet::"*) cat >/dev/null; return 0 ;;
+    esac
     if [ -x "$GITFLEET_PYTHON" ]; then
         "$GITFLEET_PYTHON" -m gitfleet hook @HOOK@ "$@"
     elif command -v gitfleet >/dev/null 2>&1; then

@@ -8,6 +8,7 @@ and nothing a test does leaks out (git-revise's hermetic_seal does the same).
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -49,9 +50,11 @@ def hermetic(
     yield
 
 
-def git(cwd: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+def git(
+    cwd: Path, *args: str, check: bool = True, input_text: str | None = None
+) -> subprocess.CompletedProcess[str]:
     """Run real git in ``cwd`` for a test; fails loudly with both streams."""
-    proc = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True)
+    proc = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, input=input_text)
     if check and proc.returncode != 0:
         raise AssertionError(
             f"git {' '.join(args)} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}"
@@ -131,22 +134,47 @@ paths = ["scripts/article-counter.json"]
 """
 
 
-@pytest.fixture
-def story_repo(tmp_path: Path, remote: Path) -> Path:
-    """The story's repo: SP-001..SP-151, the counter file, a config, pushed to a bare remote."""
-    path = tmp_path / "story"
+@pytest.fixture(scope="session")
+def story_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The story's repo and its bare remote, built once per test run; tests get copies."""
+    root = tmp_path_factory.mktemp("story-template")
+    env = {
+        **os.environ,
+        "GIT_CONFIG_NOSYSTEM": "1",
+        "GIT_CONFIG_GLOBAL": os.devnull,
+        "GIT_AUTHOR_NAME": "Test Author",
+        "GIT_AUTHOR_EMAIL": "author@example.com",
+        "GIT_COMMITTER_NAME": "Test Committer",
+        "GIT_COMMITTER_EMAIL": "committer@example.com",
+    }
+
+    def run(cwd: Path, *args: str) -> None:
+        subprocess.run(["git", *args], cwd=cwd, env=env, check=True, capture_output=True)
+
+    run(root, "init", "-q", "--bare", "-b", "main", "remote.git")
+    path = root / "story"
     path.mkdir()
-    git(path, "init", "-q", "-b", "main")
+    run(path, "init", "-q", "-b", "main")
     (path / "articles").mkdir()
     for n in range(1, 152):
         (path / "articles" / f"SP-{n:03d}.md").write_text(article(n))
     (path / "scripts").mkdir()
     (path / "scripts" / "article-counter.json").write_text('{"SP": {"next": 152}}\n')
     (path / "gitfleet.toml").write_text(SP_CONFIG)
-    git(path, "add", "-A")
-    git(path, "commit", "-q", "-m", "151 articles")
-    git(path, "remote", "add", "origin", str(remote))
-    git(path, "push", "-q", "origin", "main")
+    run(path, "add", "-A")
+    run(path, "commit", "-q", "-m", "151 articles")
+    run(path, "remote", "add", "origin", str(root / "remote.git"))
+    run(path, "push", "-q", "origin", "main")
+    return root
+
+
+@pytest.fixture
+def story_repo(tmp_path: Path, remote: Path, story_template: Path) -> Path:
+    """The story's repo: SP-001..SP-151, the counter file, a config, pushed to a bare remote."""
+    shutil.copytree(story_template / "remote.git", remote, dirs_exist_ok=True)
+    path = tmp_path / "story"
+    shutil.copytree(story_template / "story", path, symlinks=True)
+    git(path, "remote", "set-url", "origin", str(remote))
     return path
 
 

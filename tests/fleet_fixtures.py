@@ -27,7 +27,9 @@ assert ident in brief, "the brief names the id"
 print(f"agent {ident} mode {mode} pid {os.getpid()}", flush=True)
 if mode == "hang":
     child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
-    open("child.pid", "w").write(str(child.pid))
+    with open("child.pid.tmp", "w") as fh:  # renamed whole: a reader never sees it empty
+        fh.write(str(child.pid))
+    os.replace("child.pid.tmp", "child.pid")
     time.sleep(600)
 if mode == "crash":
     raise SystemExit(3)

@@ -9,106 +9,30 @@ the offline result with one warning and the key nowhere in the output.
 from __future__ import annotations
 
 import json
-import threading
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import pytest
 from context_fixtures import RECORDED_NEEDS, RECORDED_RERANK, RECORDED_TASK, make_shop
+from messages_fixtures import KEY, MessagesServer, serve, shut_out_ambient_credentials
 
 from gitfleet.context import build_pack, llm
-
-KEY = "sk-ant-test-0123456789-secret"
 
 
 @pytest.fixture(autouse=True)
 def no_ambient_anthropic_credentials(
     monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
-    """The conftest drops ANTHROPIC_API_KEY; the SDK has other sources a machine may set."""
-    for var in (
-        "ANTHROPIC_AUTH_TOKEN",
-        "ANTHROPIC_BASE_URL",
-        "ANTHROPIC_PROFILE",
-        "ANTHROPIC_IDENTITY_TOKEN",
-        "ANTHROPIC_IDENTITY_TOKEN_FILE",
-    ):
-        monkeypatch.delenv(var, raising=False)
-    monkeypatch.setenv("ANTHROPIC_CONFIG_DIR", str(tmp_path_factory.mktemp("anthropic")))
-
-
-class MessagesServer:
-    """A scripted Messages API: each POST pops the next reply (the last one repeats)."""
-
-    def __init__(self) -> None:
-        self.replies: list[tuple[int, Any]] = []
-        self.requests: list[dict[str, Any]] = []
-        self.headers: list[dict[str, str]] = []
-        server = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                length = int(self.headers.get("content-length", "0"))
-                body = json.loads(self.rfile.read(length) or b"{}")
-                server.requests.append({"path": self.path, **body})
-                server.headers.append({k.lower(): v for k, v in self.headers.items()})
-                status, payload = (
-                    server.replies.pop(0) if len(server.replies) > 1 else server.replies[0]
-                )
-                data = json.dumps(payload).encode()
-                self.send_response(status)
-                self.send_header("content-type", "application/json")
-                self.send_header("content-length", str(len(data)))
-                if status == 429:
-                    self.send_header("retry-after-ms", "1")
-                self.end_headers()
-                self.wfile.write(data)
-
-            def log_message(self, *args: object) -> None:  # keep test output clean
-                pass
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.httpd.server_address[1]}"
-
-    def reply_text(self, text: str, input_tokens: int = 100, output_tokens: int = 20) -> None:
-        self.replies.append(
-            (
-                200,
-                {
-                    "id": f"msg_{len(self.replies)}",
-                    "type": "message",
-                    "role": "assistant",
-                    "model": "claude-haiku-4-5",
-                    "content": [{"type": "text", "text": text}],
-                    "stop_reason": "end_turn",
-                    "stop_sequence": None,
-                    "usage": {"input_tokens": input_tokens, "output_tokens": output_tokens},
-                },
-            )
-        )
-
-    def reply_json(self, value: Any, **usage: int) -> None:
-        self.reply_text(json.dumps(value), **usage)
-
-    def reply_error(self, status: int, kind: str) -> None:
-        self.replies.append((status, {"type": "error", "error": {"type": kind, "message": "nope"}}))
+    shut_out_ambient_credentials(monkeypatch, tmp_path_factory)
 
 
 @pytest.fixture
 def api(monkeypatch: pytest.MonkeyPatch) -> Iterator[MessagesServer]:
-    server = MessagesServer()
-    server.thread.start()
-    monkeypatch.setenv("ANTHROPIC_API_KEY", KEY)
-    monkeypatch.setenv("ANTHROPIC_BASE_URL", server.url)
-    yield server
-    server.httpd.shutdown()
-    server.httpd.server_close()
+    yield from serve(monkeypatch)
 
 
 @pytest.fixture
@@ -272,6 +196,20 @@ def test_parse_needs_and_rerank_directly() -> None:
     assert missing == ["x"]
     with pytest.raises(llm.LlmError):
         llm.parse_needs('{"keywords": [1, 2]}')
+
+
+def test_without_credentials_the_sdk_is_not_even_imported() -> None:
+    """`gitfleet report` and `gitfleet context` took seconds with no key: the SDK's import."""
+    code = (
+        "import sys\nfrom gitfleet.context import llm\n"
+        "ranker, why = llm.connect(None)\n"
+        "assert ranker is None and 'no Anthropic API key' in why, why\n"
+        "print('anthropic' in sys.modules)\n"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ANTHROPIC_")}
+    proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "False"
 
 
 def test_a_recorded_rerank_changes_the_order_as_intended(api: MessagesServer, shop: Path) -> None:

@@ -9,6 +9,7 @@ from pathlib import Path
 from conftest import gitfleet
 
 from gitfleet.fleet import demo
+from gitfleet.fleet.words import plural
 
 
 def test_without_gitfleet_reproduces_the_failures(tmp_path: Path) -> None:
@@ -45,3 +46,15 @@ def test_demo_prints_the_comparison(tmp_path: Path) -> None:
     proc = gitfleet(tmp_path, "demo", "--agents", "3", env={"TMPDIR": str(tmp_path)}, timeout=300)
     assert "without gitfleet" in proc.stdout and "with gitfleet" in proc.stdout
     assert "duplicate ids" in proc.stdout and "pushes refused" in proc.stdout
+    # Progress while it runs: each naive agent's outcome, then each landing.
+    assert "without gitfleet: 3 clones ready" in proc.stdout
+    assert proc.stdout.count("without gitfleet: agent-") == 3
+    assert "with gitfleet: gitfleet init --series SP, then gitfleet spawn 3" in proc.stdout
+    landings = [line for line in proc.stdout.splitlines() if line.startswith("with gitfleet: SP-")]
+    assert sorted(landings) == [f"with gitfleet: SP-{n} landed" for n in (152, 153, 154)]
+
+
+def test_counts_in_words() -> None:
+    assert [plural(n, "distinct id") for n in (0, 1, 2)] == [
+        "0 distinct ids", "1 distinct id", "2 distinct ids"]  # fmt: skip
+    assert plural(1, "push", "pushes") == "1 push" and plural(3, "push", "pushes") == "3 pushes"

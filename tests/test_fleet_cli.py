@@ -52,7 +52,7 @@ def test_no_land_run_then_status_logs_and_clean(story_repo: Path, tmp_path: Path
     status = json.loads(gitfleet(story_repo, "status", "--json").stdout)
     assert status["run"] == report["run"] and status["status"] == "finished"
     plain = gitfleet(story_repo, "status").stdout
-    assert "fleet/SP-152" in plain and "committed" in plain
+    assert "SP-152" in plain and "committed" in plain
     assert "agent SP-152 mode commit" in gitfleet(story_repo, "logs", "SP-152").stdout
 
     # Nothing landed: clean keeps both and names their commits.
@@ -180,9 +180,18 @@ def test_status_watch_follows_the_run_to_its_end(story_repo: Path, tmp_path: Pat
 
 
 def test_status_and_logs_say_why_an_agent_never_started(story_repo: Path) -> None:
-    gitfleet(story_repo, "spawn", "1", "--task", "t", "--agent-cmd", "no-such-agent-xyz {prompt}",
+    gitfleet(story_repo, "spawn", "1", "--task", "t", "--agent-cmd", "./no-such-agent-xyz {prompt}",
              "--no-land", check=False)  # fmt: skip
     table = gitfleet(story_repo, "status").stdout
     assert "no-such-agent-xyz" in table and "failed" in table, table
     log = gitfleet(story_repo, "logs", "SP-152").stdout
     assert "did not start" in log and "no-such-agent-xyz" in log, log
+
+
+def test_spawn_with_a_missing_agent_starts_nothing(story_repo: Path) -> None:
+    proc = gitfleet(story_repo, "spawn", "1", "--task", "t", "--agent-cmd",
+                    "no-such-agent-xyz {prompt}", check=False)  # fmt: skip
+    assert proc.returncode == 2, proc.stderr
+    assert "spawn did not start anything (1 problem)" in proc.stderr
+    assert "'no-such-agent-xyz' is not on PATH" in proc.stderr
+    assert "no gitfleet runs" in gitfleet(story_repo, "status", check=False).stderr

@@ -115,7 +115,7 @@ def test_report_flags_an_agent_claiming_an_id_it_was_not_given(finished_run: Pat
 def test_without_a_key_no_summary_and_no_warning(finished_run: Path) -> None:
     proc = gitfleet(finished_run, "report")
     assert proc.stdout.startswith("Run ")
-    assert re.search(r"SP-153 +SP-153 +3 +0 +0 files \+0 -0 +failed", proc.stdout)
+    assert re.search(r"SP-153 +3 +0 +0 files \+0 -0 +failed", proc.stdout)
     assert "Ids: 3 allocated, 2 claimed" in proc.stdout
     assert proc.stderr == ""
 

@@ -130,7 +130,8 @@ def test_crash_timeout_and_success_side_by_side(story_repo: Path, tmp_path: Path
     report = build(discover(story_repo), config.load(story_repo), saved)
     assert not report.succeeded
     text = render_text(report)
-    assert "timed out" in text and "failed" in text and by["crash"].log in text
+    assert "timed out" in text and "failed" in text
+    assert f"SP-153: its log: {os.path.relpath(by['crash'].log, story_repo)}" in text
 
 
 def test_read_tasks_formats(tmp_path: Path) -> None:
@@ -153,7 +154,7 @@ def test_read_tasks_formats(tmp_path: Path) -> None:
         ({"task": "x", "agent_cmd": "y", "series": "XX"}, ConfigError, "unknown series 'XX'"),
         ({"task": "x", "agent_cmd": "y", "timeout": -1.0}, UsageError, "--timeout"),
         (
-            {"task": "x", "agent_cmd": "y", "base": "no-such-ref"},
+            {"task": "x", "agent_cmd": "true", "base": "no-such-ref"},
             UsageError,
             "--base 'no-such-ref'",
         ),
@@ -175,16 +176,17 @@ def test_task_file_count_mismatch(story_repo: Path, tmp_path: Path) -> None:
         _spawn(story_repo, count=3, tasks_file=tasks, agent_cmd="x")
 
 
-def test_missing_agent_binary_fails_that_agent_only(story_repo: Path) -> None:
+def test_an_agent_that_cannot_start_fails_alone(story_repo: Path) -> None:
+    # A command relative to the worktree cannot be checked before the worktree exists.
     state = _spawn(
-        story_repo, count=1, task="x", agent_cmd="no-such-agent-xyz {prompt}", land=False
+        story_repo, count=1, task="x", agent_cmd="./no-such-agent-xyz {prompt}", land=False
     )
     assert state.agents[0].phase == runstate.NOT_STARTED
-    assert "not found on PATH" in (state.agents[0].error or "")
+    assert "'./no-such-agent-xyz' not found in" in (state.agents[0].error or "")
     # The reason outlives the live display: the report says it too.
     report = build(discover(story_repo), config.load(story_repo), state)
-    assert "not found on PATH" in (report.agents[0].error or "")
-    assert "not found on PATH" in render_text(report)
+    assert "no-such-agent-xyz" in (report.agents[0].error or "")
+    assert "not found in" in render_text(report)
 
 
 def test_no_series_runs_agents_without_ids(repo: Path, tmp_path: Path) -> None:
@@ -238,4 +240,4 @@ def test_live_display_renders_the_table(story_repo: Path, tmp_path: Path) -> Non
     display.event(state, state.agents[0], "exited")
     display.stop(state)
     shown = display.console.file.getvalue()  # type: ignore[attr-defined]
-    assert "fleet/SP-152" in shown and "fleet/SP-153" in shown and "no commits" in shown
+    assert "SP-152" in shown and "SP-153" in shown and "no commits" in shown

@@ -186,13 +186,18 @@ def test_prepush_checks_ids_of_every_outgoing_ref(tmp_path: Path) -> None:
     (tree / "articles" / "SP-152.md").write_text(article(152))
     git(tree, "add", "-A")
     git(tree, "commit", "-q", "--no-verify", "-m", "unallocated id")  # the commit hook skipped
+    url = git(tree, "config", "remote.origin.url").stdout.strip()
     try:
-        # the offending ref is the second line on the hook's stdin
-        proc = git(tree, "push", "origin", "HEAD~1:refs/heads/early", "HEAD:main", check=False)
+        # past the gate, the hook checks: the offending ref is the second line on its stdin
+        hook = git(tree, "push", url, "HEAD~1:refs/heads/early", "HEAD:main", check=False)
+        # through the gate, the helper checks under its lease (the hook leaves it to it)
+        gate = git(tree, "push", "origin", "HEAD~1:refs/heads/early", "HEAD:main", check=False)
     finally:
         stop_daemon(fleet.root)
-    assert proc.returncode != 0
-    assert "SP-152" in proc.stderr and "id rules" in proc.stderr
+    assert hook.returncode != 0
+    assert "SP-152" in hook.stderr and "id rules" in hook.stderr
+    assert gate.returncode != 0
+    assert "SP-152" in gate.stderr and "refused by gitfleet's rules" in gate.stderr
     assert "articles/SP-152.md" not in fleet.remote_files()
 
 

@@ -190,3 +190,28 @@ def test_a_broken_config_is_refused_and_a_committed_one_can_be_repaired(fleet: P
     repair = _commit(a1, "gitfleet.toml", good)
     assert repair.returncode == 0, repair.stderr
     assert _commit(a1, "notes.txt", "x\n").returncode == 0
+
+
+def test_the_id_check_works_in_a_partial_clone(
+    story_repo: Path, remote: Path, tmp_path: Path
+) -> None:
+    """A blobless clone (`--filter=blob:limit=1k`) reads what it lacks when it needs it."""
+    big = "x" * 4000
+    for n in (1, 2):
+        path = story_repo / "articles" / f"SP-{n:03d}.md"
+        path.write_text(f"---\nticketId: SP-{n:03d}\n---\n{big}\n")
+    git(story_repo, "commit", "-q", "-am", "long articles")
+    git(story_repo, "push", "-q", "origin", "main")
+    git(remote, "config", "uploadpack.allowFilter", "true")
+    clone = tmp_path / "partial"
+    git(tmp_path, "clone", "-q", "--filter=blob:limit=1k", remote.as_uri(), str(clone))
+    assert git(clone, "config", "remote.origin.promisor").stdout.strip() == "true"
+    gitfleet(clone, "init", "--series", "SP", "--no-route")
+    ident = gitfleet(clone, "ids", "allocate", "SP").stdout.strip()
+    (clone / "articles" / f"{ident}.md").write_text(f"---\nticketId: {ident}\n---\n{big}\n")
+    (clone / "articles" / "copy.md").write_text(f"---\nticketId: SP-001\n---\n{big}\n")
+    git(clone, "add", "-A")
+    proc = git(clone, "commit", "-q", "-m", "dup", check=False)
+    assert proc.returncode != 0 and "SP-001 is claimed by 2 files" in proc.stderr
+    git(clone, "rm", "-q", "--cached", "articles/copy.md")
+    assert git(clone, "commit", "-q", "-m", ident, check=False).returncode == 0

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from conftest import git, gitfleet
 
 from gitfleet import config
@@ -142,3 +144,99 @@ def test_hooks_serve_every_linked_worktree(story_repo: Path) -> None:
     git(wt, "add", "-A")
     proc = git(wt, "commit", "-q", "-m", "x", check=False)
     assert proc.returncode != 0 and "never allocated" in proc.stderr
+
+
+def test_pre_push_shim_leaves_routed_pushes_to_the_helper(story_repo: Path) -> None:
+    """The helper checks a routed push under its lease; the shim does not start python for
+    it, yet still runs the hook that was there before and passes it stdin."""
+    hooks = story_repo / ".git" / "hooks"
+    (hooks / "pre-push").write_text('#!/bin/sh\ncat > "$0.seen"\n')
+    (hooks / "pre-push").chmod(0o755)
+    gitfleet(story_repo, "init", "--series", "SP")
+    shim = hooks / "pre-push"
+    text = shim.read_text().replace(sys.executable, "/nonexistent/python")
+    shim.write_text(text)
+    env = {**os.environ, "PATH": "/usr/bin:/bin"}  # no gitfleet to fall back on either
+    line = "refs/heads/main 1111 refs/heads/main 2222\n"
+    routed = subprocess.run(
+        [str(shim), "origin", "gitfleet::/somewhere"], input=line, env=env,
+        capture_output=True, text=True, cwd=story_repo,
+    )  # fmt: skip
+    assert routed.returncode == 0, routed.stderr
+    assert (hooks / "pre-push.gitfleet-orig.seen").read_text() == line
+    direct = subprocess.run(
+        [str(shim), "origin", "/somewhere"], input=line, env=env,
+        capture_output=True, text=True, cwd=story_repo,
+    )  # fmt: skip
+    assert direct.returncode != 0 and "is gone" in direct.stderr
+
+
+@pytest.mark.parametrize("bad", ["../../etc", "S P", ""])
+def test_init_refuses_a_series_that_cannot_start_an_id(story_repo: Path, bad: str) -> None:
+    (story_repo / "gitfleet.toml").unlink()
+    proc = gitfleet(story_repo, "init", "--series", bad, check=False)
+    assert proc.returncode == 2, proc.stderr
+    assert f"--series is {bad!r}" in proc.stderr and "starting with a letter" in proc.stderr
+    assert not (story_repo / "gitfleet.toml").exists()
+
+
+def test_init_updates_an_existing_config_in_place(story_repo: Path) -> None:
+    cfg = story_repo / "gitfleet.toml"
+    cfg.write_text("# my own comment\n" + cfg.read_text())
+    (story_repo / "notes").mkdir()
+    (story_repo / "notes" / "NT-01.md").write_text("a note\n")
+    git(story_repo, "add", "-A")
+    git(story_repo, "commit", "-q", "-m", "a note")
+    gitfleet(story_repo, "init", "--series", "NT", "--guard", "./scripts/article-counter.json")
+    gitfleet(story_repo, "init", "--guard", "/README.md", "--no-route")
+    text = cfg.read_text()
+    assert text.startswith("# my own comment\n")
+    loaded = config.load(story_repo)
+    assert loaded.series["NT"].paths == ("notes/*.md",) and loaded.series["NT"].width == 2
+    assert loaded.guarded == ("scripts/article-counter.json", "README.md")
+
+
+def test_paths_leaving_the_repository_are_refused(story_repo: Path) -> None:
+    cfg = story_repo / "gitfleet.toml"
+    cfg.write_text(cfg.read_text().replace('"articles/*.md"', '"../**"'))
+    proc = gitfleet(story_repo, "ids", "list", check=False)
+    assert proc.returncode == 2 and "'../**' is not a path inside the repository" in proc.stderr
+    cfg.write_text(cfg.read_text().replace('"../**"', '"./articles/*.md"'))
+    assert config.load(story_repo).series["SP"].paths == ("articles/*.md",)
+
+
+def test_an_owner_must_be_a_branch_name(story_repo: Path) -> None:
+    for bad in ("", "a\tb", "x\ny"):
+        proc = gitfleet(story_repo, "ids", "allocate", "SP", "--owner", bad, check=False)
+        assert proc.returncode == 2 and "is not a branch name" in proc.stderr
+    assert gitfleet(story_repo, "ids", "list").stdout == ""
+
+
+def test_with_gitfleet_ids_in_the_framework_config_only_the_push_gate_is_installed(
+    story_repo: Path,
+) -> None:
+    (story_repo / ".pre-commit-config.yaml").write_text(
+        "repos:\n  - repo: local\n    hooks:\n      - id: gitfleet-ids\n        name: ids\n"
+        "        entry: gitfleet hook pre-commit\n        language: system\n"
+        "        pass_filenames: false\n        always_run: true\n"
+    )
+    git(story_repo, "add", ".pre-commit-config.yaml")
+    git(story_repo, "commit", "-q", "-m", "pc")
+    pre_commit = str(Path(sys.executable).parent / "pre-commit")
+    env = {**os.environ, "PRE_COMMIT_HOME": str(story_repo.parent / "pc-home")}
+    subprocess.run(
+        [pre_commit, "install"], cwd=story_repo, check=True, capture_output=True, env=env
+    )
+    result = gitfleet(story_repo, "init", "--json", env={"PRE_COMMIT_HOME": env["PRE_COMMIT_HOME"]})
+    hooks = json.loads(result.stdout)["hooks"]
+    assert hooks["pre-commit"].startswith("run by the pre-commit framework")
+    assert not (_hooks(story_repo) / "pre-commit.legacy").exists()
+    assert "gitfleet hook shim" in (_hooks(story_repo) / "pre-push").read_text()
+    (story_repo / "articles" / "SP-201.md").write_text("---\nticketId: SP-201\n---\n")
+    git(story_repo, "add", "-A")
+    proc = subprocess.run(
+        ["git", "commit", "-q", "-m", "bad"], cwd=story_repo, env=env, capture_output=True,
+        text=True,
+    )  # fmt: skip
+    out = proc.stdout + proc.stderr
+    assert proc.returncode != 0 and out.count("SP-201 (claimed by") == 1, out

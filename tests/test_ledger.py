@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -199,3 +200,60 @@ def test_transaction_rules_directly(tmp_path: Path) -> None:
     with pytest.raises(LedgerError, match="cannot become released"):
         ledger.transition(["T-06"], "released")
     assert Record.from_json(Record("allocated", "T", 9, "T-09", "x", 1.0).to_json()).id == "T-09"
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Path]:
+    """A 256 KiB tmpfs (root only; elsewhere the test is skipped, saying why)."""
+    where = tmp_path / "small-disk"
+    where.mkdir()
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(where)], capture_output=True
+    )
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a small tmpfs here: {mounted.stderr.decode().strip()}")
+    try:
+        yield where
+    finally:
+        subprocess.run(["umount", "-l", str(where)], check=False)
+
+
+def _fill(folder: Path) -> Path:
+    filler = folder / "filler"
+    fd = os.open(filler, os.O_WRONLY | os.O_CREAT, 0o644)
+    try:
+        while os.write(fd, b"\0" * 4096):
+            pass
+    except OSError:  # ENOSPC: the disk is full now
+        pass
+    finally:
+        os.close(fd)
+    return filler
+
+
+def test_a_full_disk_is_said_plainly_and_allocates_nothing(
+    story_repo: Path, small_disk: Path
+) -> None:
+    env = {"GITFLEET_STATE_DIR": str(small_disk / "state")}
+    assert gitfleet(story_repo, "ids", "allocate", "SP", env=env).stdout.strip() == "SP-152"
+    filler = _fill(small_disk)
+    full = gitfleet(story_repo, "ids", "allocate", "SP", "-n", "20", env=env, check=False)
+    assert full.returncode == 1, full.stderr
+    assert "the disk is full" in full.stderr and "internal error" not in full.stderr
+    filler.unlink()
+    listed = gitfleet(story_repo, "ids", "list", env=env).stdout.split("\n")
+    assert [line.split("\t")[0] for line in listed if line] == ["SP-152"]
+    assert gitfleet(story_repo, "ids", "allocate", "SP", env=env).stdout.strip() == "SP-153"
+
+
+def test_show_finds_short_ids_and_names_seeded_ones_and_release_twice_says_so(
+    story_repo: Path,
+) -> None:
+    assert gitfleet(story_repo, "ids", "allocate", "SP", "-n", "2").stdout.split()[0] == "SP-152"
+    assert gitfleet(story_repo, "ids", "show", "SP-152").stdout.startswith("SP-152\tallocated")
+    seeded = gitfleet(story_repo, "ids", "show", "SP-7", check=False)
+    assert seeded.returncode == 1 and "SP-007 was not allocated by the ledger" in seeded.stderr
+    assert "SP-151" in seeded.stderr
+    assert gitfleet(story_repo, "ids", "release", "SP-153").stdout.strip() == "released SP-153"
+    again = gitfleet(story_repo, "ids", "release", "SP-153", check=False)
+    assert again.returncode == 1 and "SP-153 already released" in again.stderr

@@ -25,6 +25,7 @@ from gitfleet.ids.local import LocalBackend
 from gitfleet.ids.remote import (
     DEFAULT_REF,
     LOCAL_REF,
+    SEEN_REF,
     WAIT_AFTER,
     RemoteBackend,
     migrate,
@@ -160,7 +161,9 @@ def test_two_machines_many_processes_each_get_unique_ids_none_lost(
     assert sorted(refs) == [DEFAULT_REF, "refs/heads/main"]
     mine = git(a, "for-each-ref", "--format=%(refname)", "refs/gitfleet", "refs/heads").stdout
     # (plus, perhaps, the last-seen copies of other machines' waiting markers)
-    assert sorted(r for r in mine.split() if "-waiting/" not in r) == [LOCAL_REF, "refs/heads/main"]
+    assert sorted(r for r in mine.split() if "-waiting/" not in r) == sorted(
+        [SEEN_REF, LOCAL_REF, "refs/heads/main"]
+    )
 
 
 def test_a_machine_that_lost_the_race_reruns_on_fresh_records(
@@ -585,3 +588,59 @@ def test_commit_hook_rereads_before_refusing_on_a_cached_answer(
     git(a, "add", "-A")
     proc = git(a, "commit", "-q", "-m", "allocated on machine b", check=False)
     assert proc.returncode == 0, proc.stderr
+
+
+def test_a_deleted_or_emptied_ledger_ref_is_refused_never_reseeded(
+    tmp_path: Path, story_repo: Path
+) -> None:
+    bare = _serve(tmp_path, story_repo)
+    a = _machine(tmp_path, "a", bare.as_uri())
+    assert gitfleet(a, "ids", "allocate", "SP", "-n", "3").stdout.split()[-1] == "SP-154"
+    seen = git(bare, "rev-parse", DEFAULT_REF).stdout.strip()
+    git(bare, "update-ref", "-d", DEFAULT_REF)  # as a `push --mirror` from an old clone does
+    gone = gitfleet(a, "ids", "allocate", "SP", check=False)
+    assert gone.returncode == 1, gone.stdout
+    assert "is gone, but this clone saw it hold SP up to 154" in gone.stderr
+    assert (
+        "git push" in gone.stderr
+        and "refs/gitfleet/ledger-seen:refs/gitfleet/ledger" in gone.stderr
+    )
+    assert git(bare, "rev-parse", "-q", "--verify", DEFAULT_REF, check=False).returncode != 0
+    # an empty tree in its place is no better
+    empty = git(bare, "hash-object", "-t", "tree", "-w", "--stdin", input_text="").stdout.strip()
+    commit = git(bare, "commit-tree", empty, "-m", "empty").stdout.strip()
+    git(bare, "update-ref", DEFAULT_REF, commit)
+    emptied = gitfleet(a, "ids", "allocate", "SP", check=False)
+    assert emptied.returncode == 1 and "holds less" in emptied.stderr
+    # the recovery the message names brings it back, and allocation goes on above 154
+    git(a, "push", "-q", "--force", bare.as_uri(), "refs/gitfleet/ledger-seen:" + DEFAULT_REF)
+    assert git(bare, "rev-parse", DEFAULT_REF).stdout.strip() == seen
+    assert gitfleet(a, "ids", "allocate", "SP").stdout.strip() == "SP-155"
+
+
+def test_a_ledger_ref_to_a_blob_or_a_forged_record_is_a_clear_error(
+    tmp_path: Path, story_repo: Path
+) -> None:
+    bare = _serve(tmp_path, story_repo)
+    a = _machine(tmp_path, "a", bare.as_uri())
+    blob = git(bare, "hash-object", "-w", "--stdin", input_text="not a ledger\n").stdout.strip()
+    git(bare, "update-ref", DEFAULT_REF, blob)
+    proc = gitfleet(a, "ids", "allocate", "SP", check=False)
+    assert proc.returncode == 1 and "points at a blob" in proc.stderr, proc.stderr
+    forged = '{"v":1,"op":"allocated","series":"SP","n":200,"id":"SP-999","owner":"x","ts":1}\n'
+    shard = git(bare, "hash-object", "-w", "--stdin", input_text=forged).stdout.strip()
+    tree = git(bare, "mktree", input_text=f"100644 blob {shard}\t000000.jsonl\n").stdout.strip()
+    git(bare, "update-ref", DEFAULT_REF, git(bare, "commit-tree", tree, "-m", "x").stdout.strip())
+    proc = gitfleet(a, "ids", "allocate", "SP", check=False)
+    assert proc.returncode == 1 and "does not match its number 200" in proc.stderr
+
+
+def test_ids_list_and_show_read_the_remote_now(tmp_path: Path, story_repo: Path) -> None:
+    bare = _serve(tmp_path, story_repo)
+    a, b = _machine(tmp_path, "a", bare.as_uri()), _machine(tmp_path, "b", bare.as_uri())
+    gitfleet(b, "ids", "allocate", "SP")
+    env = {"GITFLEET_LEDGER_CACHE_TTL": "3600"}  # the hooks' cache would answer for an hour
+    assert "SP-152" in gitfleet(b, "ids", "list", env=env).stdout
+    ident = gitfleet(a, "ids", "allocate", "SP").stdout.strip()
+    assert ident in gitfleet(b, "ids", "list", env=env).stdout
+    assert ident in gitfleet(b, "ids", "show", ident, env=env).stdout

@@ -6,6 +6,7 @@ calls one plain function of the package; subcommands are imported only when used
 from __future__ import annotations
 
 import importlib
+import json
 from typing import Any
 
 import click
@@ -20,14 +21,20 @@ COMMANDS = {
     "hook": "gitfleet.cli.hook_cmd:hook",
     "daemon": "gitfleet.cli.daemon_cmd:daemon",
     "land": "gitfleet.cli.land_cmd:land",
+    "merge-driver": "gitfleet.cli.merge_driver_cmd:merge_driver",
     "queue": "gitfleet.cli.land_cmd:queue",
     "spawn": "gitfleet.cli.fleet_cmd:spawn",
     "status": "gitfleet.cli.fleet_cmd:status",
+    "resolve": "gitfleet.cli.fleet_cmd:resolve",
     "logs": "gitfleet.cli.fleet_cmd:logs",
     "clean": "gitfleet.cli.fleet_cmd:clean",
     "report": "gitfleet.cli.fleet_cmd:report",
     "demo": "gitfleet.cli.demo_cmd:demo",
     "context": "gitfleet.cli.context_cmd:context",
+    "doctor": "gitfleet.cli.doctor_cmd:doctor",
+    "completion": "gitfleet.cli.doctor_cmd:completion",
+    "server": "gitfleet.cli.server_cmd:server",
+    "check": "gitfleet.cli.server_cmd:check",
 }
 
 
@@ -80,6 +87,5 @@ def run(args: list[str]) -> int:
 
 def echo_json(data: Any) -> None:
     """Print ``data`` as indented JSON, the machine-readable form of every verb."""
-    import json
 
     click.echo(json.dumps(data, indent=2, sort_keys=False))

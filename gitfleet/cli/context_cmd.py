@@ -7,6 +7,8 @@ from pathlib import Path
 
 import click
 
+from gitfleet.errors import optional
+
 
 @click.command()
 @click.argument("task")
@@ -34,9 +36,9 @@ def context(
     Retrieval runs offline (BM25 + symbol graph) and, with an Anthropic API key, lets
     Claude derive the task's needs and rerank the candidates.
     """
-    from gitfleet.context import build_pack
 
-    result = build_pack(
+    context_engine = optional("gitfleet.context", "gitfleet context", "context")
+    result = context_engine.build_pack(
         Path.cwd(), task, budget=budget, offline=True if offline else None, model=model
     )
     for warning in result.warnings:

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import sys
+
 import click
 
-from gitfleet.cli import echo_json
+from gitfleet.cli import complete, echo_json
 from gitfleet.ids import verbs as ids_api
 from gitfleet.ids.ledger import IdState
+from gitfleet.ids.remote import migrate as migrate_ledger
 
 _context = ids_api.here
 
@@ -17,7 +20,7 @@ def ids() -> None:
 
 
 @ids.command()
-@click.argument("series")
+@click.argument("series", shell_complete=complete.series)
 @click.option(
     "-n",
     "--count",
@@ -40,7 +43,7 @@ def _line(state: IdState) -> str:
 
 
 @ids.command(name="list")
-@click.argument("series", required=False)
+@click.argument("series", required=False, shell_complete=complete.series)
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def list_(series: str | None, as_json: bool) -> None:
     """List allocated ids (id, state, owner)."""
@@ -48,8 +51,13 @@ def list_(series: str | None, as_json: bool) -> None:
     states = ids_api.list_ids(repo, cfg, series)
     if as_json:
         echo_json([s.to_dict() for s in states])
-    elif states:
+        return
+    if sys.stdout.isatty():  # people get a header; pipes get the bare tab-separated rows
+        click.echo("ID\tSTATE\tOWNER")
+    if states:
         click.echo("\n".join(_line(s) for s in states))
+    elif sys.stdout.isatty():
+        click.echo("(no ids yet: `gitfleet ids allocate SERIES`)")
 
 
 @ids.command()
@@ -61,7 +69,7 @@ def export() -> None:
 
 
 @ids.command()
-@click.argument("ident", metavar="ID")
+@click.argument("ident", metavar="ID", shell_complete=complete.ids)
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def show(ident: str, as_json: bool) -> None:
     """Show one id's state and owner."""
@@ -94,7 +102,6 @@ def release(idents: tuple[str, ...], force: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def migrate(to: str, as_json: bool) -> None:
     """Copy every ledger record to the other backend; never loses or reissues an id."""
-    from gitfleet.ids.remote import migrate as migrate_ledger
 
     repo, cfg = _context()
     result = migrate_ledger(repo, cfg, to)

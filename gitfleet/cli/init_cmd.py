@@ -44,6 +44,12 @@ def init(series: tuple[str, ...], guarded: tuple[str, ...], no_route: bool, as_j
         click.echo(f"hook {hook}: {where}")
     if result.routed:
         click.echo(f"pushes routed through the queue: {result.routed}")
+    if result.merge_drivers:
+        click.echo(
+            "merge drivers registered: "
+            + ", ".join(result.merge_drivers)
+            + " (opt files in with .gitattributes, e.g. `*.json merge=gitfleet`)"
+        )
     for warning in result.warnings:
         click.echo(f"warning: {warning}", err=True)
     if not result.seeded:

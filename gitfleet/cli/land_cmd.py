@@ -6,8 +6,12 @@ from typing import Any
 
 import click
 
+from gitfleet import config
 from gitfleet.cli import echo_json
 from gitfleet.errors import Refusal, sigterm_as_interrupt
+from gitfleet.git.repo import discover
+from gitfleet.land import landing
+from gitfleet.queue import client as gate_queue
 
 _CHECK_HELP = (
     "Shell command run on the rebased tree before it is pushed (default: [land] check "
@@ -19,8 +23,19 @@ _CHECK_HELP = (
 @click.argument("branches", nargs=-1, required=True)
 @click.option("--onto", metavar="TARGET", help="Branch to land on (default: [fleet] target).")
 @click.option("--check", metavar="CMD", help=_CHECK_HELP)
+@click.option(
+    "--allow-config",
+    is_flag=True,
+    help="Let fleet branches change gitfleet.toml (read it first: its commands run as you).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-def land(branches: tuple[str, ...], onto: str | None, check: str | None, as_json: bool) -> None:
+def land(
+    branches: tuple[str, ...],
+    onto: str | None,
+    check: str | None,
+    allow_config: bool,
+    as_json: bool,
+) -> None:
     """Land BRANCHES on the target one at a time: rebase, check, push.
 
     Each branch is rebased onto the freshly fetched target in memory, the check runs on
@@ -28,9 +43,6 @@ def land(branches: tuple[str, ...], onto: str | None, check: str | None, as_json
     not moved meanwhile (else it is redone). Branches themselves are never changed. Exits 1
     when any branch did not land.
     """
-    from gitfleet import config
-    from gitfleet.git.repo import discover
-    from gitfleet.land import landing
 
     repo = discover()
     with sigterm_as_interrupt():  # a killed land stops its check and drops its scratch tree
@@ -40,6 +52,7 @@ def land(branches: tuple[str, ...], onto: str | None, check: str | None, as_json
             list(branches),
             onto=onto,
             check=check,
+            allow_config=allow_config,
             on_event=lambda text: click.echo(f"gitfleet: {text}", err=True),
         )
     if as_json:
@@ -67,8 +80,6 @@ def _describe(result: Any) -> str:
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def queue(as_json: bool) -> None:
     """Per target ref: who holds the lease, who waits, and the recent results."""
-    from gitfleet.git.repo import discover
-    from gitfleet.queue import client as gate_queue
 
     snapshot = gate_queue.snapshot(discover())
     if as_json:

@@ -182,9 +182,21 @@ class ClaudeRanker:
         return parse_rerank(self._ask(prompt, 1500), [p for p, _ in candidates])
 
 
+# Where the SDK finds credentials; with none of them set there is no client to make.
+_KEY_VARIABLES = (
+    "ANTHROPIC_API_KEY",
+    "ANTHROPIC_AUTH_TOKEN",
+    "ANTHROPIC_PROFILE",
+    "ANTHROPIC_IDENTITY_TOKEN",
+    "ANTHROPIC_IDENTITY_TOKEN_FILE",
+)
+
+
 def connect(model: str | None) -> tuple[ClaudeRanker | None, str | None]:
     """A ranker when the SDK finds credentials, else (None, why) for the warning line."""
     no_key = "no Anthropic API key (set ANTHROPIC_API_KEY, or pass --offline)"
+    if not any(os.environ.get(name) for name in _KEY_VARIABLES):
+        return None, no_key  # the SDK takes seconds to import: not for nothing
     try:
         import anthropic
 

@@ -12,11 +12,13 @@ terms into its own numbering.
 from __future__ import annotations
 
 import contextlib
+import multiprocessing
 import os
 import sys
 import threading
 from collections import Counter, defaultdict
 from collections.abc import Mapping, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
 from typing import NamedTuple
 
 import numpy as np
@@ -167,8 +169,6 @@ def scan(repo_path: str, listed: Sequence[repomap.TreeFile]) -> Scanned:
     if _workers(len(listed)) < 2:
         kept = scanner.scan(repo_path, listed)
         return Scanned(kept, scanner, term_counts(scanner.mentions()))
-    import multiprocessing
-    from concurrent.futures import Future, ProcessPoolExecutor
 
     ours, theirs = listed[0::2], listed[1::2]  # interleaved: big and small files balance
     part: _Part | None = None

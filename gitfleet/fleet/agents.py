@@ -8,12 +8,14 @@ task text becomes (part of) one argument and never passes through a shell: a tas
 
 from __future__ import annotations
 
+import os
 import re
 import shlex
 from collections.abc import Mapping, Sequence
 
 from gitfleet.config import Config
 from gitfleet.errors import UsageError
+from gitfleet.git import no_git_env
 
 PLACEHOLDERS = ("prompt", "task", "id", "brief", "worktree", "branch", "run")
 
@@ -21,7 +23,9 @@ PLACEHOLDERS = ("prompt", "task", "id", "brief", "worktree", "branch", "run")
 PRESETS: Mapping[str, tuple[str, ...]] = {
     # Claude Code: `-p/--print` runs non-interactively and exits (docs: "Run Claude Code
     # programmatically"). Headless runs cannot answer permission prompts: accept edits and
-    # allow the git commands the brief asks for, nothing broader.
+    # allow the git commands the brief asks for, nothing broader. `stream-json` (which needs
+    # `--verbose` under `-p`) logs each step as it happens and ends with a `result` line
+    # holding cost, tokens, turns and duration (read by gitfleet.fleet.usage).
     "claude": (
         "claude",
         "-p",
@@ -31,6 +35,9 @@ PRESETS: Mapping[str, tuple[str, ...]] = {
         "--allowedTools",
         "Bash(git add:*),Bash(git commit:*),Bash(git status:*),"
         "Bash(git diff:*),Bash(git log:*),Bash(git push:*)",
+        "--output-format",
+        "stream-json",
+        "--verbose",
     ),
     # Codex CLI: `codex exec PROMPT` is its non-interactive mode; it is read-only by default,
     # `--sandbox workspace-write` lets it edit the worktree (developers.openai.com/codex/
@@ -38,12 +45,27 @@ PRESETS: Mapping[str, tuple[str, ...]] = {
     "codex": ("codex", "exec", "--sandbox", "workspace-write", "{prompt}"),
     # Aider: `--message` does one instruction and exits; `--yes-always` answers its
     # confirmations (aider.chat/docs/scripting.html). Aider commits on its own by default.
-    "aider": ("aider", "--yes-always", "--message", "{prompt}"),
+    # `--no-gitignore`: otherwise it adds `.aider*` to the project's .gitignore and leaves
+    # that change uncommitted in every worktree (its own files are SCRATCH below).
+    "aider": ("aider", "--yes-always", "--no-gitignore", "--message", "{prompt}"),
     # Gemini CLI: `-p/--prompt` is headless mode; `--approval-mode auto_edit` approves file
     # edits without a person (geminicli.com/docs/cli/headless).
     "gemini": ("gemini", "--approval-mode", "auto_edit", "-p", "{prompt}"),
     # opencode: `opencode run PROMPT` runs one prompt without the TUI and exits.
     "opencode": ("opencode", "run", "{prompt}"),
+}
+
+# Files an agent CLI keeps in its worktree for itself (chat history, caches): not work, so
+# `gitfleet clean` does not keep a worktree for them. Keyed by command name.
+SCRATCH: Mapping[str, tuple[str, ...]] = {"aider": (".aider*",)}
+
+# How to get each preset's command, for the pre-flight's "not on PATH" (keyed by command).
+INSTALL_HINTS: Mapping[str, str] = {
+    "claude": "npm install -g @anthropic-ai/claude-code",
+    "codex": "npm install -g @openai/codex",
+    "aider": "python -m pip install aider-chat (or: pipx install aider-chat)",
+    "gemini": "npm install -g @google/gemini-cli",
+    "opencode": "npm install -g opencode-ai",
 }
 
 _PLACEHOLDER_RE = re.compile(r"\{(" + "|".join(PLACEHOLDERS) + r")\}")
@@ -90,5 +112,30 @@ def resolve(cfg: Config, preset: str | None, agent_cmd: str | None) -> tuple[str
     )
 
 
+def scratch_patterns(argv: Sequence[str]) -> tuple[str, ...]:
+    """The scratch-file patterns of the CLI that ``argv`` runs (none for unknown ones)."""
+    return SCRATCH.get(os.path.basename(argv[0]), ()) if argv else ()
+
+
 def known_presets(cfg: Config) -> list[str]:
     return sorted(set(PRESETS) | set(cfg.agents))
+
+
+def env_for(
+    run: str, name: str, ident: str | None, brief: str, branch: str, worktree: str,
+    ports: Mapping[str, int],
+) -> dict[str, str]:  # fmt: skip
+    """The environment an agent runs in: gitfleet's variables, its ports, no GIT_* leaks."""
+    env = no_git_env()
+    env.update(
+        {
+            "GITFLEET_ID": ident or "",
+            "GITFLEET_BRIEF": brief,
+            "GITFLEET_BRANCH": branch,
+            "GITFLEET_WORKTREE": worktree,
+            "GITFLEET_RUN": run,
+            "GITFLEET_AGENT": name,
+        }
+    )
+    env.update({port: str(number) for port, number in ports.items()})
+    return env

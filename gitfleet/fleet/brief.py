@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from gitfleet import locking
+from gitfleet.config import Series
 
 _FIELD_RE = re.compile(r"\{([a-z_]+)\}")
 
@@ -33,6 +34,7 @@ def render(
     remote: str,
     guarded: Sequence[str],
     context: str | None = None,
+    series: Series | None = None,
 ) -> str:
     """The brief's text. Only the template's own ``{fields}`` are filled, once: braces in the
     task or the context pack are kept verbatim."""
@@ -42,6 +44,7 @@ def render(
         "id_line": (
             f"- Your id is **{ident}**. It is already allocated to you and to no one else: use\n"
             "  exactly this id; never read or edit an id counter to get one.\n"
+            + claim_line(series, ident)
             if ident
             else ""
         ),
@@ -53,6 +56,27 @@ def render(
         "context": f"\n## Context\n\n{context.strip()}\n" if context and context.strip() else "",
     }
     return _FIELD_RE.sub(lambda m: values.get(m.group(1), m.group(0)), template())
+
+
+def example_path(pattern: str, ident: str) -> str:
+    """A path the glob ``pattern`` matches, named for ``ident``: ``articles/*.md`` gives
+    ``articles/SP-152.md``."""
+    prefix = ident.rsplit("-", 1)[0]
+    path = pattern.replace(f"{prefix}-*", ident).replace("**/", "").replace("**", ident)
+    path = path.replace("*", ident, 1).replace("*", "x").replace("?", "x")
+    return path.lstrip("/")
+
+
+def claim_line(series: Series | None, ident: str) -> str:
+    """How to claim the id, with a concrete path built from the series' config."""
+    if series is None or not series.paths:
+        return ""
+    globs = ", ".join(f"`{p}`" for p in series.paths)
+    where = f"- Claim it with a file such as `{example_path(series.paths[0], ident)}`"
+    if series.front_matter:
+        return (f"{where} (any path matching {globs}),\n  whose front matter sets "
+                f"`{series.front_matter}: {ident}`.\n")  # fmt: skip
+    return f"{where} (any path matching {globs}, named for the id).\n"
 
 
 def write(path: Path, text: str) -> None:

@@ -16,7 +16,7 @@ from typing import Any
 
 from gitfleet.config import Config
 from gitfleet.errors import GitfleetError, UsageError
-from gitfleet.fleet import lander, runstate, worktrees
+from gitfleet.fleet import agents, lander, runstate, worktrees
 from gitfleet.fleet.runstate import AgentState, RunState, RunStore
 from gitfleet.fleet.supervise import signal_group
 from gitfleet.git.repo import Repo
@@ -80,15 +80,19 @@ def _clean_run(repo: Repo, cfg: Config, state: RunState, force: bool, result: Cl
                 f"{agent.name} ({agent.branch}, {agent.worktree}): " + "; ".join(why)
             )
             continue
-        _remove_agent(repo, cfg, agent, force or bool(why), result)
+        _remove_agent(repo, cfg, agent, result)
     if kept_any:
         # Remember what went, for the next clean and for `status`; the spawn is gone, so
         # nobody else writes this file now.
         RunStore(repo, state).save()
     else:
         shutil.rmtree(runstate.runs_dir(repo) / state.run, ignore_errors=True)
+        root = worktrees.worktree_root(repo, cfg)
         with contextlib.suppress(OSError):
-            (worktrees.worktree_root(repo, cfg) / state.run).rmdir()
+            (root / state.run).rmdir()
+        if root == worktrees.default_root(repo):  # ours alone: gone once it is empty
+            with contextlib.suppress(OSError):
+                root.rmdir()
         result.runs_removed.append(state.run)
 
 
@@ -98,7 +102,7 @@ def _blockers(repo: Repo, upstream: str, agent: AgentState) -> list[str]:
         agent.pid, agent.pid_start
     ):
         why.append(f"its process {agent.pid} is still running (its spawn is gone)")
-    changes = worktrees.dirty(Path(agent.worktree))
+    changes = worktrees.dirty(Path(agent.worktree), agents.scratch_patterns(agent.argv))
     if changes:
         shown = ", ".join(c[3:] for c in changes[:5]) + (" ..." if len(changes) > 5 else "")
         why.append(f"{len(changes)} uncommitted change(s): {shown}")
@@ -110,9 +114,9 @@ def _blockers(repo: Repo, upstream: str, agent: AgentState) -> list[str]:
     return why
 
 
-def _remove_agent(
-    repo: Repo, cfg: Config, agent: AgentState, force: bool, result: CleanResult
-) -> None:
+def _remove_agent(repo: Repo, cfg: Config, agent: AgentState, result: CleanResult) -> None:
+    """Remove what the blockers check (or --force) has cleared: the worktree goes even with
+    the agent CLI's own scratch files in it, which `git worktree remove` alone refuses."""
     if agent.phase in (runstate.STARTING, runstate.RUNNING) and runstate.pid_alive(
         agent.pid, agent.pid_start
     ):
@@ -122,7 +126,7 @@ def _remove_agent(
     tree = Path(agent.worktree)
     registered = tree.exists() or _is_registered(repo, tree)
     if registered:
-        worktrees.remove(repo, tree, force=force)
+        worktrees.remove(repo, tree, force=True)
     if branch_exists(repo, agent.branch):
         repo.git("branch", "-D", agent.branch)
     agent.cleaned = True
@@ -138,7 +142,7 @@ def _is_registered(repo: Repo, tree: Path) -> bool:
 
 def _release_if_unclaimed(repo: Repo, cfg: Config, ident: str, result: CleanResult) -> None:
     try:
-        state = verbs.open_ledger(repo, cfg).states().get(ident)
+        state = verbs.open_ledger(repo, cfg).folded().get(ident)
         if state is None or state.status not in ("allocated", "committed"):
             return
         # verbs.release refuses ids any branch (the target included) claims: exactly the

@@ -18,12 +18,18 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from gitfleet import config, install
+from gitfleet.fleet.display import PlainDisplay
+from gitfleet.fleet.runstate import AgentState, RunState
+from gitfleet.fleet.spawn import SpawnOptions, spawn
+from gitfleet.fleet.words import plural
 from gitfleet.git import run
+from gitfleet.git.repo import discover
 
 ARTICLES = 151
 CONFIG = """\
@@ -187,7 +193,29 @@ def count_landed(remote: Path, authors: list[str], since: str) -> tuple[int, int
     return landed, int(merges)
 
 
-def without_gitfleet(root: Path, agents: int) -> Side:
+Progress = Callable[[str], None]
+
+
+def _quiet(line: str) -> None:
+    pass
+
+
+class _LandingsDisplay(PlainDisplay):
+    """Spawn's events, cut to one progress line per agent once its landing is done."""
+
+    def __init__(self, progress: Progress) -> None:
+        super().__init__(open(os.devnull, "w"))  # noqa: SIM115 - closed in stop()
+        self.progress = progress
+
+    def event(self, run: RunState, agent: AgentState | None, message: str) -> None:
+        if agent is not None and agent.landing is not None:
+            self.progress(f"with gitfleet: {agent.name} {agent.outcome}")
+
+    def stop(self, run: RunState) -> None:
+        self.stream.close()
+
+
+def without_gitfleet(root: Path, agents: int, progress: Progress = _quiet) -> Side:
     """Nine clones, nine agents reading the counter at once, pushes with retries."""
     _repo, remote = build_story(root)
     base = run(["rev-parse", "main"], remote).stdout.strip()
@@ -199,6 +227,7 @@ def without_gitfleet(root: Path, agents: int) -> Side:
         clone = root / f"agent-{i}"
         run(["clone", "-q", str(remote), str(clone)], root)
         clones.append(clone)
+    progress(f"without gitfleet: {agents} clones ready; the agents start at the same moment")
     start = time.monotonic()
     procs = [
         subprocess.Popen([sys.executable, str(script), f"agent-{i}", str(go)], cwd=clone,
@@ -213,6 +242,8 @@ def without_gitfleet(root: Path, agents: int) -> Side:
         side.ids.append(result["id"])
         side.refused_pushes += result["refused"]
         side.failed_agents += 0 if result["pushed"] else 1
+        progress(f"without gitfleet: {result['agent']} took {result['id']}, "
+                 f"{plural(result['refused'], 'push', 'pushes')} refused")  # fmt: skip
     side.seconds = time.monotonic() - start
     side.articles_landed, side.merge_commits = count_landed(
         remote, [f"agent-{i}" for i in range(1, agents + 1)], base
@@ -220,13 +251,9 @@ def without_gitfleet(root: Path, agents: int) -> Side:
     return side
 
 
-def with_gitfleet(root: Path, agents: int) -> Side:
+def with_gitfleet(root: Path, agents: int, progress: Progress = _quiet) -> Side:
     """``gitfleet init --series SP`` then ``gitfleet spawn 9`` of the same agents."""
-    from gitfleet import config, install
-    from gitfleet.fleet.display import PlainDisplay
-    from gitfleet.fleet.spawn import SpawnOptions, spawn
-    from gitfleet.git.repo import discover
-
+    progress(f"with gitfleet: gitfleet init --series SP, then gitfleet spawn {agents}")
     repo_path, remote = build_story(root)
     start = time.monotonic()
     repo = discover(repo_path)
@@ -241,8 +268,7 @@ def with_gitfleet(root: Path, agents: int) -> Side:
     opts = SpawnOptions(count=agents, series="SP", task="Write article {id}",
                         agent_cmd=f"{sys.executable} {script}")  # fmt: skip
     os.environ["GITFLEET_WORKTREES"] = str(root / "worktrees")
-    with open(os.devnull, "w") as quiet:
-        state = spawn(repo, config.load(repo_path), opts, PlainDisplay(quiet))
+    state = spawn(repo, config.load(repo_path), opts, _LandingsDisplay(progress))
     side = Side("with gitfleet", agents)
     side.seconds = time.monotonic() - start
     for agent in state.agents:
@@ -286,15 +312,16 @@ class DemoResult:
                 "folder": self.folder}  # fmt: skip
 
 
-def demo(agents: int = 9, keep: bool = False) -> DemoResult:
-    """Replay the evening both ways in a temp folder; remove it unless ``keep``."""
+def demo(agents: int = 9, keep: bool = False, progress: Progress | None = None) -> DemoResult:
+    """Replay the evening both ways in a temp folder; remove it unless ``keep``. Each step
+    is told to ``progress`` as it happens (the whole replay takes some seconds)."""
     root = Path(tempfile.mkdtemp(prefix="gitfleet-demo-")).resolve()
     try:
         with isolated_env(root):
             (root / "without").mkdir()
             (root / "with").mkdir()
-            before = without_gitfleet(root / "without", agents)
-            after = with_gitfleet(root / "with", agents)
+            before = without_gitfleet(root / "without", agents, progress or _quiet)
+            after = with_gitfleet(root / "with", agents, progress or _quiet)
     finally:
         if not keep:
             shutil.rmtree(root, ignore_errors=True)

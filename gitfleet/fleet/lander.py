@@ -9,12 +9,16 @@ from __future__ import annotations
 import queue
 import threading
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from gitfleet.config import Config
 from gitfleet.errors import GitfleetError
 from gitfleet.fleet.runstate import AgentState, RunState
 from gitfleet.git.repo import Repo
-from gitfleet.ids import verbs
+from gitfleet.ids import claims, verbs
+
+if TYPE_CHECKING:
+    from gitfleet.land.landing import LandResult
 
 ALREADY = "already-landed"  # every commit is on the target already (the agent pushed itself)
 NO_COMMITS = "no-commits"
@@ -49,8 +53,16 @@ def already_on(repo: Repo, upstream: str, branch: str) -> bool:
     return not any(line.startswith("+") for line in proc.stdout.splitlines())
 
 
-def land_agent(repo: Repo, cfg: Config, run: RunState, agent: AgentState) -> None:
-    """Land one agent's new commits on the run's target and record the outcome on ``agent``."""
+HandBack = Callable[[AgentState, "LandResult"], "LandResult"]
+
+
+def land_agent(
+    repo: Repo, cfg: Config, run: RunState, agent: AgentState, hand_back: HandBack | None = None
+) -> None:
+    """Land one agent's new commits on the run's target and record the outcome on ``agent``.
+
+    ``hand_back``: what to do with a conflict before reporting it (the agent rung).
+    """
     agent.commits = count_commits(repo, run.base, agent.branch)
     if agent.commits == 0:
         agent.landing, agent.land_message = NO_COMMITS, "the agent made no commits"
@@ -63,15 +75,31 @@ def land_agent(repo: Repo, cfg: Config, run: RunState, agent: AgentState) -> Non
             from gitfleet.land.landing import land
 
             result = land(repo, cfg, [agent.branch])[0]
+            if result.status == "conflict" and hand_back is not None:
+                result = hand_back(agent, result)
             agent.landing, agent.land_message = result.status, result.message
             agent.conflict_paths = list(result.paths)
+            agent.resolved = [dict(r) for r in result.resolved]
     except (GitfleetError, ImportError) as exc:
         agent.landing, agent.land_message = "error", str(exc)
-    _mark(repo, cfg, agent)
+    _mark(repo, cfg, run, agent)
 
 
-def _mark(repo: Repo, cfg: Config, agent: AgentState) -> None:
+def claimed_by_branch(repo: Repo, cfg: Config, base: str, ref: str) -> list[str]:
+    """Ids claimed on ``ref`` that ``base`` did not claim: what this agent's work claims."""
+    if not cfg.series:
+        return []
+    before = set(claims.claims_in_tree(repo, cfg, base))
+    return sorted(set(claims.claims_in_tree(repo, cfg, ref)) - before)
+
+
+def _mark(repo: Repo, cfg: Config, run: RunState, agent: AgentState) -> None:
+    """The agent's id follows what its work claims (issue 13): ``landed`` once a claim of
+    it landed, ``committed`` while the claim is only on its branch, and untouched
+    (``allocated``, for `gitfleet clean` to release) when its work never claimed it."""
     if not agent.id:
+        return
+    if agent.id not in claimed_by_branch(repo, cfg, run.base, f"refs/heads/{agent.branch}"):
         return
     op = "landed" if agent.landing in ("landed", "up-to-date", ALREADY) else "committed"
     try:

@@ -14,11 +14,13 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from gitfleet.config import Config
-from gitfleet.errors import GitfleetError
+from gitfleet.errors import GitfleetError, MissingExtra, optional
+from gitfleet.fleet import lander
 from gitfleet.fleet.runstate import AgentState, RunState
+from gitfleet.fleet.usage import Usage
+from gitfleet.fleet.words import plural
 from gitfleet.git import split_z
 from gitfleet.git.repo import Repo
-from gitfleet.ids import claims
 
 SUMMARY_MAX_TOKENS = 400
 
@@ -42,18 +44,23 @@ class AgentReport:
     id_problem: str | None  # the claims differ from the allocation
     log: str
     error: str | None = None  # why the agent never started, e.g. its command is not on PATH
+    resolved: list[dict[str, str]] = field(default_factory=list)  # conflicts synthesis settled
+    usage: dict[str, Any] | None = None  # what its CLI reported spending (fleet.usage.Usage)
 
 
 @dataclass
 class Report:
     run: str
+    repo: str
     status: str
     target: str
     base: str
     agents: list[AgentReport]
     ids_allocated: list[str]
-    ids_claimed: list[str]
+    ids_claimed: list[str]  # every id the agents' changes claim
+    ids_unallocated: list[str]  # claimed, but not allocated to the agent claiming it
     succeeded: bool
+    usage: dict[str, Any] | None = None  # all agents' usage added up
     summary: str | None = None
     warnings: list[str] = field(default_factory=list)
 
@@ -82,14 +89,6 @@ def diffstat(repo: Repo, base: str, ref: str) -> tuple[list[str], int, int]:
     return files, added, removed
 
 
-def claimed_by_branch(repo: Repo, cfg: Config, base: str, ref: str) -> list[str]:
-    """Ids claimed on ``ref`` that ``base`` did not claim: what this agent's work claims."""
-    if not cfg.series:
-        return []
-    before = set(claims.claims_in_tree(repo, cfg, base))
-    return sorted(set(claims.claims_in_tree(repo, cfg, ref)) - before)
-
-
 def agent_report(repo: Repo, cfg: Config, run: RunState, agent: AgentState) -> AgentReport:
     ref = _branch_ref(repo, agent.branch)
     files: list[str] = []
@@ -97,7 +96,7 @@ def agent_report(repo: Repo, cfg: Config, run: RunState, agent: AgentState) -> A
     claimed: list[str] = []
     if ref is not None:
         files, added, removed = diffstat(repo, run.base, ref)
-        claimed = claimed_by_branch(repo, cfg, run.base, ref)
+        claimed = lander.claimed_by_branch(repo, cfg, run.base, ref)
     problem = None
     if agent.id and claimed and claimed != [agent.id]:
         problem = f"allocated {agent.id} but claims {', '.join(claimed)}"
@@ -109,17 +108,22 @@ def agent_report(repo: Repo, cfg: Config, run: RunState, agent: AgentState) -> A
         insertions=added, deletions=removed, landing=agent.landing,
         land_message=agent.land_message, conflicts=list(agent.conflict_paths),
         ids_claimed=claimed, id_problem=problem, log=agent.log, error=agent.error,
+        resolved=list(agent.resolved), usage=agent.usage,
     )  # fmt: skip
 
 
 def build(repo: Repo, cfg: Config, run: RunState) -> Report:
     """The structured report of ``run`` (no network)."""
     agents = [agent_report(repo, cfg, run, a) for a in run.agents]
+    total = run.usage_total()
     return Report(
-        run=run.run, status=run.status, target=run.target, base=run.base, agents=agents,
+        run=run.run, repo=run.repo, status=run.status, target=run.target, base=run.base,
+        agents=agents,
         ids_allocated=[a.id for a in run.agents if a.id],
         ids_claimed=sorted({i for a in agents for i in a.ids_claimed}),
+        ids_unallocated=sorted({i for a in agents for i in a.ids_claimed if i != a.id}),
         succeeded=bool(run.agents) and all(a.succeeded for a in run.agents),
+        usage=total.to_dict() if total else None,
     )  # fmt: skip
 
 
@@ -127,9 +131,10 @@ def with_summary(report: Report, *, model: str | None = None) -> Report:
     """Add Claude's integration summary when credentials are configured; on any failure
     add one secret-free warning instead. Without credentials: the structured report alone."""
     try:
-        from gitfleet.context import llm
-    except Exception as exc:  # the context part is optional for a report
-        report.warnings.append(f"no summary from Claude (cannot load the client: {exc})")
+        llm = optional("gitfleet.context.llm", "a report's summary by Claude", "all")
+    except MissingExtra as exc:
+        if any(name.startswith("ANTHROPIC_") for name in os.environ):  # Claude was meant
+            report.warnings.append(f"no summary from Claude: {exc}")
         return report
     ranker, _why_not = llm.connect(model or os.environ.get("GITFLEET_MODEL"))
     if ranker is None:
@@ -182,10 +187,11 @@ def render_text(report: Report) -> str:
         out += ["Summary (written by Claude):", report.summary, ""]
     verdict = "every agent succeeded" if report.succeeded else "not every agent succeeded"
     out.append(f"Run {report.run} ({report.status}) onto {report.target}: {verdict}")
-    head = ("agent", "id", "exit", "commits", "diff", "result", "log")
+    head = ("agent", "exit", "commits", "diff", "result", "usage")
     rows = [head] + [
-        (a.name, a.id or "-", "-" if a.exit_code is None else str(a.exit_code), str(a.commits),
-         f"{len(a.files)} files +{a.insertions} -{a.deletions}", a.outcome, a.log)
+        (a.name, "-" if a.exit_code is None else str(a.exit_code), str(a.commits),
+         f"{plural(len(a.files), 'file')} +{a.insertions} -{a.deletions}", a.outcome,
+         _short(a.usage))
         for a in report.agents
     ]  # fmt: skip
     widths = [max(len(r[i]) for r in rows) for i in range(len(head) - 1)]
@@ -197,12 +203,38 @@ def render_text(report: Report) -> str:
             out.append(f"  {a.name}: {a.error}")
         if a.conflicts:
             out.append(f"  {a.name}: conflicts in {', '.join(a.conflicts)}")
+        if a.resolved:
+            done = ", ".join(f"{r['path']} ({r['rung']})" for r in a.resolved)
+            out.append(f"  {a.name}: resolved {done}")
         if a.land_message and a.outcome not in ("landed", "committed"):
             out.append(f"  {a.name}: {a.land_message.splitlines()[0]}")
         if a.id_problem:
             out.append(f"  {a.name}: ids: {a.id_problem}")
+        if a.outcome not in ("landed", "committed"):
+            out.append(f"  {a.name}: its log: {_relative(a.log, report)}")
+    total = Usage.from_dict(report.usage)
+    if total is not None:
+        out.append(f"Usage: {total.line()}")
+    stray = report.ids_unallocated
+    own = [i for i in report.ids_claimed if i not in stray]
+    if report.agents:
+        folder = os.path.dirname(os.path.dirname(_relative(report.agents[0].log, report)))
+        out.append(f"Logs: `gitfleet logs AGENT` (in {folder}/)")
     out.append(
-        f"Ids: {len(report.ids_allocated)} allocated, {len(report.ids_claimed)} claimed"
-        + (f" ({', '.join(report.ids_claimed)})" if report.ids_claimed else "")
+        f"Ids: {len(report.ids_allocated)} allocated, {len(own)} claimed by their agents"
+        + (f" ({', '.join(own)})" if own else "")
+        + (f"; claimed without an allocation: {', '.join(stray)}" if stray else "")
     )
     return "\n".join(out)
+
+
+def _short(used: dict[str, Any] | None) -> str:
+    found = Usage.from_dict(used)
+    return found.short() if found else "-"
+
+
+def _relative(log: str, report: Report) -> str:
+    """A log path relative to the repository (``.git/gitfleet/runs/...``) when inside it."""
+    if report.repo and log.startswith(report.repo.rstrip("/") + "/"):
+        return log[len(report.repo.rstrip("/")) + 1 :]
+    return log

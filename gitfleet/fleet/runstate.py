@@ -19,6 +19,8 @@ from typing import Any
 
 from gitfleet import locking
 from gitfleet.errors import UsageError
+from gitfleet.fleet import usage
+from gitfleet.fleet.usage import Usage
 from gitfleet.git.repo import Repo
 from gitfleet.queue import procs
 
@@ -55,6 +57,8 @@ class AgentState:
     landing: str | None = None  # a LandResult status, or no-commits / already-landed / skipped
     land_message: str = ""
     conflict_paths: list[str] = field(default_factory=list)
+    resolved: list[dict[str, str]] = field(default_factory=list)  # {"path", "rung"} synthesis
+    usage: dict[str, Any] | None = None  # what its CLI reported spending (fleet.usage.Usage)
     cleaned: bool = False  # `gitfleet clean` removed its worktree and branch
 
     @property
@@ -113,6 +117,10 @@ class RunState:
             + ", ".join(a.name for a in self.agents)
         )
 
+    def usage_total(self) -> Usage | None:
+        """The agents' usage added up (None when no agent's CLI reported any)."""
+        return usage.total([Usage.from_dict(a.usage) for a in self.agents])
+
     @property
     def alive(self) -> bool:
         """Whether the spawn that owns this run is still running."""
@@ -128,6 +136,8 @@ class RunState:
         data = dataclasses.asdict(self)
         data["agents"] = [a.to_dict() for a in self.agents]
         data["status"] = self.status
+        total = self.usage_total()
+        data["usage"] = total.to_dict() if total else None
         data["schema"] = SCHEMA
         return data
 

@@ -16,18 +16,20 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from gitfleet.config import Config, Series
-from gitfleet.errors import GitfleetError, UsageError, sigterm_as_interrupt
-from gitfleet.fleet import agents, brief, lander, runstate, worktrees
+from gitfleet.config import FLEET_BRANCH_PREFIX, Config, Series
+from gitfleet.errors import GitfleetError, UsageError, optional, sigterm_as_interrupt
+from gitfleet.fleet import agents, brief, handback, lander, preflight, runstate, usage, worktrees
 from gitfleet.fleet.display import Display, PlainDisplay
 from gitfleet.fleet.runstate import AgentState, RunState, RunStore
 from gitfleet.fleet.supervise import Event, Job, Supervisor
+from gitfleet.fleet.words import plural
 from gitfleet.git import no_git_env
 from gitfleet.git.remote import target_branch
 from gitfleet.git.repo import Repo
 from gitfleet.ids import verbs
+from gitfleet.land.landing import LandResult
 
-BRANCH_PREFIX = "fleet/"
+BRANCH_PREFIX = FLEET_BRANCH_PREFIX
 
 
 @dataclass
@@ -44,6 +46,8 @@ class SpawnOptions:
     land: bool = True
     context: bool = False
     context_budget: int = 6000
+    resolve_attempts: int = 1  # conflicts handed back to their agent (rung 5), per agent
+    allow_many: bool = False  # more agents than [spawn] max_agents, confirmed by a person
 
 
 def read_tasks(path: Path) -> list[str]:
@@ -117,20 +121,30 @@ def allocate_ids(repo: Repo, cfg: Config, series: Series, count: int, run: str) 
     """All ids of the run in ONE ledger transaction, each owned by its agent's branch
     (the id check accepts a claim only on the branch that owns the id)."""
     return verbs.allocate(
-        repo, cfg, series.name, count, owner=lambda ident: BRANCH_PREFIX + ident, note={"run": run}
+        repo,
+        cfg,
+        series.name,
+        count,
+        owner=lambda ident: BRANCH_PREFIX + ident,
+        # the one worktree that may claim it: the agent's (see ids.idcheck)
+        note=lambda ident: {"run": run, "worktree": str(agent_worktree(repo, cfg, run, ident))},
     )
+
+
+def agent_worktree(repo: Repo, cfg: Config, run: str, name: str) -> Path:
+    """Where the agent ``name`` of ``run`` works."""
+    return worktrees.worktree_root(repo, cfg) / run / name
 
 
 def plan_agents(
     repo: Repo, cfg: Config, run: str, idents: list[str | None], tasks: list[str]
 ) -> list[AgentState]:
-    root = worktrees.worktree_root(repo, cfg) / run
     run_dir = runstate.runs_dir(repo) / run
     planned = []
     for index, (ident, template) in enumerate(zip(idents, tasks, strict=True), 1):
         name = ident or f"agent-{index}"
         branch = BRANCH_PREFIX + (ident or f"{run}-{index}")
-        tree = root / name
+        tree = agent_worktree(repo, cfg, run, name)
         values = {"id": ident or "", "branch": branch, "worktree": str(tree), "run": run}
         planned.append(
             AgentState(
@@ -152,6 +166,12 @@ class Spawner:
 
     def __init__(self, repo: Repo, cfg: Config, opts: SpawnOptions, display: Display) -> None:
         self.repo, self.cfg, self.opts, self.display = repo, cfg, opts, display
+        if opts.count > cfg.max_agents and not opts.allow_many:  # before anything is made
+            raise UsageError(
+                f"spawn {opts.count} asks for more agents than [spawn] max_agents "
+                f"({cfg.max_agents}); nothing was allocated. Raise max_agents in gitfleet.toml "
+                "if you mean it (on a terminal, spawn asks instead)"
+            )
         self.argv_template = agents.resolve(cfg, opts.agent, opts.agent_cmd)
         self.tasks = task_templates(opts)
         self.series = pick_series(cfg, opts.series)
@@ -163,6 +183,10 @@ class Spawner:
 
     def prepare(self) -> RunState:
         target_name = target_branch(self.repo, self.cfg)
+        preflight.check(
+            self.repo, self.cfg, self.argv_template, no_git_env(),
+            land=self.opts.land, target=target_name,
+        )  # fmt: skip
         base = resolve_base(self.repo, self.cfg, target_name, self.opts.base)
         run_id = runstate.new_run_id()
         idents: list[str | None] = [None] * self.opts.count
@@ -241,6 +265,7 @@ class Spawner:
                 remote=self.cfg.remote,
                 guarded=self.cfg.guarded,
                 context=self._context(tree, agent) if self.opts.context else None,
+                series=self.series,
             )
             brief.write(Path(agent.brief), text)
             values = {
@@ -260,28 +285,15 @@ class Spawner:
 
     def _context(self, tree: Path, agent: AgentState) -> str | None:
         try:
-            from gitfleet.context import build_pack
-
-            result = build_pack(tree, agent.task, budget=self.opts.context_budget)
+            context = optional("gitfleet.context", "spawn --context", "context")
+            result = context.build_pack(tree, agent.task, budget=self.opts.context_budget)
             return str(result.markdown)
         except Exception as exc:  # a context pack is a help, never a reason not to start
             self.display.event(self.state, agent, f"warning: no context pack ({exc})")
             return None
 
     def agent_env(self, state: RunState, agent: AgentState) -> dict[str, str]:
-        env = no_git_env()
-        env.update(
-            {
-                "GITFLEET_ID": agent.id or "",
-                "GITFLEET_BRIEF": agent.brief,
-                "GITFLEET_BRANCH": agent.branch,
-                "GITFLEET_WORKTREE": agent.worktree,
-                "GITFLEET_RUN": state.run,
-                "GITFLEET_AGENT": agent.name,
-            }
-        )
-        env.update({name: str(port) for name, port in agent.ports.items()})
-        return env
+        return handback.agent_env(state, agent)
 
     # -- running ---------------------------------------------------------------------
 
@@ -321,7 +333,7 @@ class Spawner:
         if warning:
             self.display.event(state, None, warning)
         the_lander = lander.Lander(
-            lambda a: lander.land_agent(self.repo, self.cfg, state, a),
+            lambda a: lander.land_agent(self.repo, self.cfg, state, a, self._hand_back),
             lambda a: self._landed(state, a),
         )
         try:
@@ -358,6 +370,17 @@ class Spawner:
             self.display.stop(state)
         return state
 
+    def _hand_back(self, agent: AgentState, result: LandResult) -> LandResult:
+        """The agent rung: the conflict back to ``agent``, when ``[land] resolve`` has it."""
+        if "agent" not in self.cfg.land_resolve or self.opts.resolve_attempts < 1:
+            return result
+        self.display.event(self.state, agent, f"conflict in {', '.join(result.paths)}: "
+                           "handed back to the agent")  # fmt: skip
+        env = self.agent_env(self.state, agent)
+        return handback.hand_back(
+            self.repo, self.cfg, self.state, agent, result, env, self.opts.resolve_attempts
+        )
+
     def _on_event(
         self, state: RunState, agent: AgentState, ev: Event, the_lander: lander.Lander
     ) -> None:
@@ -375,7 +398,10 @@ class Spawner:
             )
             agent.exit_code, agent.ended = ev.code, now
             agent.commits = lander.count_commits(self.repo, state.base, agent.branch)
-            message = f"{ev.kind} (exit {ev.code}, {agent.commits} commits)"
+            spent = usage.from_log(Path(agent.log))
+            agent.usage = spent.to_dict() if spent else None
+            spent_words = f"; {spent.line()}" if spent else ""
+            message = f"{ev.kind} (exit {ev.code}, {plural(agent.commits, 'commit')}{spent_words})"
             if ev.kind == "exited" and ev.code == 0:
                 if state.land:
                     message += "; queued for landing"
@@ -388,6 +414,8 @@ class Spawner:
         self.display.event(state, agent, message)
 
     def _landed(self, state: RunState, agent: AgentState) -> None:
+        spent = usage.from_log(Path(agent.log))  # a hand-back ran the agent once more
+        agent.usage = spent.to_dict() if spent else None
         self.save()
         message = agent.land_message
         if message.startswith(agent.landing or "-"):  # landing's own words already say it

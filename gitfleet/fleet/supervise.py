@@ -109,8 +109,9 @@ class Supervisor:
             )
         except OSError as exc:
             log.close()
+            where = f"in {job.cwd}" if "/" in job.argv[0] else "on PATH"
             what = (
-                f"command {job.argv[0]!r} not found on PATH"
+                f"command {job.argv[0]!r} not found {where}"
                 if isinstance(exc, FileNotFoundError)
                 else str(exc)
             )

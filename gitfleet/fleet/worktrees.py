@@ -9,6 +9,7 @@ index and folder, runs afterwards in parallel: it touches nothing another worktr
 
 from __future__ import annotations
 
+import fnmatch
 import os
 import shutil
 import socket
@@ -42,6 +43,11 @@ def worktree_root(repo: Repo, cfg: Config) -> Path:
     if cfg.worktree_root:
         root = Path(cfg.worktree_root).expanduser()
         return root if root.is_absolute() else main / root
+    return default_root(repo)
+
+
+def default_root(repo: Repo) -> Path:
+    main = main_checkout(repo)
     return main.parent / f"{main.name}.gitfleet"
 
 
@@ -101,8 +107,9 @@ def run_setup(command: str, cwd: Path, env: Mapping[str, str], log: Path) -> Non
         )
 
 
-def dirty(path: Path) -> list[str]:
-    """Uncommitted changes in a worktree (``git status --porcelain`` lines); [] when clean."""
+def dirty(path: Path, scratch: Sequence[str] = ()) -> list[str]:
+    """Uncommitted changes in a worktree (``git status --porcelain`` lines); [] when clean.
+    Untracked files whose top-level name matches a ``scratch`` pattern do not count."""
     if not path.is_dir():
         return []
     proc = run(
@@ -113,7 +120,15 @@ def dirty(path: Path) -> list[str]:
     )
     if proc.returncode != 0:
         return []
-    return [entry for entry in proc.stdout.split("\0") if entry]
+    return [
+        entry
+        for entry in proc.stdout.split("\0")
+        if entry
+        and not (
+            entry.startswith("?? ")
+            and any(fnmatch.fnmatch(entry[3:].split("/")[0], p) for p in scratch)
+        )
+    ]
 
 
 def remove(repo: Repo, path: Path, *, force: bool) -> None:

@@ -41,17 +41,24 @@ import contextlib
 import sys
 from typing import Any, TextIO
 
-from gitfleet.errors import GitError, GitfleetError, UsageError
+from gitfleet.errors import GitError, GitfleetError, UsageError, boundary
 from gitfleet.gate import pushargs, relay, trackfix
 from gitfleet.gate.pushargs import Prediction
 from gitfleet.gate.relay import Options, Spec
 from gitfleet.git.rebase import committer_ident
 from gitfleet.git.remote import fetch_tip, load_target_rules, short_ref, target_branch, unrouted
-from gitfleet.git.repo import Repo, discover
+from gitfleet.git.repo import Repo, discover, refuse_state_override
+from gitfleet.ids import idcheck
+from gitfleet.land import landing
 from gitfleet.queue import client, procs
 from gitfleet.queue.objects import Missing, Objects
 
 CAPABILITIES = ("option", "push")
+
+
+def entry() -> None:
+    """``git-remote-gitfleet``: git runs it for push URLs of the form ``gitfleet::<url>``."""
+    boundary(lambda: main(sys.argv[1:], sys.stdin, sys.stdout))
 
 
 def main(argv: list[str], stdin: TextIO, stdout: TextIO) -> int:
@@ -64,6 +71,7 @@ def main(argv: list[str], stdin: TextIO, stdout: TextIO) -> int:
     remote = argv[0]
     url = argv[1] if len(argv) > 1 else argv[0]
     url = unrouted(url)
+    refuse_state_override()
     repo = discover(keep_git_env=True)  # git runs us with GIT_DIR set, from the push's folder
     client.prestart(repo)  # a daemon that must start does so while we read our config
     helper = Helper(repo, remote, url, stdout)
@@ -420,6 +428,8 @@ class _Batch:
             self.results[dst] = f"cannot resolve {spec.src!r} in {h.repo.toplevel}"
         elif head == tip:
             self.results[dst] = None  # up to date
+        elif dst == h.target_ref and self._refused_by_rules(spec, head, tip):
+            return
         elif force or tip is None or h._is_ancestor(tip, head):
             if dst == h.target_ref and not force and tip is not None and h.cfg.land_check:
                 # The target only moves to checked trees: a fast-forward is checked too.
@@ -436,6 +446,24 @@ class _Batch:
         else:
             self.results[dst] = "non-fast-forward" if h._have(tip) else "fetch first"
 
+    def _refused_by_rules(self, spec: Spec, head: str, tip: str | None) -> bool:
+        """The gate's own id check of a push to the target, under the lease: the hooks only
+        warn early, and ``--no-verify`` skips them. A push that will be rebased is checked
+        by its landing instead, on the tree that lands."""
+        h = self.h
+        will_land = tip is not None and h.cfg.push_rebase and not h._is_ancestor(tip, head)
+        if will_land and not (spec.force or h.options.force):
+            return False
+        found = idcheck.check_push(
+            h.repo, h.cfg, tip, head, idcheck.owner_of_ref(h.repo, spec.src),
+            worktree=h.repo.toplevel,
+        )  # fmt: skip
+        if not found:
+            return False
+        _err("push refused by gitfleet's rules; nothing was pushed:\n  " + "\n  ".join(found))
+        self.results[spec.dst] = "refused by gitfleet's rules (see above)"
+        return True
+
     def _atomic(self) -> None:
         """--atomic: all refs or none. A landing rewrites commits, so it cannot join in."""
         if self.lands:
@@ -449,18 +477,17 @@ class _Batch:
 
     def _land(self, spec: Spec, head: str, tip: str) -> str | None:
         h = self.h
-        from gitfleet.land import landing
 
         assert h.grant is not None  # _push took it
         # The tip was read under this very lease; when its objects are here (the fork
         # point needed them) the landing starts from it instead of fetching it again.
         known = tip if h._known.get(("have", tip)) is True else None
-        result = landing.land_under_lease(
-            h.repo, h.cfg, h.url, spec.dst, head,
-            base=h.forks.get(spec.dst), check=None, grant=h.grant, branch=spec.src or head,
-            known_tip=known, follow=False, committer=h.committer,
-            push_options=h.options.push_options,
+        request = landing.Request(
+            head, spec.src or head, base=h.forks.get(spec.dst), known_tip=known, follow=False,
+            committer=h.committer, push_options=h.options.push_options,
+            owner=idcheck.owner_of_ref(h.repo, spec.src), worktree=h.repo.toplevel,
         )  # fmt: skip
+        result = landing.land_under_lease(h.repo, h.cfg, h.url, spec.dst, h.grant, request)
         if not result.ok:
             _err(result.message)
             if result.paths:

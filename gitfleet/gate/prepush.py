@@ -65,19 +65,13 @@ def main(args: list[str], stdin: TextIO) -> int:
 
 def check_ids(repo: Repo, updates: list[Update]) -> None:
     cfg = load_target_rules(repo)
-    if not cfg.series and not cfg.guarded:
-        return
     found: list[str] = []
     for update in updates:
         if update.deletion:
             continue
         old = update.remote_oid if _have(repo, update.remote_oid) else None
-        owner = (
-            update.local_ref[len("refs/heads/") :]
-            if update.local_ref.startswith("refs/heads/")
-            else repo.branch or idcheck.DETACHED
-        )
-        found += idcheck.check_push(repo, cfg, old, update.local_oid, owner)
+        owner = idcheck.owner_of_ref(repo, update.local_ref)
+        found += idcheck.check_push(repo, cfg, old, update.local_oid, owner, worktree=repo.toplevel)
     if found:
         raise Refusal(
             "push refused: outgoing commits break the id rules (committed with --no-verify?)\n  "

@@ -18,7 +18,7 @@ _WITH_VALUE = frozenset({"--repo", "-o", "--push-option", "--receive-pack", "--e
 _BROAD = frozenset({"--all", "--branches", "--mirror", "--tags", "--follow-tags"})
 
 
-class Prediction:  # a plain class: dataclasses cost every push more to import than this
+class Prediction:
     def __init__(self) -> None:
         self.refs: dict[str, str] = {}  # destination ref -> source as given
         self.forced = False  # --force, --force-with-lease, or a "+" refspec

@@ -5,9 +5,7 @@ and ``insteadOf`` rewrites apply as for any push. Both run in the environment gi
 helper (``GIT_DIR`` names the repository, or linked worktree, that is pushing).
 """
 
-# No `from __future__ import annotations`, and plain classes rather than dataclasses:
-# typing.NamedTuple compiles string annotations, and dataclasses (with inspect) cost every
-# push more to import than this module's work.
+from __future__ import annotations
 
 from typing import NamedTuple
 
@@ -21,7 +19,7 @@ class Listing:
         self.symrefs: dict[str, str] = {}  # e.g. HEAD -> refs/heads/main
 
 
-def ls_remote(url: str, refs: "list[str] | None" = None) -> Listing:
+def ls_remote(url: str, refs: list[str] | None = None) -> Listing:
     """The remote's refs now (only ``refs`` when given), or a GitError naming the URL."""
     args = ["ls-remote", "--symref", url]
     if refs:
@@ -49,7 +47,7 @@ class Spec(NamedTuple):
     force: bool
 
     @staticmethod
-    def parse(line: str) -> "Spec":
+    def parse(line: str) -> Spec:
         text = line[len("push ") :]
         force = text.startswith("+")
         src, _, dst = text.lstrip("+").rpartition(":")
@@ -103,8 +101,8 @@ def _unquote(value: str) -> str:
 
 
 def push(
-    url: str, updates: "list[tuple[str, str, str | None]]", options: Options
-) -> "dict[str, str | None]":
+    url: str, updates: list[tuple[str, str, str | None]], options: Options
+) -> dict[str, str | None]:
     """Push ``(src oid or "", dst, expected old oid or None=absent)`` updates in one
     ``git push``, each a compare-and-swap on its expected value. Per dst: None when it
     landed, else git's reason."""

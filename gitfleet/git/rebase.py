@@ -16,14 +16,11 @@ It follows plain ``git rebase`` (no ``--rebase-merges``) where choices arise:
 - author and message are preserved; the committer is who runs gitfleet (``git var``).
 """
 
-# No `from __future__ import annotations`: NamedTuple compiles string annotations at class
-# creation. pygit2 is imported where it is used, never at module level: the push helper
-# imports this module for its result types only, and pygit2's import alone (~45 ms) cost
-# more than the rest of a push (the queue daemon, which rebases for it, keeps it loaded).
+from __future__ import annotations
 
-import _thread
 import contextlib
-from collections.abc import Iterable, Iterator, Sequence
+import threading
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 
@@ -41,6 +38,7 @@ class Rebased(NamedTuple):
     applied: list[str]
     skipped: list[str]  # original ids whose change ``onto`` already has
     created: Sequence[str] = ()  # the new commits, oldest first
+    resolved: Sequence[tuple[str, str]] = ()  # (path, rung) the resolver settled, in order
 
 
 class Conflict(NamedTuple):
@@ -48,29 +46,43 @@ class Conflict(NamedTuple):
 
     commit: str
     paths: list[str]
+    declined: Sequence[tuple[str, str]] = ()  # (path, why the resolver left it), in order
 
 
 Outcome = Rebased | Conflict
 
+# Settles what it can of a merge index's conflicts, in place: given the repository, the
+# index and the tree being landed onto (whose .gitattributes speak for the owner), it
+# answers (path, rung) for each file settled and (path, reason) for each one left.
+Resolver = Callable[
+    ["pygit2.Repository", "pygit2.Index", "pygit2.Tree"],
+    tuple[Sequence[tuple[str, str]], Sequence[tuple[str, str]]],
+]
+
 
 def rebase_range(
-    repo_path: Path, upstream: str, head: str, onto: str, committer: str | None = None
+    repo_path: Path,
+    upstream: str,
+    head: str,
+    onto: str,
+    committer: str | None = None,
+    resolver: Resolver | None = None,
 ) -> Outcome:
     """Replay the commits of ``upstream..head`` onto ``onto``, creating commit objects only.
 
     ``committer``: a ``git var GIT_COMMITTER_IDENT`` line to commit as (default: asked of
     git here, in this process's environment, when the first commit is written).
+    ``resolver``: tried on a commit's conflicts before they stop the rebase (the landing's
+    synthesis ladder); the rebase goes on when it settles every file.
     """
     import pygit2
 
     with _known_objects():
         repo = pygit2.Repository(str(repo_path))
-        return _replay(repo, repo_path, upstream, head, onto, committer)
+        return _replay(repo, repo_path, upstream, head, onto, committer, resolver)
 
 
-# _thread, not threading: the push helper imports this module (for its result types) but
-# never rebases, and threading's import costs it a millisecond.
-_strict_lock = _thread.allocate_lock()
+_strict_lock = threading.Lock()
 _strict_off = 0  # rebases running with the check off (the queue daemon runs several at once)
 
 
@@ -100,12 +112,13 @@ def _known_objects() -> Iterator[None]:
 
 
 def _replay(
-    repo: "pygit2.Repository",
+    repo: pygit2.Repository,
     repo_path: Path,
     upstream: str,
     head: str,
     onto: str,
     ident: str | None,
+    resolver: Resolver | None = None,
 ) -> Outcome:
     head_c = _commit(repo, head)
     onto_c = _commit(repo, onto)
@@ -116,6 +129,7 @@ def _replay(
     applied: list[str] = []
     skipped: list[str] = []
     created: list[str] = []
+    resolved: list[tuple[str, str]] = []
     for commit in todo:
         parent_tree = commit.parents[0].tree if commit.parents else _empty_tree(repo)
         if commit.parent_ids and commit.parent_ids[0] == tip.id:
@@ -127,7 +141,13 @@ def _replay(
             continue
         index = repo.merge_trees(parent_tree, tip.tree, commit.tree)
         if index.conflicts is not None:
-            return Conflict(str(commit.id), _conflict_paths(index.conflicts))
+            paths = _conflict_paths(index.conflicts)
+            if resolver is None:
+                return Conflict(str(commit.id), paths)
+            settled, declined = resolver(repo, index, onto_c.tree)
+            if index.conflicts is not None:  # the files it left are the conflict
+                return Conflict(str(commit.id), _conflict_paths(index.conflicts), tuple(declined))
+            resolved.extend(settled)
         tree_id = index.write_tree(repo)
         if tree_id == tip.tree_id and commit.tree_id != parent_tree.id:
             skipped.append(str(commit.id))  # became empty: its change is already there
@@ -142,10 +162,10 @@ def _replay(
         tip = _commit(repo, str(new_id))
         applied.append(str(commit.id))
         created.append(str(new_id))
-    return Rebased(str(tip.id), applied, skipped, created)
+    return Rebased(str(tip.id), applied, skipped, created, tuple(resolved))
 
 
-def _commit(repo: "pygit2.Repository", rev: str) -> "pygit2.Commit":
+def _commit(repo: pygit2.Repository, rev: str) -> pygit2.Commit:
     import pygit2
 
     try:
@@ -159,7 +179,7 @@ def _commit(repo: "pygit2.Repository", rev: str) -> "pygit2.Commit":
     return commit
 
 
-def _empty_tree(repo: "pygit2.Repository") -> "pygit2.Tree":
+def _empty_tree(repo: pygit2.Repository) -> pygit2.Tree:
     import pygit2
 
     tree = repo.get(repo.TreeBuilder().write())
@@ -168,8 +188,8 @@ def _empty_tree(repo: "pygit2.Repository") -> "pygit2.Tree":
 
 
 def _range(
-    repo: "pygit2.Repository", hide: Iterable["pygit2.Oid"], head: "pygit2.Oid"
-) -> list["pygit2.Commit"]:
+    repo: pygit2.Repository, hide: Iterable[pygit2.Oid], head: pygit2.Oid
+) -> list[pygit2.Commit]:
     """Non-merge commits reachable from ``head`` and none of ``hide``, oldest first."""
     from pygit2.enums import SortMode
 
@@ -180,8 +200,8 @@ def _range(
 
 
 def _commits_only_in(
-    repo: "pygit2.Repository", tip: "pygit2.Oid", other: "pygit2.Oid"
-) -> list["pygit2.Commit"]:
+    repo: pygit2.Repository, tip: pygit2.Oid, other: pygit2.Oid
+) -> list[pygit2.Commit]:
     """Non-merge commits of ``tip`` since its merge base with ``other``."""
     from pygit2.enums import SortMode
 
@@ -198,14 +218,14 @@ class _PatchIds:
     commits touching exactly the same paths as a commit being replayed.
     """
 
-    def __init__(self, repo: "pygit2.Repository", commits: list["pygit2.Commit"]) -> None:
+    def __init__(self, repo: pygit2.Repository, commits: list[pygit2.Commit]) -> None:
         self._repo = repo
         self._by_paths: dict[frozenset[str], list[pygit2.Commit]] = {}
         self._commits = commits
         self._indexed = False
         self._patch_ids: dict[str, pygit2.Oid | None] = {}
 
-    def contains(self, commit: "pygit2.Commit", parent_tree: "pygit2.Tree") -> bool:
+    def contains(self, commit: pygit2.Commit, parent_tree: pygit2.Tree) -> bool:
         if not self._commits:
             return False
         if not self._indexed:
@@ -220,20 +240,20 @@ class _PatchIds:
         mine = diff.patchid
         return any(self._patch_id(c) == mine for c in same_paths)
 
-    def _patch_id(self, commit: "pygit2.Commit") -> "pygit2.Oid | None":
+    def _patch_id(self, commit: pygit2.Commit) -> pygit2.Oid | None:
         key = str(commit.id)
         if key not in self._patch_ids:
             self._patch_ids[key] = commit.parents[0].tree.diff_to_tree(commit.tree).patchid
         return self._patch_ids[key]
 
 
-def _paths(diff: "pygit2.Diff") -> frozenset[str]:
+def _paths(diff: pygit2.Diff) -> frozenset[str]:
     return frozenset(
         path for d in diff.deltas for path in (d.old_file.path, d.new_file.path) if path
     )
 
 
-def _conflict_paths(conflicts: "pygit2.index.ConflictCollection") -> list[str]:
+def _conflict_paths(conflicts: pygit2.index.ConflictCollection) -> list[str]:
     paths: set[str] = set()
     for entries in conflicts:
         paths.update(e.path for e in entries if e is not None)
@@ -245,7 +265,7 @@ def committer_ident(repo_path: Path) -> str:
     return run(["var", "GIT_COMMITTER_IDENT"], repo_path, env=no_git_env()).stdout.strip()
 
 
-def _signature(ident: str) -> "pygit2.Signature":
+def _signature(ident: str) -> pygit2.Signature:
     """``Name <email> 1700000000 +0100`` as a pygit2 signature."""
     import pygit2
 
@@ -293,6 +313,7 @@ __all__ = [
     "Conflict",
     "Outcome",
     "Rebased",
+    "Resolver",
     "committer_ident",
     "is_ancestor",
     "merge_base",

@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 from typing import NamedTuple
 
-from gitfleet.errors import NotARepoError
+from gitfleet.errors import NotARepoError, Refusal
 from gitfleet.git import Completed, no_git_env, run
 
 STATE_DIR_ENV = "GITFLEET_STATE_DIR"
@@ -40,6 +40,17 @@ class Repo(NamedTuple):
         return self.git(*args).stdout.rstrip("\n")
 
 
+def refuse_state_override() -> None:
+    """Hooks and the push gate judge by the repository's own ledger, whatever an agent's
+    environment says: a private state dir would hand out ids the real ledger gave others."""
+    if os.environ.get(STATE_DIR_ENV):
+        raise Refusal(
+            f"{STATE_DIR_ENV} is set to {os.environ[STATE_DIR_ENV]!r}; git hooks and the push "
+            "gate use the repository's own ledger only.\n"
+            f"  unset it (`unset {STATE_DIR_ENV}`) and run the git command again"
+        )
+
+
 def discover(cwd: str | os.PathLike[str] | None = None, *, keep_git_env: bool = False) -> Repo:
     """Find the repository around ``cwd`` or raise a NotARepoError that says what to do.
 
@@ -49,17 +60,19 @@ def discover(cwd: str | os.PathLike[str] | None = None, *, keep_git_env: bool = 
     where = Path(cwd) if cwd is not None else Path.cwd()
     env = None if keep_git_env else no_git_env()
     probe = run(
-        ["rev-parse", "--path-format=absolute", "--git-dir", "--git-common-dir", "--show-toplevel"],
-        where,
-        env=env,
-        check=False,
-    )
+        ["rev-parse", "--path-format=absolute", "--git-dir", "--git-common-dir",
+         "--show-toplevel", "--symbolic-full-name", "HEAD", "--"],
+        where, env=env, check=False,
+    )  # fmt: skip
     lines = probe.stdout.splitlines()
-    if probe.returncode != 0 or len(lines) < 3:
+    if len(lines) < 3:  # not even the folders: not a worktree (git says why below)
         raise _why_not_a_worktree(where, env)
     git_dir, common_dir, toplevel = lines[:3]
-    head = run(["symbolic-ref", "-q", "HEAD"], where, env=env, check=False)
-    head_ref = head.stdout.strip() if head.returncode == 0 else None
+    if probe.returncode == 0:  # HEAD names a commit: its ref, or "HEAD" when detached
+        head_ref = lines[3] if len(lines) > 3 and lines[3].startswith("refs/") else None
+    else:  # HEAD names no commit (a branch not born yet): only symbolic-ref can name it
+        head = run(["symbolic-ref", "-q", "HEAD"], where, env=env, check=False)
+        head_ref = head.stdout.strip() if head.returncode == 0 else None
     return Repo(Path(toplevel), Path(git_dir), Path(common_dir), head_ref)
 
 

@@ -7,9 +7,10 @@ reference and claims nothing. Reads go through git (the index or a tree), never 
 working tree, so what is checked is exactly what is committed.
 """
 
-# No `from __future__ import annotations` here: typing.NamedTuple compiles each string
-# annotation at class creation, and this module loads in every hook run.
+from __future__ import annotations
 
+import contextlib
+import json
 import re
 from collections.abc import Iterable, Sequence
 from functools import lru_cache
@@ -19,6 +20,7 @@ from gitfleet.config import Config, Series
 from gitfleet.git import run, split_z
 from gitfleet.git.blobs import batch_blobs
 from gitfleet.git.repo import Repo
+from gitfleet.locking import atomic_write
 
 _FRONT_MATTER_MAX = 8192  # front matter lives at the top; never scan a whole large file
 
@@ -61,20 +63,24 @@ def name_claims(series: Series, path: str) -> set[str]:
     return {series.format(int(m.group(1))) for m in series.id_pattern.finditer(name)}
 
 
-def front_matter_value(text: str, key: str) -> str | None:
-    """The value of ``key`` in a leading ``---`` YAML-style block, or None."""
-    if not text.startswith("---"):
-        return None
+def front_matter(text: str) -> dict[str, str]:
+    """The ``key: value`` pairs of a leading ``---`` YAML-style block (empty when none)."""
     lines = text.splitlines()
     if not lines or lines[0].strip() != "---":
-        return None
+        return {}
+    fields: dict[str, str] = {}
     for line in lines[1:]:
         if line.strip() in ("---", "..."):
-            return None
+            return fields
         name, sep, value = line.partition(":")
-        if sep and name.strip() == key:
-            return value.strip().strip("'\"").strip()
-    return None
+        if sep:
+            fields.setdefault(name.strip(), value.strip().strip("'\"").strip())
+    return {}  # never closed: not front matter
+
+
+def front_matter_value(text: str, key: str) -> str | None:
+    """The value of ``key`` in a leading front-matter block, or None."""
+    return front_matter(text).get(key)
 
 
 def read_blobs(repo: Repo, oids: Sequence[str]) -> dict[str, str]:
@@ -122,8 +128,6 @@ def front_matter_values(repo: Repo, keys: list[str], oids: set[str]) -> dict[str
     answers are cached in the state dir, and a commit reads only the blobs it adds. That
     keeps the pre-commit hook from re-reading every article on every commit.
     """
-    import json
-
     cache_path = repo.state_dir / _CACHE_NAME
     tag = "\0".join(keys)
     try:
@@ -142,12 +146,8 @@ def front_matter_values(repo: Repo, keys: list[str], oids: set[str]) -> dict[str
                 if value is not None:
                     found[key] = value
             blobs[oid] = found
-        try:
-            from gitfleet.locking import atomic_write
-
+        with contextlib.suppress(OSError):  # a cache we cannot write is only slower
             atomic_write(cache_path, json.dumps(cached, separators=(",", ":")), durable=False)
-        except OSError:
-            pass  # a cache we cannot write is only slower
     return {oid: blobs.get(oid, {}) for oid in oids}
 
 

@@ -3,8 +3,7 @@
 A commit is refused when a file it adds or changes claims an id that is not allocated, is
 allocated to another branch, was released, or is claimed by another file of the resulting
 tree; or when it changes a guarded file. Ids the parent commit already claimed are old
-work being edited and need no allocation. This module is on every commit's path: it imports
-only the standard library and the small core modules, never click or pygit2.
+work being edited and need no allocation.
 """
 
 from __future__ import annotations
@@ -12,7 +11,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, NamedTuple
+from typing import NamedTuple
 
 from gitfleet import config
 from gitfleet.config import Config
@@ -22,9 +21,8 @@ from gitfleet.git.remote import load_committed
 from gitfleet.git.repo import Repo, discover
 from gitfleet.ids import claims
 from gitfleet.ids.claims import Entry
-
-if TYPE_CHECKING:  # the ledger is imported only when a commit claims a new id
-    from gitfleet.ids.ledger import Folded
+from gitfleet.ids.ledger import Folded, IdState
+from gitfleet.ids.verbs import open_ledger
 
 EMPTY_TREE = "4b825dc642cb6eb9a060e54bf8d69288fbee4904"  # git's well-known empty tree
 # The owner of a commit made on a detached HEAD: no branch, so no id is provably its own.
@@ -60,34 +58,26 @@ def problems(
     after: Mapping[str, list[str]],
     before_ids: set[str],
     owner: str | None,
+    worktree: Path | None = None,
 ) -> list[str]:
-    """Every refusal for ``changes``; ``after`` = id -> paths in the resulting tree."""
+    """Every refusal for ``changes``; ``after`` = id -> paths in the resulting tree.
+
+    ``worktree``: where the commit or push comes from; an id allocated to an agent's
+    worktree may be claimed from there only (None: not checked, as for the operator's
+    landings).
+    """
     changes = list(changes)
-    found: list[str] = []
-    for change in changes:
-        if claims.matches(change.path, cfg.guarded):
-            found.append(
-                f"{change.path} is guarded: the ledger owns its content; agents must not edit it\n"
-                f"    undo it with `git restore --staged --worktree -- {change.path}`; "
-                "take ids with `gitfleet ids allocate SERIES`"
-            )
+    found = [_guarded(c.path) for c in changes if claims.matches(c.path, cfg.guarded)]
     changed_paths = {c.path for c in changes if c.new_oid != ZERO_OID}
     new_ids = sorted(ident for ident, paths in after.items() if changed_paths.intersection(paths))
-    if not new_ids:
-        return found
-    states = None
+    states: Folded | None = None
     for ident in new_ids:
         paths = after[ident]
         if len(paths) > 1:
-            found.append(
-                f"{ident} is claimed by {len(paths)} files: {', '.join(paths)}.\n"
-                f"    each id belongs to one file; allocate a fresh one with "
-                f"`gitfleet ids allocate {_ids_of_series_prefix(ident)}` and rename one of them"
-            )
+            found.append(_claimed_twice(ident, paths))
         if ident in before_ids:
             continue  # already claimed before this commit: editing old work
-        if states is None:
-            states = _ledger_states(repo, cfg, fresh=False)
+        states = states or _ledger_states(repo, cfg, fresh=False)
         state = states.get(ident)
         if cfg.ledger_backend == "remote" and (state is None or state.owner != owner):
             # The remote ledger's hook cache may predate an allocation made on another
@@ -95,46 +85,90 @@ def problems(
             states = _ledger_states(repo, cfg, fresh=True)
             state = states.get(ident)
         where = ", ".join(p for p in paths if p in changed_paths)
-        prefix = _ids_of_series_prefix(ident)
-        if state is None:
-            found.append(
-                f"{ident} (claimed by {where}) was never allocated; ids come from the ledger.\n"
-                f"    run `gitfleet ids allocate {prefix}` and use the id it prints"
-            )
-        elif state.status == "released":
-            found.append(
-                f"{ident} (claimed by {where}) was released and is never reissued.\n"
-                f"    run `gitfleet ids allocate {prefix}` for a new one"
-            )
-        elif (
-            owner is not None
-            and state.owner != owner
-            and not _owner_committed(repo, state.owner, [c for c in changes if c.path in paths])
-        ):
-            if owner == DETACHED:
-                found.append(
-                    f"{ident} (claimed by {where}) is allocated to {state.owner}, and HEAD is "
-                    "detached, so nothing shows this commit is theirs.\n"
-                    f"    commit on the owning branch: `git switch {state.owner}`"
-                )
-                continue
-            found.append(
-                f"{ident} (claimed by {where}) is allocated to {state.owner}, not to {owner}.\n"
-                f"    use an id allocated to this branch: `gitfleet ids list {prefix}`, or "
-                f"`gitfleet ids allocate {prefix}`"
-            )
+        claiming = [c for c in changes if c.path in paths]
+        problem = _ledger_problem(repo, ident, where, state, owner, claiming) or _isolation(
+            ident, where, state, worktree
+        )
+        if problem:
+            found.append(problem)
     return found
 
 
+def _isolation(ident: str, where: str, state: IdState | None, worktree: Path | None) -> str | None:
+    """An id spawn gave an agent may be claimed only from that agent's worktree: checking out
+    the agent's branch elsewhere (``git switch --ignore-other-worktrees``) does not make the
+    id yours."""
+    home = state.note.get("worktree") if state is not None else None
+    if worktree is None or not isinstance(home, str) or _same_path(Path(home), worktree):
+        return None
+    return (
+        f"{ident} (claimed by {where}) belongs to {state.owner if state else '?'}, whose "
+        f"worktree is {home}; this comes from {worktree}.\n"
+        "    an agent claims only the id in its own brief; take a new one with "
+        f"`gitfleet ids allocate {_ids_of_series_prefix(ident)}`"
+    )
+
+
+def _same_path(one: Path, two: Path) -> bool:
+    try:
+        return one.resolve() == two.resolve()
+    except OSError:
+        return False
+
+
+def _guarded(path: str) -> str:
+    return (
+        f"{path} is guarded: the ledger owns its content; agents must not edit it\n"
+        f"    undo it with `git restore --staged --worktree -- {path}`; "
+        "take ids with `gitfleet ids allocate SERIES`"
+    )
+
+
+def _claimed_twice(ident: str, paths: list[str]) -> str:
+    return (
+        f"{ident} is claimed by {len(paths)} files: {', '.join(paths)}.\n"
+        f"    each id belongs to one file; allocate a fresh one with "
+        f"`gitfleet ids allocate {_ids_of_series_prefix(ident)}` and rename one of them"
+    )
+
+
+def _ledger_problem(
+    repo: Repo,
+    ident: str,
+    where: str,
+    state: IdState | None,
+    owner: str | None,
+    claiming: list[Change],
+) -> str | None:
+    """Why the ledger refuses ``ident`` newly claimed by ``where`` for ``owner``, or None."""
+    prefix = _ids_of_series_prefix(ident)
+    if state is None:
+        return (
+            f"{ident} (claimed by {where}) was never allocated; ids come from the ledger.\n"
+            f"    run `gitfleet ids allocate {prefix}` and use the id it prints"
+        )
+    if state.status == "released":
+        return (
+            f"{ident} (claimed by {where}) was released and is never reissued.\n"
+            f"    run `gitfleet ids allocate {prefix}` for a new one"
+        )
+    if owner is None or state.owner == owner or _owner_committed(repo, state.owner, claiming):
+        return None
+    if owner == DETACHED:
+        return (
+            f"{ident} (claimed by {where}) is allocated to {state.owner}, and HEAD is "
+            "detached, so nothing shows this commit is theirs.\n"
+            f"    commit on the owning branch: `git switch {state.owner}`"
+        )
+    return (
+        f"{ident} (claimed by {where}) is allocated to {state.owner}, not to {owner}.\n"
+        f"    use an id allocated to this branch: `gitfleet ids list {prefix}`, or "
+        f"`gitfleet ids allocate {prefix}`"
+    )
+
+
 def _ledger_states(repo: Repo, cfg: Config, fresh: bool) -> Folded:
-    if fresh and cfg.ledger_backend == "remote":
-        from gitfleet.ids.ledger import Ledger
-        from gitfleet.ids.remote import RemoteBackend
-
-        return Ledger(RemoteBackend(repo, cfg.remote, cache_ttl=0)).folded()
-    from gitfleet.ids.verbs import open_ledger
-
-    return open_ledger(repo, cfg).folded()
+    return open_ledger(repo, cfg, fresh=fresh).folded()
 
 
 def _refuse(what: str, found: list[str]) -> None:
@@ -166,7 +200,7 @@ def check_index(repo: Repo, cfg: Config) -> list[str]:
     before_entries = [e for e in index if e.path not in changed]
     before_entries += [Entry(c.path, c.old_oid) for c in changes if c.old_oid != ZERO_OID]
     before = set(claims.claims_of_entries(repo, cfg, claims.candidates(cfg, before_entries)))
-    return problems(repo, cfg, changes, after, before, repo.branch or DETACHED)
+    return problems(repo, cfg, changes, after, before, repo.branch or DETACHED, repo.toplevel)
 
 
 def _owner_committed(repo: Repo, owner: str | None, claiming: list[Change]) -> bool:
@@ -191,23 +225,83 @@ def _owner_committed(repo: Repo, owner: str | None, claiming: list[Change]) -> b
     return all(theirs.get(c.path) == c.new_oid for c in claiming)
 
 
-def check_push(repo: Repo, cfg: Config, old: str | None, new: str, owner: str | None) -> list[str]:
-    """Problems with the ids that commits in ``old..new`` claim, judged on ``new``'s tree.
+def owner_of_ref(repo: Repo, ref: str) -> str:
+    """Who pushes ``ref``: the branch it names, else the pushing worktree's branch."""
+    if ref.startswith("refs/heads/"):
+        return ref.removeprefix("refs/heads/")
+    return repo.branch or DETACHED
 
-    ``old`` is None (or zero) for a new remote ref: then the base is where ``new`` leaves
-    what the remote-tracking refs already have.
+
+def check_push(
+    repo: Repo,
+    cfg: Config,
+    old: str | None,
+    new: str,
+    owner: str | None,
+    *,
+    worktree: Path | None = None,
+    allow_config: bool = False,
+) -> list[str]:
+    """Problems with what ``old..new`` brings to a ref, judged on ``new``'s tree.
+
+    ``cfg`` is the target's committed rules; a series or guard that ``new``'s own config
+    adds binds the push too. ``old`` is None (or zero) for a new remote ref: then the base
+    is where ``new`` leaves what the remote-tracking refs already have. A fleet branch
+    (``owner`` under ``fleet/``) may not change gitfleet.toml unless ``allow_config``.
     """
-    if not cfg.series and not cfg.guarded:
-        return []
     base = old if old and old != ZERO_OID else _push_base(repo, new)
+    rules = config.with_additions(cfg, added_rules(repo, new))
+    found = []
+    if owner and owner.startswith(config.FLEET_BRANCH_PREFIX) and not allow_config:
+        found += config_change_problems(repo, base, new, owner)
+    if not rules.series and not rules.guarded:
+        return found
     raw = repo.git("diff-tree", "-r", "--raw", "-z", "--no-renames", base, new).stdout
     changes = parse_raw_diff(raw)
-    watched = claims.watched(cfg)
+    watched = claims.watched(rules)
     if not any(claims.matches(c.path, watched) for c in changes):
+        return found
+    after = claims.claims_in_tree(repo, rules, new)
+    before = set(claims.claims_in_tree(repo, rules, base)) if base != EMPTY_TREE else set()
+    return found + problems(repo, rules, changes, after, before, owner, worktree)
+
+
+def added_rules(repo: Repo, treeish: str) -> Config:
+    """What a pushed config can add to the rules: the config committed in ``treeish``;
+    none (no rules) when absent or broken, so the target's rules still hold alone."""
+    proc = repo.git("cat-file", "blob", f"{treeish}:{config.CONFIG_NAME}", check=False)
+    if proc.returncode != 0:
+        return Config(path=None)
+    try:
+        return config.parse(Path(f"{treeish}:{config.CONFIG_NAME}"), proc.stdout)
+    except ConfigError:
+        return Config(path=None)  # a broken file adds nothing; the target's rules still hold
+
+
+def config_change_problems(repo: Repo, base: str, new: str, branch: str) -> list[str]:
+    """A fleet branch's change to gitfleet.toml, named key by key: the file is the
+    operator's (``[spawn] setup``, ``[land] check`` and ``[agents]`` run as them)."""
+    if (
+        base == new
+        or repo.git("diff", "--quiet", base, new, "--", config.CONFIG_NAME, check=False).returncode
+        == 0
+    ):
         return []
-    after = claims.claims_in_tree(repo, cfg, new)
-    before = set(claims.claims_in_tree(repo, cfg, base)) if base != EMPTY_TREE else set()
-    return problems(repo, cfg, changes, after, before, owner)
+    keys = config.changed_keys(_text_at(repo, base), _text_at(repo, new))
+    named = ", ".join(keys) if keys else "its text"
+    return [
+        f"{branch} changes {config.CONFIG_NAME} ({named}); the configuration is the operator's: "
+        "its commands run as you.\n"
+        "    change it with your own commit on the target, or land this branch with "
+        f"`gitfleet land --allow-config {branch}` after reading the change"
+    ]
+
+
+def _text_at(repo: Repo, treeish: str) -> str:
+    if treeish == EMPTY_TREE:
+        return ""
+    proc = repo.git("cat-file", "blob", f"{treeish}:{config.CONFIG_NAME}", check=False)
+    return proc.stdout if proc.returncode == 0 else ""
 
 
 def _push_base(repo: Repo, new: str) -> str:

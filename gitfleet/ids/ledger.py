@@ -68,12 +68,22 @@ class Record(NamedTuple):
             raise ValueError("missing or invalid op/series/n")
         owner = data.get("owner")
         ident = data.get("id", "")
+        if op != "seeded" and not _names(ident, number):
+            raise ValueError(f"id {ident!r} does not match its number {number}")
         note = {
             k: v
             for k, v in data.items()
             if k not in ("v", "op", "series", "n", "id", "owner", "ts")
         }
         return cls(op, series, number, ident, owner, float(data.get("ts", 0.0)), note)
+
+
+def _names(ident: Any, number: int) -> bool:
+    """Whether ``ident`` is PREFIX-<number> (zero padding allowed)."""
+    if not isinstance(ident, str):
+        return False
+    prefix, sep, digits = ident.rpartition("-")
+    return bool(prefix and sep and digits.isdigit() and int(digits) == number)
 
 
 class IdState:
@@ -284,7 +294,7 @@ class Ledger:
         count: int,
         owner: str | Callable[[str], str],
         seed: Callable[[], int],
-        note: dict[str, Any] | None = None,
+        note: dict[str, Any] | Callable[[str], dict[str, Any]] | None = None,
     ) -> list[str]:
         """Issue ``count`` contiguous new ids of ``series`` to ``owner`` in one transaction.
 
@@ -305,10 +315,10 @@ class Ledger:
             if top is None:
                 top = max(seed(), 0)
                 new.append(Record("seeded", series.name, top, ts=now))
-            extra = dict(note or {})
             for number in range(top + 1, top + 1 + count):
                 ident = series.format(number)
                 who = owner(ident) if callable(owner) else owner
+                extra = note(ident) if callable(note) else dict(note or {})
                 new.append(Record("allocated", series.name, number, ident, who, now, extra))
             return new
 

@@ -18,6 +18,7 @@ import contextlib
 import errno
 import json
 import os
+import shutil
 import sqlite3
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -201,12 +202,21 @@ def _parse_legacy(path: Path) -> list[Record]:
     return records
 
 
+def _nearly_full(path: Path) -> bool:
+    """SQLite reports a full disk met while growing its WAL or shared memory as an I/O error."""
+    try:
+        return shutil.disk_usage(path.parent).free < 1 << 20
+    except OSError:
+        return False
+
+
 def _ledger_error(path: Path, exc: BaseException, doing: str) -> LedgerError:
     """A storage failure said plainly: a full disk or a permission is not a bug."""
     text = str(exc)
-    if "disk is full" in text or getattr(exc, "errno", None) == errno.ENOSPC:
+    name = str(getattr(exc, "sqlite_errorname", ""))
+    if "FULL" in name or getattr(exc, "errno", None) == errno.ENOSPC or _nearly_full(path):
         why = "the disk is full; free some space and run the command again"
-    elif "readonly" in text or isinstance(exc, PermissionError):
+    elif "READONLY" in name or "readonly" in text or isinstance(exc, PermissionError):
         why = f"permission denied; make {path.parent} writable by you and run the command again"
     elif "malformed" in text or "not a database" in text:
         why = (

@@ -18,9 +18,8 @@ next fetch something to negotiate from.
 
 Transport is the ``git`` binary on the remote's real URL (``remote.<name>.url``, never the
 ``gitfleet::`` push URL), so credentials and SSH config apply. Objects are made and read
-with git plumbing (``hash-object``, ``mktree``, ``commit-tree``, ``cat-file --batch``), not
-pygit2, because the commit hook runs under ``python -S`` without site-packages; they never
-touch the user's branches. An unreachable remote is an error, never a silent
+with git plumbing (``hash-object``, ``mktree``, ``commit-tree``, ``cat-file --batch``); they
+never touch the user's branches. An unreachable remote is an error, never a silent
 local allocation.
 """
 
@@ -47,6 +46,12 @@ from gitfleet.ids.local import LocalBackend
 
 DEFAULT_REF = "refs/gitfleet/ledger"
 LOCAL_REF = "refs/gitfleet/remote-ledger"
+# The newest ledger commit this clone ever saw: kept reachable here, and with the high-water
+# marks it holds in SEEN_NAME, so a ledger ref deleted or rewound on the remote (a `push
+# --mirror` from an old clone, a migration that copied branches only) is noticed, never
+# taken for an empty ledger that would hand the same ids out again.
+SEEN_REF = "refs/gitfleet/ledger-seen"
+SEEN_NAME = "remote-ledger-seen.json"
 SHARD_SIZE = 1000  # records per shard before a new one starts
 MAX_ATTEMPTS = 30
 BACKOFF_BASE = 0.005  # seconds; doubled after each refusal in a row
@@ -146,7 +151,10 @@ class RemoteBackend:
             except _Unreachable as exc:
                 raise self._unreachable(str(exc), "the ledger could not be read") from None
             self._write_cache(tip)
-        return self._records(tip)
+            records = self._records(tip)
+            self._never_behind(tip, records)
+            self._remember(tip, records)
+        return records
 
     def view(self) -> History:
         records = self.read()
@@ -189,6 +197,7 @@ class RemoteBackend:
         if not waiting:
             tip = self._yield_to_waiters(tip)
         records = self._records(tip)
+        self._never_behind(tip, records)
         new = fn(History(lambda: records))
         if not new:
             return []
@@ -199,6 +208,7 @@ class RemoteBackend:
         if pushed.ok:
             self._set_local(candidate)
             self._write_cache(candidate)
+            self._remember(candidate, [*records, *new])
             return new
         self._drop_cache()  # never keep a state the server refused
         if not pushed.race:
@@ -215,6 +225,51 @@ class RemoteBackend:
         # while we sleep, the winners keep writing.
         time.sleep(random.uniform(0, min(BACKOFF_CAP, BACKOFF_BASE * 2**attempt)))
         return None
+
+    # -- never behind what this clone saw ----------------------------------------------------
+
+    def _seen(self) -> dict[str, Any]:
+        try:
+            data = json.loads((self.repo.state_dir / SEEN_NAME).read_text("utf-8"))
+        except (OSError, ValueError):
+            return {}
+        if not isinstance(data, dict) or data.get("ref") != self.ref:
+            return {}
+        return data
+
+    def _remember(self, tip: str | None, records: list[Record]) -> None:
+        if tip is None:
+            return
+        high = dict(self._seen().get("high", {}))
+        for rec in records:
+            high[rec.series] = max(int(high.get(rec.series, -1)), rec.number)
+        self._plumb("update-ref", "-m", "gitfleet: newest ledger seen", SEEN_REF, tip)
+        body = {"ref": self.ref, "url": self.url, "tip": tip, "high": high}
+        locking.atomic_write(self.repo.state_dir / SEEN_NAME, json.dumps(body) + "\n")
+
+    def _never_behind(self, tip: str | None, records: list[Record]) -> None:
+        """Refuse a remote ledger that holds less than this clone once saw there."""
+        seen = self._seen()
+        marks = seen.get("high", {})
+        if not marks:
+            return
+        have: dict[str, int] = {}
+        for rec in records:
+            have[rec.series] = max(have.get(rec.series, -1), rec.number)
+        short = {s: n for s, n in marks.items() if have.get(s, -1) < int(n)}
+        if not short:
+            return
+        what = "is gone" if tip is None else f"holds less ({tip[:10]})"
+        lost = ", ".join(f"{s} up to {n}" for s, n in sorted(short.items()))
+        self._drop_cache()
+        raise LedgerError(
+            f"{self.ref} on {self.remote} ({self.url}) {what}, but this clone saw it hold "
+            f"{lost} (commit {str(seen.get('tip'))[:10]}); it was deleted or rewound (a `git "
+            "push --mirror` from an old clone?). Nothing was allocated: allocating now would "
+            "hand out those ids again.\n"
+            f"  restore it from this clone: `git push {self.url} "
+            f"{SEEN_REF}:{self.ref}` (add --force if the ref exists), then run the command again"
+        )
 
     # -- fairness between machines --------------------------------------------------------
     # The winner of a race starts its next transaction the moment it wins, while the loser
@@ -362,6 +417,14 @@ class RemoteBackend:
         """(name, blob oid) of each shard, in order."""
         if tip is None:
             return []
+        kind = self._git("cat-file", "-t", tip).stdout.strip()
+        if kind and kind != "commit":
+            raise LedgerError(
+                f"{self.ref} on {self.remote} ({self.url}) points at a {kind} ({tip[:10]}), not "
+                "a ledger commit; someone replaced it by hand. Nothing was changed.\n"
+                f"  restore it: `git push --force {self.url} {SEEN_REF}:{self.ref}` from a clone "
+                "that used the ledger, or see `git reflog` on the server"
+            )
         done = self._git("ls-tree", "-z", tip)
         if done.returncode != 0:
             raise _ObjectsMissing(tip)

@@ -19,33 +19,39 @@ move on. The branch being landed is never moved: the landed commits are new comm
 the target (like a rebase-merge on a forge).
 """
 
-# No `from __future__ import annotations`: typing.NamedTuple compiles each string
-# annotation at class creation. And no dataclasses: the push helper imports this module for
-# every push it lands, and dataclasses' import alone cost it ~8 ms of CPU.
+from __future__ import annotations
 
 import contextlib
 import os
+import time
 from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from gitfleet.config import Config
 from gitfleet.errors import GitError, GitfleetError, UsageError
 from gitfleet.git import ZERO_OID, Completed
-from gitfleet.git.rebase import Conflict, Rebased
+from gitfleet.git.rebase import Conflict, Rebased, rebase_range
 from gitfleet.git.remote import fetch_tip, push_cas, remote_url, short_ref, target_branch
 from gitfleet.git.repo import Repo
+from gitfleet.ids import claims, idcheck, verbs
+from gitfleet.land import regenerate, scratch
+from gitfleet.queue import client
 from gitfleet.queue.objects import Missing, Objects
+from gitfleet.synthesis import claude, gate
+from gitfleet.synthesis.ladder import IN_MEMORY, REGENERATE, Ladder
 
 if TYPE_CHECKING:
     from gitfleet.queue.client import Grant
 
 MAX_RETRIES = 5  # lost compare-and-swaps before giving up; each one means another landing won
 
-LANDED, UP_TO_DATE, CONFLICT, CHECK_FAILED, LOST_RACE, ERROR = (
+LANDED, UP_TO_DATE, CONFLICT, CHECK_FAILED, GATE_REFUSED, LOST_RACE, ERROR = (
     "landed",
     "up-to-date",
     "conflict",
     "check-failed",
+    "gate-refused",
     "lost-race",
     "error",
 )
@@ -73,6 +79,9 @@ class LandResult(NamedTuple):
     message: str = ""
     events: Sequence[str] = ()  # one line per retry, in order
     landed_ids: Sequence[str] = ()  # ledger ids now ``landed``
+    resolved: Sequence[dict[str, str]] = ()  # {"path", "rung"}: conflicts synthesis settled
+    declined: Sequence[dict[str, str]] = ()  # {"path", "reason"}: why a conflict stayed
+    findings: Sequence[str] = ()  # what the landing gate refused
 
     @property
     def ok(self) -> bool:
@@ -95,6 +104,7 @@ def land(
     check: str | None = None,
     max_retries: int = MAX_RETRIES,
     on_event: Events | None = None,
+    allow_config: bool = False,
 ) -> list[LandResult]:
     """Land each branch on the target, one at a time, each under the queue's lease.
 
@@ -120,43 +130,19 @@ def land(
     results = []
     for branch in branches:
         with lease(repo, url, target_ref, f"gitfleet land {branch}") as grant:
-            result = land_under_lease(
-                repo,
-                cfg,
-                url,
-                target_ref,
-                _resolve(repo, branch),  # as it is now: the agent may have committed since
-                base=None,
-                check=check,
-                grant=grant,
-                branch=branch,
-                max_retries=max_retries,
-                on_event=on_event,
-            )
+            # the branch as it is now: the agent may have committed since
+            request = Request(
+                _resolve(repo, branch), branch, None, check, max_retries, on_event,
+                allow_config=allow_config,
+            )  # fmt: skip
+            result = land_under_lease(repo, cfg, url, target_ref, grant, request)
             record(repo, url, target_ref, result)
         results.append(result)
     return results
 
 
-def land_under_lease(
-    repo: Repo,
-    cfg: Config,
-    remote_url: str,
-    target_ref: str,
-    head: str,
-    *,
-    base: str | None,
-    check: str | None,
-    grant: "Grant",
-    branch: str | None = None,
-    max_retries: int = MAX_RETRIES,
-    on_event: Events | None = None,
-    known_tip: str | None = None,
-    follow: bool = True,
-    committer: str | None = None,
-    push_options: Sequence[str] = (),
-) -> LandResult:
-    """Land ``head`` on ``target_ref`` of ``remote_url``; the caller holds the lease.
+class Request(NamedTuple):
+    """What to land, and how: everything :func:`land_under_lease` needs beyond the target.
 
     ``base``: replay only ``base..head`` (None: every commit of head the target lacks).
     ``check``: None means ``[land] check``; an empty string runs no check.
@@ -167,19 +153,41 @@ def land_under_lease(
     GIT_COMMITTER_IDENT`` line learnt earlier (its time is brought up to date).
     ``push_options``: passed on to the push (``git push -o``).
     """
+
+    head: str
+    branch: str | None = None
+    base: str | None = None
+    check: str | None = None
+    max_retries: int = MAX_RETRIES
+    on_event: Events | None = None
+    known_tip: str | None = None
+    follow: bool = True
+    committer: str | None = None
+    push_options: Sequence[str] = ()
+    owner: str | None = None  # whose ids it may claim (None: the branch's)
+    worktree: Path | None = None  # where a pushed branch comes from (None: not checked)
+    allow_config: bool = False  # a fleet branch may change gitfleet.toml
+
+
+def land_under_lease(
+    repo: Repo, cfg: Config, url: str, target_ref: str, grant: Grant, request: Request
+) -> LandResult:
+    """Land ``request.head`` on ``target_ref`` of ``url``; the caller holds ``grant``."""
     # ``grant`` is held by the caller for the whole call. If it times out mid-check
     # ([daemon] lease_timeout) another landing may start; the compare-and-swap push is
     # the fence that still keeps the remote from moving to an unchecked tree. Its
     # connection to the daemon answers the object questions (pygit2 stays loaded there).
-    label = branch or head
-    command = cfg.land_check if check is None else (check or None)
-    landing = _Landing(repo, cfg, remote_url, target_ref, label, command, on_event)
+    r = request
+    command = cfg.land_check if r.check is None else (r.check or None)
+    landing = _Landing(repo, cfg, url, target_ref, r.branch or r.head, command, r.on_event)
     landing.objects = Objects(repo.toplevel, grant.conn)
-    landing.follow = follow
-    landing.push_options = push_options
-    if committer:
-        landing._committer = refresh_ident(committer)
-    return landing.run(head, base, max_retries, known_tip)
+    landing.follow = r.follow
+    landing.push_options = r.push_options
+    landing.owner = r.owner or r.branch
+    landing.worktree, landing.allow_config = r.worktree, r.allow_config
+    if r.committer:
+        landing._committer = refresh_ident(r.committer)
+    return landing.run(r.head, r.base, r.max_retries, r.known_tip)
 
 
 class _Landing:
@@ -203,6 +211,9 @@ class _Landing:
         self.objects = Objects(repo.toplevel)
         self.follow = True
         self.push_options: Sequence[str] = ()
+        self.owner: str | None = None
+        self.worktree: Path | None = None
+        self.allow_config = False
         self._committer: str | None = None
 
     def result(self, status: str, old: str | None, **kw: Any) -> LandResult:
@@ -285,8 +296,15 @@ class _Landing:
                 self._committer = committer_ident(self.repo.toplevel)
             outcome = self.objects.rebase_range(base or old, head, old, self._committer)
             if isinstance(outcome, Conflict):
+                outcome = self._synthesize(base or old, head, old, outcome)
+            if isinstance(outcome, Conflict):
                 return self._conflict(old, outcome)
             rebased = outcome
+            if self.cfg.land_regenerate:
+                rebuilt = self._regenerate(head, old, rebased)
+                if isinstance(rebuilt, LandResult):
+                    return rebuilt
+                rebased = rebuilt
             if rebased.new_tip == old:
                 return self.result(
                     UP_TO_DATE,
@@ -294,22 +312,107 @@ class _Landing:
                     skipped=rebased.skipped,
                     message=f"every change of {self.label} is already on {self.target}",
                 )
-        problems = _id_problems(self.repo, self.cfg, old, rebased.new_tip)
+        refused = self._gate(head, old, rebased)
+        if refused is not None:
+            return refused
+        problems = idcheck.check_push(
+            self.repo, self.cfg, old, rebased.new_tip, self.owner,
+            worktree=self.worktree, allow_config=self.allow_config,
+        )  # fmt: skip
         if problems:
             return self.result(
                 ERROR,
                 old,
                 applied=rebased.applied,
                 skipped=rebased.skipped,
-                message=f"{self.label} breaks the id rules once on {self.target}; nothing was "
-                "pushed:\n  " + "\n  ".join(problems),
+                message=f"{self.label} breaks gitfleet's rules once on {self.target}; nothing "
+                "was pushed:\n  " + "\n  ".join(problems),
             )
         return self._check(old, rebased)
+
+    def _synthesize(
+        self, upstream: str, head: str, old: str, conflict: Conflict
+    ) -> Rebased | Conflict:
+        """The rebase again, in this process, with the synthesis ladder on its conflicts.
+
+        The daemon rebases without it (it is below synthesis, and most landings never
+        conflict); only a conflicted landing pays for the ladder here.
+        """
+        rungs, globs = self.cfg.land_resolve, list(self.cfg.land_regenerate)
+        model = claude.connect(self._notes(head, old)) if "claude" in rungs else None
+        if model is None and not globs and not any(r in rungs for r in IN_MEMORY):
+            return conflict
+        ladder = Ladder(rungs, claude=model, regenerate=globs)
+        return rebase_range(
+            self.repo.toplevel, upstream, head, old, self._committer, resolver=ladder
+        )
+
+    def _notes(self, head: str, old: str) -> claude.Notes:
+        """Both sides' commit messages since they parted, for the claude rung's prompt."""
+
+        def messages(revs: str) -> str:
+            return self.repo.git_out("log", "-n", "20", "--format=- %B", revs)
+
+        return claude.Notes(target=messages(f"{head}..{old}"), branch=messages(f"{old}..{head}"))
+
+    def _resolutions(self, old: str | None, rebased: Rebased) -> list[dict[str, str]]:
+        """Each settled file and its rung; for Claude's, a diffstat of what it wrote."""
+        found = []
+        for path, rung in rebased.resolved:
+            entry = {"path": path, "rung": rung}
+            if rung == "claude" and old is not None:
+                stat = self.repo.git_out("diff", "--shortstat", old, rebased.new_tip, "--", path)
+                entry["diffstat"] = stat.strip()
+            found.append(entry)
+        return found
+
+    def _regenerate(self, head: str, old: str, rebased: Rebased) -> Rebased | LandResult:
+        """Generated files both sides changed, rebuilt by their ``[land.regenerate]``."""
+        jobs = regenerate.due(self.repo, self.cfg.land_regenerate, old, head, rebased)
+        if not jobs:
+            return rebased
+        assert self._committer is not None
+        rebuilt = regenerate.rebuild(self.repo, rebased, jobs, refresh_ident(self._committer))
+        if isinstance(rebuilt, Rebased):
+            return rebuilt
+        return self.result(
+            CHECK_FAILED,
+            old,
+            applied=rebased.applied,
+            skipped=rebased.skipped,
+            check_output=rebuilt.output,
+            message=(
+                f"[land.regenerate] `{rebuilt.command}` failed (exit {rebuilt.returncode}) on "
+                f"{self.label} rebased onto {self.target}; nothing was pushed and "
+                f"{self.label} is unchanged"
+            ),
+        )
+
+    def _gate(self, head: str, old: str | None, rebased: Rebased) -> LandResult | None:
+        """The synthesis gate on exactly what would land, resolved or clean."""
+        rebuilt = {p for p, rung in rebased.resolved if rung == REGENERATE}
+        found = gate.check_landing(self.repo.toplevel, old, head, rebased.new_tip, rebuilt)
+        findings = [str(f) for f in found]
+        if not findings:
+            return None
+        return self.result(
+            GATE_REFUSED,
+            old,
+            applied=rebased.applied,
+            skipped=rebased.skipped,
+            resolved=self._resolutions(old, rebased),
+            findings=findings,
+            message=(
+                f"{self.label} rebased onto {self.target} fails the landing gate; nothing was "
+                f"pushed and {self.label} is unchanged:\n  "
+                + "\n  ".join(findings)
+                + f"\nFix it on the branch, then `gitfleet land {self.label}` again"
+            ),
+        )
 
     def _check(self, old: str | None, rebased: Rebased) -> LandResult | Rebased:
         if not self.command:
             return rebased
-        from gitfleet.land import scratch
 
         tree = self.repo.git_out("rev-parse", f"{rebased.new_tip}^{{tree}}")
         if tree in self.passed_trees:
@@ -320,6 +423,22 @@ class _Landing:
             "GITFLEET_LAND_COMMIT": rebased.new_tip,
         }
         outcome = scratch.check_commit(self.repo, rebased.new_tip, self.command, env)
+        by_claude = [path for path, rung in rebased.resolved if rung == "claude"]
+        if not outcome.passed and by_claude:  # Claude's proposal is refused: a conflict
+            why = f"claude: its resolution fails the check `{self.command}`"
+            return self.result(
+                CONFLICT,
+                old,
+                paths=by_claude,
+                declined=[{"path": p, "reason": why} for p in by_claude],
+                check_output=outcome.output,
+                message=(
+                    f"{self.label} conflicts with {self.target} in {', '.join(by_claude)}; "
+                    f"Claude's resolution failed the check `{self.command}` (exit "
+                    f"{outcome.returncode}), so nothing was pushed and {self.label} is "
+                    "unchanged. Rebase it where it is checked out, resolve, then land it again"
+                ),
+            )
         if not outcome.passed:
             return self.result(
                 CHECK_FAILED,
@@ -340,16 +459,19 @@ class _Landing:
     def _conflict(self, old: str, conflict: Conflict) -> LandResult:
         subject = self.repo.git_out("log", "-1", "--format=%s", conflict.commit)
         files = ", ".join(conflict.paths)
+        why = "".join(f"\n  {path}: {reason}" for path, reason in conflict.declined)
         return self.result(
             CONFLICT,
             old,
             paths=conflict.paths,
+            declined=[{"path": p, "reason": r} for p, r in conflict.declined],
             message=(
                 f"{self.label} conflicts with {self.target} in {files} (replaying "
                 f"{_abbrev(conflict.commit)} {subject!r}); nothing was pushed and "
                 f"{self.label} is unchanged. Rebase it where it is checked out "
                 f"(`git fetch {self.cfg.remote} && git rebase {self.cfg.remote}/{self.target}`), "
                 f"resolve {files}, then land it again"
+                + (f"\nWhy synthesis left it:{why}" if why else "")
             ),
         )
 
@@ -368,6 +490,8 @@ class _Landing:
             message += f"; {len(rebased.skipped)} already there, skipped"
         if self.events:
             message += f"; after {len(self.events)} retr{'ies' if len(self.events) > 1 else 'y'}"
+        if rebased.resolved:
+            message += "; resolved " + ", ".join(f"{p} ({r})" for p, r in rebased.resolved)
         return self.result(
             LANDED,
             old,
@@ -375,6 +499,7 @@ class _Landing:
             applied=rebased.applied,
             skipped=rebased.skipped,
             landed_ids=landed_ids,
+            resolved=self._resolutions(old, rebased),
             message=message + note,
         )
 
@@ -408,7 +533,6 @@ def mark_landed_ids(
     """
     if not cfg.series:
         return [], ""
-    from gitfleet.ids import claims
 
     try:
         after = set(claims.claims_in_tree(repo, cfg, new))
@@ -416,20 +540,11 @@ def mark_landed_ids(
         new_ids = sorted(after - before)
         if not new_ids:
             return [], ""
-        from gitfleet.ids import verbs
 
         verbs.mark(repo, cfg, new_ids, "landed", note={"branch": label, "commit": new})
     except Exception as exc:  # the push happened; say what the ledger missed
         return [], f" (ledger not updated: {exc}; run `gitfleet ids list` to see it)"
     return new_ids, f"; {', '.join(new_ids)} landed"
-
-
-def _id_problems(repo: Repo, cfg: Config, old: str | None, new: str) -> list[str]:
-    if not cfg.series and not cfg.guarded:
-        return []  # nothing to check: spare the import
-    from gitfleet.ids import idcheck
-
-    return idcheck.check_push(repo, cfg, old, new, None)
 
 
 def refresh_ident(ident: str) -> str:
@@ -441,7 +556,6 @@ def refresh_ident(ident: str) -> str:
     stamp, _, zone = when.strip().partition(" ")
     if not close or not stamp.isdigit():
         return ident
-    import time
 
     return f"{person}> {int(time.time())} {zone}".rstrip()
 
@@ -456,9 +570,8 @@ def _push_error(target: str, push: Completed) -> str:
 
 
 @contextlib.contextmanager
-def lease(repo: Repo, url: str, ref: str, label: str) -> Iterator["Grant"]:
+def lease(repo: Repo, url: str, ref: str, label: str) -> Iterator[Grant]:
     """The queue's lease on ``ref`` of ``url``: one landing or push at a time per ref."""
-    from gitfleet.queue import client
 
     with client.lease(repo, url, [ref], label=label) as grant:
         yield grant
@@ -474,7 +587,6 @@ def record(repo: Repo, url: str, ref: str, result: LandResult) -> None:
         "retries": result.retries,
         "message": result.message,
     }
-    from gitfleet.queue import client
 
     client.record_result(repo, url, ref, summary)  # best effort: never fails a landing
 

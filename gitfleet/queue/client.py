@@ -13,24 +13,23 @@ import contextlib
 import json
 import os
 import re
+import socket
+import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from gitfleet import config
 from gitfleet.errors import GitfleetError
+from gitfleet.git import no_git_env
 from gitfleet.git.remote import unrouted
 from gitfleet.git.repo import Repo
 from gitfleet.queue import procs
 from gitfleet.queue.files import DaemonFiles, daemon_files
 from gitfleet.queue.procs import Proc
 from gitfleet.queue.protocol import LineSocket, ProtocolError
-
-if TYPE_CHECKING:
-    import _socket
-    import subprocess
 
 START_WAIT = 30.0  # seconds a client waits for a daemon it started to listen
 
@@ -128,12 +127,9 @@ def files_of(repo: Repo) -> DaemonFiles:
     return daemon_files(repo.state_dir)
 
 
-def unix_socket() -> _socket.socket:
-    """A Unix stream socket, made with the C module: ``socket.py`` builds its enums at
-    import (~3 ms of CPU), and every push's helper connects to the daemon."""
-    import _socket
-
-    return _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
+def unix_socket() -> socket.socket:
+    """A Unix stream socket (the daemon's transport)."""
+    return socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
 
 
 def _connect_once(files: DaemonFiles) -> LineSocket | None:
@@ -161,18 +157,12 @@ def _connect_once(files: DaemonFiles) -> LineSocket | None:
 
 def _spawn(files: DaemonFiles, idle: float, lock_fd: int) -> subprocess.Popen[bytes]:
     """Start a daemon that inherits ``lock_fd``, the daemon lock this client just took."""
-    import subprocess
-
-    from gitfleet.git import no_git_env
 
     root = str(Path(__file__).resolve().parents[2])
     env = no_git_env()
     env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
     argv = [sys.executable, "-m", "gitfleet.queue.daemon", str(files.state_dir), f"{idle:g}"]
     with open(files.log, "ab") as log:
-        # With site processing (no -S), unlike gitfleet's other helper processes: the
-        # daemon rebases for the pushes with pygit2, from site-packages, whoever started it
-        # (the pre-push hook runs with -S). It starts once per busy period, not per push.
         return subprocess.Popen(
             [*argv, str(lock_fd)],
             stdin=subprocess.DEVNULL,
@@ -337,27 +327,35 @@ def acquire(
         line = connect(repo)
         assert line is not None
         try:
-            line.send(request)
-            while (answer := line.recv()) is not None:
-                if not answer.get("ok"):
-                    line.close()
-                    raise GitfleetError(f"queue daemon refused the lease: {answer.get('error')}")
-                if answer.get("queued") and on_wait is not None:
-                    on_wait(int(answer.get("ahead", 0)))
-                if answer.get("granted"):
-                    token, joined = int(answer["token"]), bool(answer.get("joined"))
-                    hints = answer.get("tips")  # an older daemon sends none
-                    tips = (
-                        {str(r): str(o) for r, o in hints.items() if r in wanted}
-                        if isinstance(hints, dict)
-                        else {}
-                    )
-                    return Grant(token, remote, wanted, holder, joined, line, tips)
+            grant = _wait_for_grant(line, request, on_wait)
+            if grant is not None:
+                token, joined, hints = grant
+                tips = {r: o for r, o in hints.items() if r in wanted}
+                return Grant(token, remote, wanted, holder, joined, line, tips)
         except (OSError, ProtocolError):
             pass
         line.close()
         # The daemon died while we waited (or was stopped): start another and queue again.
         time.sleep(0.05)
+
+
+def _wait_for_grant(
+    line: LineSocket, request: dict[str, Any], on_wait: Callable[[int], None] | None
+) -> tuple[int, bool, dict[str, str]] | None:
+    """Send ``request`` and read answers until the grant: (token, joined, tip hints), or
+    None when the daemon went away first."""
+    line.send(request)
+    while (answer := line.recv()) is not None:
+        if not answer.get("ok"):
+            line.close()
+            raise GitfleetError(f"queue daemon refused the lease: {answer.get('error')}")
+        if answer.get("queued") and on_wait is not None:
+            on_wait(int(answer.get("ahead", 0)))
+        if answer.get("granted"):
+            hints = answer.get("tips")  # an older daemon sends none
+            tips = {str(r): str(o) for r, o in hints.items()} if isinstance(hints, dict) else {}
+            return int(answer["token"]), bool(answer.get("joined")), tips
+    return None
 
 
 def release(

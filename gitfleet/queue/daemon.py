@@ -31,19 +31,18 @@ import struct
 import sys
 import threading
 import time
+import traceback
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from gitfleet.errors import GitfleetError
+from gitfleet.git import rebase
 from gitfleet.locking import atomic_write
 from gitfleet.queue import objects, procs
 from gitfleet.queue.files import DaemonFiles, daemon_files
 from gitfleet.queue.leases import Key, Table
 from gitfleet.queue.procs import Proc
 from gitfleet.queue.protocol import VERSION, LineSocket, ProtocolError
-
-if TYPE_CHECKING:
-    import _socket
 
 REAP_EVERY = 0.05  # seconds between checks that holders still live
 DEFAULT_IDLE = 60.0
@@ -196,8 +195,6 @@ class Daemon:
         except OSError:
             pass  # the client went away; its leases end with its process
         except Exception as exc:  # a bug: log it, answer, and keep serving the others
-            import traceback
-
             log(traceback.format_exc())
             with contextlib.suppress(OSError):
                 line.send({"ok": False, "error": f"internal error in the daemon: {exc!r}"})
@@ -302,7 +299,7 @@ class Daemon:
                 self.server.shutdown(socket.SHUT_RDWR)
 
 
-def _peer_gone(sock: _socket.socket) -> bool:
+def _peer_gone(sock: socket.socket) -> bool:
     """Whether the client closed its end (readable with nothing to read)."""
     try:
         ready, _, _ = select.select([sock], [], [], 0)
@@ -318,8 +315,6 @@ def _preload_pygit2() -> None:
 
     def load() -> None:
         with contextlib.suppress(Exception):  # a real failure resurfaces at the real import
-            from gitfleet.git import rebase
-
             rebase.preload()
 
     threading.Thread(target=load, name="preload-pygit2", daemon=True).start()

@@ -7,12 +7,13 @@ private folder (mode 0700, owned by us) under ``$XDG_RUNTIME_DIR`` or the temp d
 by a hash of the state dir so that every client computes the same path.
 """
 
-# No `from __future__ import annotations`: typing.NamedTuple compiles each string
-# annotation at class creation, and this module loads on every push.
+from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import stat
+import tempfile
 from pathlib import Path
 from typing import NamedTuple
 
@@ -49,7 +50,6 @@ def socket_path(state_dir: Path) -> Path:
     preferred = state_dir / "queue.sock"
     if len(os.fsencode(preferred)) < SUN_PATH_MAX:
         return preferred
-    import hashlib  # only here: its OpenSSL binding costs every push a few ms to import
 
     digest = hashlib.sha256(os.fsencode(state_dir)).hexdigest()[:20]
     path = private_folder() / f"{digest}.sock"
@@ -63,7 +63,6 @@ def socket_path(state_dir: Path) -> Path:
 
 def private_folder() -> Path:
     """``gitfleet-<uid>`` under $XDG_RUNTIME_DIR or the temp dir, checked to be ours only."""
-    import tempfile
 
     base = os.environ.get("XDG_RUNTIME_DIR") or tempfile.gettempdir()
     folder = Path(base) / f"gitfleet-{os.getuid()}"

@@ -30,11 +30,7 @@ RESULTS_KEPT = 10
 
 
 class Lease:
-    """One request for keys, waiting or granted. Compared and hashed by identity.
-
-    A plain class, not a dataclass: the daemon imports this module as it starts, and a
-    race of pushes waits for that start (dataclasses' import costs ~7 ms of CPU).
-    """
+    """One request for keys, waiting or granted. Compared and hashed by identity."""
 
     def __init__(
         self,

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from gitfleet.errors import GitfleetError, UsageError
+from gitfleet.git import rebase
 from gitfleet.git.rebase import Conflict, Outcome, Rebased
 
 if TYPE_CHECKING:
@@ -39,7 +40,6 @@ class Missing(GitfleetError):
 
 def answer(msg: dict[str, Any]) -> dict[str, Any]:
     """The daemon's answer to one object question (never raises for a bad question)."""
-    from gitfleet.git import rebase
 
     op = msg.get("op")
     try:
@@ -67,13 +67,20 @@ def answer(msg: dict[str, Any]) -> dict[str, Any]:
 
 def _outcome_to_json(outcome: Outcome) -> dict[str, Any]:
     if isinstance(outcome, Conflict):
-        return {"conflict": {"commit": outcome.commit, "paths": outcome.paths}}
+        return {
+            "conflict": {
+                "commit": outcome.commit,
+                "paths": outcome.paths,
+                "declined": [list(pair) for pair in outcome.declined],
+            }
+        }
     return {
         "rebased": {
             "new_tip": outcome.new_tip,
             "applied": outcome.applied,
             "skipped": outcome.skipped,
             "created": outcome.created,
+            "resolved": [list(pair) for pair in outcome.resolved],
         }
     }
 
@@ -81,13 +88,15 @@ def _outcome_to_json(outcome: Outcome) -> dict[str, Any]:
 def _outcome_from_json(data: dict[str, Any]) -> Outcome:
     if "conflict" in data:
         found = data["conflict"]
-        return Conflict(str(found["commit"]), [str(p) for p in found["paths"]])
+        declined = tuple((str(p), str(r)) for p, r in found.get("declined", []))
+        return Conflict(str(found["commit"]), [str(p) for p in found["paths"]], declined)
     done = data["rebased"]
     return Rebased(
         str(done["new_tip"]),
         [str(c) for c in done["applied"]],
         [str(c) for c in done["skipped"]],
         [str(c) for c in done.get("created", [])],
+        tuple((str(p), str(r)) for p, r in done.get("resolved", [])),
     )
 
 

@@ -13,8 +13,7 @@ ancestors, so reentrancy is limited to the same process. Standard library only: 
 pre-push hook imports this.
 """
 
-# No `from __future__ import annotations`: typing.NamedTuple compiles each string
-# annotation at class creation, and this module loads on every push.
+from __future__ import annotations
 
 import os
 from typing import NamedTuple
@@ -30,7 +29,7 @@ class Proc(NamedTuple):
         return [self.pid, self.start]
 
     @staticmethod
-    def from_json(data: object) -> "Proc":
+    def from_json(data: object) -> Proc:
         if (
             not isinstance(data, list)
             or len(data) != 2

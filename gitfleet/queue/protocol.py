@@ -17,12 +17,10 @@ does the work itself, so the version stays 1.
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Any
+import socket
+from typing import Any
 
 from gitfleet.errors import GitfleetError
-
-if TYPE_CHECKING:
-    import _socket
 
 VERSION = 1
 MAX_LINE = 1 << 20  # a request or answer longer than this is a bug or an attack
@@ -53,13 +51,9 @@ def decode(line: bytes) -> dict[str, Any]:
 
 
 class LineSocket:
-    """A connected socket read and written one JSON line at a time.
+    """A connected socket read and written one JSON line at a time."""
 
-    Any ``_socket.socket``: the daemon's are ``socket.socket`` objects, the clients' the
-    bare C type (see :func:`gitfleet.queue.client.unix_socket`).
-    """
-
-    def __init__(self, sock: _socket.socket) -> None:
+    def __init__(self, sock: socket.socket) -> None:
         self.sock = sock
         self._buf = b""
 

@@ -1,0 +1,158 @@
+"""The real agent CLIs under ``gitfleet spawn --agent PRESET``, offline.
+
+Claude Code and Aider run for real (installed by ``.ci/install-agents``) against the scripted
+model server: the model's side is scripted, everything else is theirs (their tool loop,
+their permission checks under the preset's flags, their file edits, their git commits).
+The fleet then lands what they committed on a bare remote.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from agent_clis import aider_env, bin_dir, claude_env
+from conftest import git, gitfleet
+from model_server import ModelServer, Reply, ToolCall, Turn
+
+IDENTS = ["SP-152", "SP-153", "SP-154"]
+
+
+@pytest.fixture
+def evening(story_repo: Path) -> Path:
+    """The story repo with `gitfleet init --series SP` run and its config pushed."""
+    gitfleet(story_repo, "init", "--series", "SP")
+    git(story_repo, "add", "gitfleet.toml")
+    if git(story_repo, "diff", "--cached", "--quiet", check=False).returncode != 0:
+        git(story_repo, "commit", "-q", "-m", "gitfleet init --series SP")
+    git(story_repo, "push", "-q", "origin", "main")
+    return story_repo
+
+
+def brief_fact(prompt: str, pattern: str) -> str:
+    """A fact the brief states (the id, the worktree), as a model would read it."""
+    found = re.search(pattern, prompt)
+    assert found, f"the brief does not say {pattern!r}:\n{prompt}"
+    return found.group(1)
+
+
+def article_text(ident: str) -> str:
+    return f"---\nticketId: {ident}\ntitle: Article {ident}\n---\n\nWritten by a real agent.\n"
+
+
+def claude_writes_article(turn: Turn) -> Reply:
+    """Claude Code's side of one agent: Write the article, `git add`, `git commit`, done.
+
+    Requests without tools (Claude Code's own side questions) get a plain answer."""
+    if not turn.tools:
+        return Reply(text="ok")
+    ident = brief_fact(turn.prompt, r"Your id is \*\*([A-Z]+-\d+)\*\*")
+    tree = brief_fact(turn.prompt, r"Your own checkout: `([^`]+)`")
+    rel = f"articles/{ident}.md"
+    steps = [
+        ToolCall("Write", {"file_path": f"{tree}/{rel}", "content": article_text(ident)}),
+        ToolCall("Bash", {"command": f"git add {rel}", "description": "Stage the article"}),
+        ToolCall("Bash", {"command": f"git commit -m 'Add article {ident}'",
+                          "description": "Commit the article"}),
+    ]  # fmt: skip
+    done = len(turn.tool_results)
+    if done < len(steps):
+        return Reply(text=f"Step {done + 1}.", tool_calls=[steps[done]])
+    return Reply(text=f"Article {ident} is committed.")
+
+
+def aider_writes_article(turn: Turn) -> Reply:
+    """Aider's side: one SEARCH/REPLACE block creating the article (an empty SEARCH creates
+    the file), and the one-line message aider asks for before it commits by itself."""
+    ident = brief_fact(turn.last_user, r"Your id is \*\*([A-Z]+-\d+)\*\*") if (
+        "Your id is" in turn.last_user) else None  # fmt: skip
+    if "commit message" in turn.system.lower():
+        named = re.search(r"articles/([A-Z]+-\d+)\.md", turn.last_user)
+        return Reply(text=f"Add article {named.group(1) if named else 'article'}")
+    assert ident, f"aider's request holds no brief:\n{turn.last_user[:500]}"
+    body = article_text(ident)
+    return Reply(text=f"Creating it.\n\narticles/{ident}.md\n```\n<<<<<<< SEARCH\n=======\n"
+                 f"{body}>>>>>>> REPLACE\n```\n")  # fmt: skip
+
+
+def spawn_real(
+    repo: Path,
+    tmp_path: Path,
+    preset: str,
+    script: Callable[[Turn], Reply],
+    env: Callable[[str], dict[str, str]],
+) -> tuple[dict[str, Any], ModelServer]:
+    with ModelServer(script) as server:
+        path = f"{bin_dir(tmp_path, preset)}{os.pathsep}{os.environ['PATH']}"
+        proc = gitfleet(
+            repo, "spawn", "3", "--agent", preset, "--task", "Write article {id}", "--json",
+            env={**env(server.url), "PATH": path}, check=False, timeout=900,
+        )  # fmt: skip
+    assert server.errors == [], server.errors
+    assert proc.returncode == 0, proc.stdout + proc.stderr + _logs(repo)
+    return json.loads(proc.stdout), server
+
+
+def _logs(repo: Path) -> str:
+    runs = repo / ".git" / "gitfleet" / "runs"
+    return "".join(
+        f"\n--- {p}\n{p.read_text()[-3000:]}" for p in sorted(runs.glob("*/*/agent.log"))
+    )
+
+
+def _landed_articles(remote: Path) -> list[str]:
+    names = git(remote, "ls-tree", "--name-only", "main", "articles/").stdout.split()
+    return sorted(n.split("/")[-1][:-3] for n in names if n > "articles/SP-151.md")
+
+
+def test_three_claude_code_agents_commit_and_land(
+    evening: Path, remote: Path, tmp_path: Path
+) -> None:
+    report, server = spawn_real(evening, tmp_path, "claude", claude_writes_article, claude_env)
+    assert [a["outcome"] for a in report["agents"]] == ["landed"] * 3
+    assert _landed_articles(remote) == IDENTS
+    assert report["ids_claimed"] == IDENTS
+    subjects = git(remote, "log", "--format=%s", "main").stdout.splitlines()
+    assert sorted(s for s in subjects if s.startswith("Add article")) == [
+        f"Add article {i}" for i in IDENTS
+    ]
+    # Claude Code really ran its loop: it offered its tools and sent back each tool's result.
+    tooled = [t for t in server.turns if t.tools]
+    assert {"Write", "Bash"} <= set(tooled[0].tools)
+    assert max(len(t.tool_results) for t in tooled) == 3
+    assert all(r.path.startswith("/v1/messages") for r in server.requests if r.method == "POST")
+    # Usage, as Claude Code reported it at the end of its stream-json log.
+    for agent in report["agents"]:
+        assert agent["usage"]["turns"] == 4 and agent["usage"]["cost_usd"] > 0, agent["usage"]
+        assert agent["usage"]["output_tokens"] >= 4 * 20  # the scripted replies' usage
+    assert report["usage"]["turns"] == 12
+
+
+def test_three_aider_agents_commit_and_land(evening: Path, remote: Path, tmp_path: Path) -> None:
+    report, server = spawn_real(evening, tmp_path, "aider", aider_writes_article, aider_env)
+    assert [a["outcome"] for a in report["agents"]] == ["landed"] * 3
+    assert _landed_articles(remote) == IDENTS
+    assert report["ids_claimed"] == IDENTS
+    for ident in IDENTS:
+        shown = git(remote, "show", f"main:articles/{ident}.md").stdout
+        assert shown == article_text(ident)
+    # Aider committed by itself, with the message it asked the model for.
+    subjects = git(remote, "log", "--format=%s", "main").stdout.splitlines()
+    assert sorted(s for s in subjects if s.startswith("Add article")) == [
+        f"Add article {i}" for i in IDENTS
+    ]
+    assert any("commit message" in t.system.lower() for t in server.turns)
+    # Usage, from aider's "Tokens: ... Cost: ..." line.
+    for agent in report["agents"]:
+        used = agent["usage"]
+        assert used["turns"] == 1 and used["input_tokens"] > 0 and used["output_tokens"] > 0
+        assert used["cost_usd"] > 0  # aider prices gpt-4o from the table it ships
+    # Aider's own files (.aider.chat.history.md, caches) are no reason to keep a worktree.
+    cleaned = json.loads(gitfleet(evening, "clean", "--json").stdout)
+    assert cleaned["removed"] == [f"fleet/{i}" for i in IDENTS]
+    assert not (evening.parent / f"{evening.name}.gitfleet").exists()
