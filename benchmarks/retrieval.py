@@ -1,7 +1,17 @@
 """Git-history localization benchmark for `gitfleet context` (offline scorer).
 
+    python benchmarks/retrieval.py --cases benchmarks/cases/retrieval.jsonl [--clones DIR]
+        [--only OWNER/NAME] [--ablate] [--set MODULE.NAME=VALUE] [--show-misses]
     python benchmarks/retrieval.py REPO_PATH [--max-cases N] [--no-timing] [--runs N]
     python benchmarks/retrieval.py --sample-repo 5000 [--runs N]
+    python benchmarks/retrieval.py --history-commits 10000 [--runs N]
+
+--cases runs the committed cross-repository cases (benchmarks/retrieval_cases.py clones the
+six public repositories into --clones and rebuilds the file): Acc@k per repository, for the
+tuning and the held-out repositories, and overall, for gitfleet, plain BM25 (bm25s) and BM25
+alone over gitfleet's code tokens. --ablate repeats it with each ranking signal switched off
+alone; --set changes one ranking constant (for measuring a signal before keeping it).
+--show-misses prints the tuning repositories' misses only: the held-out ones stay unseen.
 
 From REPO_PATH's history take non-merge commits whose non-test changes are modifications
 of 1-3 existing source files; the query is the commit message, the corpus is the tree of
@@ -16,6 +26,8 @@ python's site-packages (the same files on any machine with the same environment)
 only times it. Every timing run also times a baseline in a fresh process, reading the same
 blobs and building plain bm25s over whole files, and prints our time as a ratio of it:
 other work on a shared machine slows both alike, so the ratio moves less than the seconds.
+--history-commits N times the history index cold on a throwaway repository of N commits,
+beside plain ``git log --name-only`` over them.
 """
 
 from __future__ import annotations
