@@ -56,6 +56,8 @@ def gallery(tmp_path: Path) -> Path:
 def test_past_commits_like_the_task_vote_for_their_files(gallery: Path) -> None:
     task = "thumbnail previews flicker while loading"
     assert ranked(gallery, task)[0] == "render/scale.py"
+    top = build_pack(gallery, task, offline=True).files[0]
+    assert "changed by past commits like this task" in top.reason
     # The code alone does not find it: the history is what does.
     without = [s.path for s in loop.run(head_index(gallery), task).files]
     assert without[:1] != ["render/scale.py"]
@@ -119,6 +121,7 @@ def test_the_file_defining_a_word_of_the_task_ranks_first(
         commit_file(repo, f"pkg/mod{i}.py", f"def helper_{i}(option):\n    return option\n")
     task = "add an option to echo"
     assert ranked(repo, task)[0] == "pkg/termio.py"
+    assert "defines a word of the task" in build_pack(repo, task, offline=True).files[0].reason
     monkeypatch.setattr(scoring, "W_DEFINES", 0.0)
     assert ranked(repo, task)[0] != "pkg/termio.py"
 
@@ -178,5 +181,7 @@ def test_files_that_change_together_come_together(
         git(repo, "commit", "-q", "-m", f"Round {i} of changes")
     task = "the on_webhook handler drops events"
     assert ranked(repo, task)[:2] == ["api/handlers.py", "api/validate.py"]
+    second = build_pack(repo, task, offline=True).files[1]
+    assert "changes together with the top files" in second.reason
     monkeypatch.setattr(scoring, "W_COCHANGE", 0.0)
     assert ranked(repo, task)[1] != "api/validate.py"

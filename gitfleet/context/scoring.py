@@ -31,6 +31,7 @@ W_HISTORY = 0.3
 W_DEFINES = 0.4
 W_COCHANGE = 0.15
 COCHANGE_SEEDS = 3
+NOTE_FROM = 0.3  # a history or co-change signal this strong (of 1) is named in the reason
 SQUASH_FROM = 0.9
 MIN_DEFINED_NAME = 3  # shorter words ("id", "io") define too much by accident
 NAMED_FLOOR = 0.85
@@ -155,6 +156,7 @@ def _reason(
     graph_led: bool,
     neighbours: list[str],
     is_test: bool,
+    notes: list[str],
 ) -> str:
     bits: list[str] = []
     if fid in named:
@@ -163,9 +165,27 @@ def _reason(
         bits.append("mentions " + ", ".join(present[:5]))
     if graph_led and neighbours:
         bits.append("linked to " + ", ".join(neighbours[:3]))
+    bits.extend(notes)
     if is_test:
         bits.append("test")
     return "; ".join(bits) or "related by the reference graph"
+
+
+def _evidence(
+    fid: int,
+    history: npt.NDArray[np.float64] | None,
+    defined: npt.NDArray[np.float64] | None,
+    cochanged: npt.NDArray[np.float64],
+) -> list[str]:
+    """The signals beyond the words that lifted a file, for its reason."""
+    notes: list[str] = []
+    if history is not None and history[fid] >= NOTE_FROM:
+        notes.append("changed by past commits like this task")
+    if defined is not None and defined[fid] > 0:
+        notes.append("defines a word of the task")
+    if cochanged[fid] >= NOTE_FROM:
+        notes.append("changes together with the top files")
+    return notes
 
 
 def _presence(index: Index, terms: list[str], file_ids: list[int]) -> dict[int, list[str]]:
@@ -245,11 +265,13 @@ def score_files(
         fused = fused + W_HISTORY * history
     if defined is not None:
         fused = fused + W_DEFINES * defined
+    cochanged = np.zeros(n)
     if past is not None and W_COCHANGE > 0:
         # Files changed together with the best candidates: the other half of a change.
         top = np.argsort(-fused, kind="stable")[:COCHANGE_SEEDS]
         anchors = {int(i): float(fused[i]) for i in top if fused[i] > 0}
-        fused = fused + W_COCHANGE * past.cochange(anchors, index.paths, index.by_path)
+        cochanged = past.cochange(anchors, index.paths, index.by_path)
+        fused = fused + W_COCHANGE * cochanged
     fused = fused * _kind_factors(index, include_tests, include_docs, include_examples)
     for fid in named:  # a file the task names counts whatever its kind
         fused[fid] = max(fused[fid], NAMED_FLOOR + 0.1 * fused[fid])
@@ -266,7 +288,10 @@ def score_files(
         if graph_led and rank < 20:
             near = set(index.graph.neighbours(fid).tolist()) & top5
             neighbours = [index.paths[i] for i in order[:5] if i in near]
-        reason = _reason(fid, present[fid], named, graph_led, neighbours, bool(index.tests[fid]))
+        notes = _evidence(fid, history, defined, cochanged)
+        reason = _reason(
+            fid, present[fid], named, graph_led, neighbours, bool(index.tests[fid]), notes
+        )
         out.append(
             Scored(
                 fid,
