@@ -36,7 +36,17 @@ def hermetic(
     monkeypatch.setenv("GIT_EDITOR", "false")
     monkeypatch.setenv("GIT_TERMINAL_PROMPT", "0")
     monkeypatch.setenv("GITFLEET_LOG_DIR", str(home))
-    monkeypatch.delenv("ANTHROPIC_API_KEY", raising=False)
+    # The Anthropic SDK finds credentials in several places a machine may have set.
+    for var in (
+        "ANTHROPIC_API_KEY",
+        "ANTHROPIC_AUTH_TOKEN",
+        "ANTHROPIC_BASE_URL",
+        "ANTHROPIC_PROFILE",
+        "ANTHROPIC_IDENTITY_TOKEN",
+        "ANTHROPIC_IDENTITY_TOKEN_FILE",
+    ):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("ANTHROPIC_CONFIG_DIR", str(home / ".anthropic"))
     monkeypatch.delenv("GITFLEET_STATE_DIR", raising=False)
     for var in ("GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE", "GIT_COMMON_DIR"):
         monkeypatch.delenv(var, raising=False)

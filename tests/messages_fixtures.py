@@ -19,21 +19,6 @@ import pytest
 KEY = "sk-ant-test-0123456789-secret"
 
 
-def shut_out_ambient_credentials(
-    monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory
-) -> None:
-    """The conftest drops ANTHROPIC_API_KEY; the SDK has other sources a machine may set."""
-    for var in (
-        "ANTHROPIC_AUTH_TOKEN",
-        "ANTHROPIC_BASE_URL",
-        "ANTHROPIC_PROFILE",
-        "ANTHROPIC_IDENTITY_TOKEN",
-        "ANTHROPIC_IDENTITY_TOKEN_FILE",
-    ):
-        monkeypatch.delenv(var, raising=False)
-    monkeypatch.setenv("ANTHROPIC_CONFIG_DIR", str(tmp_path_factory.mktemp("anthropic")))
-
-
 class MessagesServer:
     """A scripted Messages API: each POST pops the next reply (the last one repeats)."""
 

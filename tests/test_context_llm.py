@@ -18,16 +18,9 @@ from typing import Any
 
 import pytest
 from context_fixtures import RECORDED_NEEDS, RECORDED_RERANK, RECORDED_TASK, make_shop
-from messages_fixtures import KEY, MessagesServer, serve, shut_out_ambient_credentials
+from messages_fixtures import KEY, MessagesServer, serve
 
 from gitfleet.context import build_pack, llm
-
-
-@pytest.fixture(autouse=True)
-def no_ambient_anthropic_credentials(
-    monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory
-) -> None:
-    shut_out_ambient_credentials(monkeypatch, tmp_path_factory)
 
 
 @pytest.fixture

@@ -18,22 +18,6 @@ from gitfleet.context.graph import FileGraph
 from gitfleet.git.repo import discover
 
 
-@pytest.fixture(autouse=True)
-def no_ambient_anthropic_credentials(
-    monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory
-) -> None:
-    """The conftest drops ANTHROPIC_API_KEY; the SDK has other sources a machine may set."""
-    for var in (
-        "ANTHROPIC_AUTH_TOKEN",
-        "ANTHROPIC_BASE_URL",
-        "ANTHROPIC_PROFILE",
-        "ANTHROPIC_IDENTITY_TOKEN",
-        "ANTHROPIC_IDENTITY_TOKEN_FILE",
-    ):
-        monkeypatch.delenv(var, raising=False)
-    monkeypatch.setenv("ANTHROPIC_CONFIG_DIR", str(tmp_path_factory.mktemp("anthropic")))
-
-
 @pytest.fixture
 def shop(tmp_path: Path) -> Path:
     return make_shop(tmp_path / "shop")

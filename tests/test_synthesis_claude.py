@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 from conftest import git
-from messages_fixtures import MessagesServer, serve, shut_out_ambient_credentials
+from messages_fixtures import MessagesServer, serve
 from synthesis_fixtures import commit_files, seed_remote
 
 from gitfleet import config
@@ -20,13 +20,6 @@ BASE = 'PLUGINS = [\n    "a",\n]\n'
 OURS = 'PLUGINS = [\n    "a",\n    "b",\n]\n'
 THEIRS = 'PLUGINS = [\n    "a",\n    "c",\n]\n'
 GOOD = 'PLUGINS = [\n    "a",\n    "b",\n    "c",\n]\n'
-
-
-@pytest.fixture(autouse=True)
-def no_ambient_anthropic_credentials(
-    monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory
-) -> None:
-    shut_out_ambient_credentials(monkeypatch, tmp_path_factory)
 
 
 @pytest.fixture

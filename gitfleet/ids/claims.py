@@ -27,7 +27,8 @@ _FRONT_MATTER_MAX = 8192  # front matter lives at the top; never scan a whole la
 
 @lru_cache(maxsize=256)
 def glob_regex(pattern: str) -> re.Pattern[str]:
-    """Translate a path glob: ``*`` and ``?`` stay in one folder, ``**`` spans folders."""
+    """Translate a path glob as git's wildmatch does: ``*``, ``?`` and ``[...]`` stay in one
+    folder, ``**`` spans folders (series paths, guards and ``.gitattributes`` patterns)."""
     out, i = [], 0
     while i < len(pattern):
         if pattern.startswith("**/", i):
@@ -42,6 +43,11 @@ def glob_regex(pattern: str) -> re.Pattern[str]:
         elif pattern[i] == "?":
             out.append("[^/]")
             i += 1
+        elif pattern[i] == "[" and "]" in pattern[i + 2 :]:
+            end = pattern.index("]", i + 2)
+            body = pattern[i + 1 : end]
+            out.append("[" + ("^" + body[1:] if body[:1] == "!" else body) + "]")
+            i = end + 1
         else:
             out.append(re.escape(pattern[i]))
             i += 1

@@ -8,10 +8,10 @@ Only what synthesis needs is resolved: ``merge`` (set, unset, a driver name) and
 ``binary`` macro (``-diff -merge -text``).
 """
 
-import re
 from collections.abc import Callable
-from functools import cache
 from typing import NamedTuple
+
+from gitfleet.ids.claims import glob_regex
 
 # A file's text by its path in the tree, or None when there is no such file.
 ReadFile = Callable[[str], bytes | None]
@@ -71,33 +71,5 @@ def _matches(pattern: str, path: str) -> bool:
     if pattern.endswith("/"):
         return False  # gitattributes(5): directory patterns match nothing
     if "/" not in pattern.rstrip("/"):
-        return _regex(pattern).fullmatch(path.rsplit("/", 1)[-1]) is not None
-    return _regex(pattern.lstrip("/")).fullmatch(path) is not None
-
-
-@cache
-def _regex(pattern: str) -> re.Pattern[str]:
-    """A wildmatch pattern (``*`` stops at ``/``, ``**`` does not) as a regex."""
-    out, i = [], 0
-    while i < len(pattern):
-        if pattern.startswith("**/", i):
-            out.append("(?:.*/)?")
-            i += 3
-        elif pattern.startswith("/**", i) and i + 3 == len(pattern):
-            out.append("/.*")
-            i += 3
-        elif pattern[i] == "*":
-            out.append("[^/]*")
-            i += 1
-        elif pattern[i] == "?":
-            out.append("[^/]")
-            i += 1
-        elif pattern[i] == "[" and "]" in pattern[i + 2 :]:
-            end = pattern.index("]", i + 2)
-            body = pattern[i + 1 : end]
-            out.append("[" + ("^" + body[1:] if body[:1] == "!" else body) + "]")
-            i = end + 1
-        else:
-            out.append(re.escape(pattern[i]))
-            i += 1
-    return re.compile("".join(out))
+        return glob_regex(pattern).match(path.rsplit("/", 1)[-1]) is not None
+    return glob_regex(pattern.lstrip("/")).match(path) is not None
