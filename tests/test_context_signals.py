@@ -163,7 +163,7 @@ def test_history_follows_a_file_its_project_moved(
     git(gallery, "commit", "-q", "-m", "Move the sources under packages")
     task = "thumbnail previews flicker while loading"
     assert ranked(gallery, task)[0] == "packages/render/scale.py"
-    monkeypatch.setattr(history, "MOVED_FILES", 0)
+    monkeypatch.setattr(history, "MOVED_FILES", False)
     assert ranked(gallery, task)[:1] != ["packages/render/scale.py"]
 
 

@@ -32,7 +32,7 @@ HISTORY_VERSION = 1
 MAX_FILES = 40
 MESSAGE_CHARS = 1000  # the start of a message carries its task; long bodies add noise
 TOP_COMMITS = 30  # the most similar commits that vote
-MOVED_FILES = 1  # follow a file an old commit changed to where it lives now (0: do not)
+MOVED_FILES = True  # follow a file an old commit changed to where it lives now
 
 
 @dataclass
