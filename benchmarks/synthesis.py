@@ -1,6 +1,6 @@
 """Synthesis cost: the nine-agent shared-files story against the same fleet without them.
 
-    python benchmarks/synthesis.py [--agents 9] [--rounds 3]
+    python benchmarks/synthesis.py [--agents 9] [--rounds 5]
 
 Each agent writes ``articles/SP-xxx.md`` and adds it to ``articles/index.md``,
 ``sidebar.json``, ``mkdocs.yml`` and ``data/articles.toml``; ``gitfleet land`` lands all
@@ -60,7 +60,7 @@ def one_fleet(root: Path, agents: int, shared: bool) -> tuple[int, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--agents", type=int, default=9)
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=5)
     args = parser.parse_args()
     root = Path(tempfile.mkdtemp(prefix="gitfleet-bench-synthesis-")).resolve()
     shared: list[tuple[int, float]] = []

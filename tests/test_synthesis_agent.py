@@ -22,6 +22,10 @@ if os.environ.get("GITFLEET_RESOLVE") == "1":
     if sys.argv[1] == "give-up" and not os.path.exists(sys.argv[2]):
         sys.exit(0)  # exits 0, markers left, the rebase unfinished
     text = open("notes.txt").read().splitlines(keepends=True)
+    if sys.argv[1] == "drop":  # keep only its own side: what landed first is lost
+        start = next(i for i, l in enumerate(text) if l.startswith("<<<<<<<"))
+        middle = next(i for i, l in enumerate(text) if l.startswith("======="))
+        text = text[:start] + text[middle + 1 :]
     kept = [l for l in text if not l.startswith(("<<<<<<<", "=======", ">>>>>>>"))]
     open("notes.txt", "w").write("".join(kept))
     git("add", "notes.txt")
@@ -35,9 +39,12 @@ git("commit", "-q", "-m", f"Add article {ident}")
 """
 
 
-def _spawn(repo: Path, tmp_path: Path, mode: str) -> dict:  # type: ignore[type-arg]
+def _spawn(repo: Path, tmp_path: Path, mode: str, land: str = "") -> dict:  # type: ignore[type-arg]
     (repo / "notes.txt").write_text("one\ntwo\nthree\n")
     gitfleet(repo, "init", "--series", "SP")
+    if land:
+        with (repo / "gitfleet.toml").open("a") as fh:
+            fh.write(f"\n[land]\n{land}\n")
     git(repo, "add", "-A")
     git(repo, "commit", "-q", "-m", "notes; gitfleet init")
     git(repo, "push", "-q", "origin", "main")
@@ -88,3 +95,31 @@ def test_an_agent_that_leaves_markers_is_reported_not_landed(
     assert "two by SP-152\n" in notes and "two by SP-153\n" in notes
     shown = json.loads(gitfleet(story_repo, "status", "--json").stdout)
     assert {a["landing"] for a in shown["agents"]} == {"landed"}
+
+
+def test_an_agent_resolution_that_drops_what_landed_is_refused(
+    story_repo: Path, remote: Path, tmp_path: Path
+) -> None:
+    report = _spawn(story_repo, tmp_path, "drop")
+    outcomes = sorted(a["outcome"] for a in report["agents"])
+    assert outcomes == ["gate-refused", "landed"], report
+    (refused,) = [a for a in report["agents"] if a["outcome"] == "gate-refused"]
+    assert "drops what landed" in refused["land_message"]
+    assert "a line one side added is missing" in refused["land_message"]
+    (landed,) = [a for a in report["agents"] if a["outcome"] == "landed"]
+    assert f"two by {landed['id']}" in git(remote, "show", "main:notes.txt").stdout
+
+
+def test_without_the_agent_rung_the_conflict_names_the_worktree(
+    story_repo: Path, remote: Path, tmp_path: Path
+) -> None:
+    report = _spawn(story_repo, tmp_path, "resolve", land='resolve = ["structured", "lines"]')
+    outcomes = sorted(a["outcome"] for a in report["agents"])
+    assert outcomes == ["conflict", "landed"], report
+    (stuck,) = [a for a in report["agents"] if a["outcome"] == "conflict"]
+    run = json.loads(
+        (story_repo / ".git" / "gitfleet" / "runs" / report["run"] / "run.json").read_text()
+    )
+    tree = next(a["worktree"] for a in run["agents"] if a["name"] == stuck["name"])
+    assert f"Its work is in {tree} ({stuck['branch']})." in stuck["land_message"]
+    assert "notes.txt: lines: both sides changed base lines" in stuck["land_message"]

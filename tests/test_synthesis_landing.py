@@ -137,3 +137,23 @@ def test_nine_racing_plain_pushes_of_the_shared_files_all_land(tmp_path: Path) -
         assert_all_present(fleet.remote, "main", idents)
     finally:
         stop_daemon(fleet.root)
+
+
+def test_attributes_come_from_the_target_tree_not_the_working_tree(tmp_path: Path) -> None:
+    _, work = seed_remote(tmp_path)
+    commit_files(work, "attrs", {".gitattributes": "sidebar.json binary\n"})
+    (landed,) = land(work, "attrs")
+    assert landed.status == "landed"
+    git(work, "fetch", "-q", "origin")
+    # the landing clone's own working tree says the opposite: it must not count
+    (work / ".gitattributes").write_text("sidebar.json merge=gitfleet-json\n")
+    seed = seed_files()
+    for ident in agent_ids(2):
+        commit_files(work, ident, agent_files(seed, ident), base="origin/main")
+    first, second = land(work, *agent_ids(2))
+    assert first.status == "landed" and second.status == "conflict"
+    assert second.paths == ["sidebar.json"]
+    (reason,) = [d["reason"] for d in second.declined]
+    assert reason == (
+        "attributes: the owner says never merge it by machine (.gitattributes: sidebar.json binary)"
+    )

@@ -142,8 +142,8 @@ def test_binary_and_huge_files_are_never_touched() -> None:
     assert isinstance(found, list) and all("binary" in r for r in found)
     big = b"x" * (MAX_BYTES + 1)
     found = settle("big.json", dumps([big.decode()]), dumps(["a"]), dumps(["b"]))
-    assert isinstance(found, list) and any("KiB" in r for r in found)
-    assert not any(r.startswith("lines: ") and "KiB" not in r for r in found)
+    assert isinstance(found, list) and any("over 1 MiB" in r for r in found)
+    assert not any(r.startswith("lines: ") and "MiB" not in r for r in found)
 
 
 def test_binary_attribute_in_the_target_tree_stops_the_ladder() -> None:
@@ -240,3 +240,81 @@ def test_inserted_lines_that_would_not_certify_are_merged_by_value() -> None:
         "c": 3,
         "d": 4,
     }
+
+
+def test_yaml_with_tags_the_safe_loader_does_not_know() -> None:
+    base = (
+        b"site_name: Demo\nnav:\n  - Home: index.md\n"
+        b"markdown_extensions:\n  - pymdownx.emoji:\n"
+        b"      emoji_index: !!python/name:material.extensions.emoji.twemoji\n"
+    )
+    ours = base.replace(b"  - Home: index.md\n", b"  - Home: index.md\n  - A: a.md\n")
+    theirs = base.replace(b"site_name: Demo", b"site_name: Demo site")
+    merged = structured.merge(Sides("mkdocs.yml", base, ours, theirs), "yaml")
+    assert merged == ours.replace(b"site_name: Demo", b"site_name: Demo site")
+    twice = ours.replace(b"twemoji", b"to_svg")
+    with pytest.raises(Decline, match="changed markdown_extensions"):
+        structured.merge(Sides("mkdocs.yml", base, twice, theirs.replace(b"twemoji", b"x")), "yaml")
+
+
+def test_two_different_functions_added_at_one_place_are_both_kept() -> None:
+    base = b"import os\n"
+    ours = base + b"\n\ndef mine():\n    return 1\n"
+    theirs = base + b"\n\ndef yours():\n    return 2\n"
+    merged = lines.merge(Sides("m.py", base, ours, theirs))
+    assert merged == base + b"\n\ndef mine():\n    return 1\n\n\ndef yours():\n    return 2\n"
+    go = b"package a\n"
+    merged = lines.merge(
+        Sides(
+            "a.go", go, go + b"\nfunc A() int { return 1 }\n", go + b"\nfunc B() int { return 2 }\n"
+        )
+    )
+    assert b"func A()" in merged and b"func B()" in merged
+
+
+@pytest.mark.parametrize(
+    ("path", "base", "arm"),
+    [
+        ("m.py", b"match x:\n    case 1:\n        pass\n", b"    case 3:\n        go()\n"),
+        ("m.go", b"package a\nfunc f(x int) {\n\tswitch x {\n\tcase 1:\n\t}\n}\n", b"\tcase 3:\n"),
+        ("m.rs", b"fn f(x: i32) -> i32 {\n    match x {\n        1 => 1,\n    }\n}\n",
+         b"        3 => 3,\n"),
+    ],
+)  # fmt: skip
+def test_gate_finds_a_second_case_3_in_each_language(path: str, base: bytes, arm: bytes) -> None:
+    lines_ = base.splitlines(keepends=True)
+    at = next(i for i, line in enumerate(lines_) if b"1" in line and b"fn" not in line) + 1
+    if path.endswith(".py"):
+        at += 1
+    one = b"".join([*lines_[:at], arm, *lines_[at:]])
+    both = b"".join([*lines_[:at], arm, arm, *lines_[at:]])
+    found = gate.check_file(path, base, one, one, both)
+    assert any("duplicate case label `3`" in f.problem for f in found), (found, both)
+
+
+def test_hand_formatted_json_is_edited_in_place() -> None:
+    base = (
+        b'{\n    "name": "site",\n    "deps": {"a": "1"},\n'
+        b'    "items": [\n        {"id": 1}\n    ]\n}\n'
+    )
+    ours = base.replace(b'{"id": 1}\n', b'{"id": 1},\n        {"id": 2}\n')
+    theirs = base.replace(b'{"id": 1}\n', b'{"id": 1},\n        {"id": 9}\n').replace(
+        b'{"a": "1"}', b'{"a": "1", "b": "2"}'
+    )
+    merged = structured.merge(Sides("package.data.json", base, ours, theirs), "json")
+    assert merged == (
+        b'{\n    "name": "site",\n    "deps": {"a": "1", "b": "2"},\n    "items": [\n'
+        b'        {"id": 1},\n        {"id": 2},\n        {"id": 9}\n    ]\n}\n'
+    )
+
+
+def test_overloads_and_property_setters_are_not_duplicate_definitions() -> None:
+    base = b"from typing import overload\n\n\nclass A:\n    pass\n"
+    ours = base + b"\n\n@overload\ndef f(x: int) -> int: ...\n"
+    theirs = base + b"\n\n@overload\ndef f(x: str) -> str: ...\n"
+    result = ours + b"\n\n@overload\ndef f(x: str) -> str: ...\n"
+    assert gate.check_file("o.py", base, ours, theirs, result) == []
+    plain = result.replace(b"@overload\n", b"")
+    found = gate.check_file("o.py", base, ours.replace(b"@overload\n", b""),
+                            theirs.replace(b"@overload\n", b""), plain)  # fmt: skip
+    assert any("duplicate definition" in f.problem and "f" in f.problem for f in found)

@@ -78,6 +78,8 @@ def land_agent(
             if result.status == "conflict" and hand_back is not None:
                 result = hand_back(agent, result)
             agent.landing, agent.land_message = result.status, result.message
+            if result.status == "conflict" and agent.worktree not in result.message:
+                agent.land_message += f"\nIts work is in {agent.worktree} ({agent.branch})."
             agent.conflict_paths = list(result.paths)
             agent.resolved = [dict(r) for r in result.resolved]
     except (GitfleetError, ImportError) as exc:

@@ -19,13 +19,12 @@ import re
 from collections import Counter
 from collections.abc import Collection
 from pathlib import Path
-from typing import TYPE_CHECKING, NamedTuple
+from typing import NamedTuple
 
+from gitfleet.git import no_git_env, run, split_z
+from gitfleet.git.blobs import batch_blobs
 from gitfleet.synthesis import structured, syntax
 from gitfleet.synthesis.sides import MAX_BYTES, is_binary
-
-if TYPE_CHECKING:
-    import pygit2
 
 _MARKER = re.compile(rb"^(<<<<<<< |>>>>>>> |<<<<<<<$|>>>>>>>$|=======$)")
 
@@ -134,7 +133,10 @@ def _lost_lines(base: bytes, ours: bytes, theirs: bytes, result: bytes) -> list[
     return [f"a line one side added is missing: {shown!r}{more}"]
 
 
-# --- over trees -------------------------------------------------------------------------
+# --- over commits ----------------------------------------------------------------------
+
+# git's empty tree: what a landing onto a new branch is compared with
+EMPTY_TREE = "4b825dc642cb6eb9a060e54bf8d69288fbee4904"
 
 
 def check_landing(
@@ -143,39 +145,25 @@ def check_landing(
     """The gate for landing ``head`` on a target at ``old`` as ``new``, file by file.
 
     ``rebuilt``: generated files their own command rewrote; their lines are its to choose.
+    Read with git itself (one diff, one ``cat-file --batch``): the push helper runs this on
+    every landing and does not load pygit2.
     """
-    import pygit2
-
-    repo = pygit2.Repository(str(repo_path))
-    new_c = repo.revparse_single(new).peel(pygit2.Commit)
-    head_c = repo.revparse_single(head).peel(pygit2.Commit)
-    base_t: pygit2.Tree | None = None
-    if old is None:
-        ours_t = repo[repo.TreeBuilder().write()].peel(pygit2.Tree)
-        base_t = ours_t
-    else:
-        old_c = repo.revparse_single(old).peel(pygit2.Commit)
-        found = repo.merge_base(old_c.id, head_c.id)
-        base_t = repo[found].peel(pygit2.Tree) if found is not None else None
-        ours_t = old_c.tree
+    ours = old or EMPTY_TREE
+    base: str | None = ours
+    if old is not None:
+        found = run(["merge-base", old, head], repo_path, env=no_git_env(), check=False)
+        base = found.stdout.strip() or None
+    listed = run(["diff", "--name-only", "--no-renames", "-z", ours, new], repo_path)
+    # cat-file --batch reads one request per line: a path holding a newline cannot be asked
+    paths = [p for p in split_z(listed.stdout) if "\n" not in p]
+    if not paths:
+        return []
+    revs = [base, ours, head, new]
+    asked = [f"{rev}:{path}" for path in paths for rev in revs if rev is not None]
+    raw = run(["cat-file", "--batch"], repo_path, input="".join(f"{q}\n" for q in asked))
+    blobs = batch_blobs(raw.stdout.encode("utf-8", "surrogateescape"), asked)
     findings: list[Finding] = []
-    for path in _changed(ours_t.diff_to_tree(new_c.tree)):
-        versions = [_blob(repo, tree, path) for tree in (base_t, ours_t, head_c.tree, new_c.tree)]
+    for path in paths:
+        versions = [blobs.get(f"{rev}:{path}") if rev is not None else None for rev in revs]
         findings.extend(check_file(path, *versions, lines=path not in rebuilt))
     return findings
-
-
-def _changed(diff: "pygit2.Diff") -> list[str]:
-    return sorted({d.new_file.path for d in diff.deltas if d.new_file.path})
-
-
-def _blob(repo: "pygit2.Repository", tree: "pygit2.Tree | None", path: str) -> bytes | None:
-    import pygit2
-
-    if tree is None:
-        return None
-    try:
-        obj = tree[path]
-    except KeyError:
-        return None
-    return bytes(obj.data) if isinstance(obj, pygit2.Blob) else None

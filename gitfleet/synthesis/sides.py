@@ -31,7 +31,7 @@ def check_size(sides: Sides) -> None:
         if is_binary(data):
             raise Decline("binary file")
         if len(data) > MAX_BYTES:
-            raise Decline(f"over {MAX_BYTES // 1024} KiB")
+            raise Decline(f"over {MAX_BYTES // (1024 * 1024)} MiB")
 
 
 def decode(data: bytes, what: str) -> str:

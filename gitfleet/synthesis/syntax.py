@@ -8,6 +8,7 @@ def f``), not by offsets, so the same definition counts the same in every versio
 """
 
 import importlib
+import re
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from functools import cache
@@ -146,12 +147,26 @@ def _level(node: Any) -> str:
     return " > ".join(reversed(parts))
 
 
+# Python decorators under which one name is defined more than once on purpose.
+_REDEFINING = re.compile(r"@(\w+\.)*(overload|setter|getter|deleter|register)\b")
+
+
+def _redefines(node: Any) -> bool:
+    """A Python ``@overload`` or ``@x.setter`` (and the like): a deliberate second definition."""
+    parent = node.parent
+    if parent is None or parent.type != "decorated_definition":
+        return False
+    return any(
+        _REDEFINING.match(_text(child)) for child in parent.children if child.type == "decorator"
+    )
+
+
 def definitions(source: bytes, lang: str) -> Counter[str]:
-    """How often each (level, kind, name) is defined."""
+    """How often each (level, kind, name) is defined (deliberate redefinitions left out)."""
     found: Counter[str] = Counter()
     for node in _walk(parse(source, lang)):
         name = _name(node)
-        if name is not None:
+        if name is not None and not _redefines(node):
             found[f"{_level(node)} | {node.type} {name}"] += 1
     return found
 
@@ -165,38 +180,30 @@ def case_labels(source: bytes, lang: str) -> Counter[str]:
         label = _arm_label(node)
         if label is None:
             continue
-        switch = node.parent
-        while (
-            switch is not None
-            and switch.child_by_field_name("value") is None
-            and (switch.child_by_field_name("subject") is None)
-        ):
-            switch = switch.parent
-        subject = ""
-        if switch is not None:
-            field = switch.child_by_field_name("value") or switch.child_by_field_name("subject")
-            subject = _text(field)
-        found[f"{_level(node)} | `{label}` of `{subject}`"] += 1
+        found[f"{_level(node)} | `{label}` of `{_subject(node)}`"] += 1
     return found
 
 
+def _subject(arm: Any) -> str:
+    """What the switch or match holding ``arm`` looks at (``x`` in ``switch (x)``)."""
+    switch = arm.parent
+    while switch is not None:
+        field = switch.child_by_field_name("value") or switch.child_by_field_name("subject")
+        if field is not None:
+            return _text(field)
+        switch = switch.parent
+    return ""
+
+
 def _arm_label(arm: Any) -> str | None:
-    """The text of an arm's label (``case 3``, ``Some(x) if x > 1``), without its body."""
-    body = None
-    for field in ("consequence", "body", "value"):
-        body = arm.child_by_field_name(field)
-        if body is not None and field != "value":
-            break
-    pattern = arm.child_by_field_name("pattern") or arm.child_by_field_name("value")
-    if arm.type == "match_arm" and pattern is not None:
-        return _text(pattern)
-    if arm.type in ("switch_case", "expression_case", "type_case") and pattern is not None:
-        return _text(pattern)
+    """The text of an arm's label (``3``, ``Some(x) if x > 1``), without its body."""
     if arm.type == "case_clause":  # python: everything between `case` and the block
         block = arm.child_by_field_name("consequence")
         end = block.start_byte if block is not None else arm.end_byte
-        return bytes(arm.text[: end - arm.start_byte]).decode("utf-8", "replace").strip(" :\n")
-    return None
+        text = bytes(arm.text[: end - arm.start_byte]).decode("utf-8", "replace")
+        return text.strip(" :\n").removeprefix("case").strip()
+    pattern = arm.child_by_field_name("pattern") or arm.child_by_field_name("value")
+    return _text(pattern) if pattern is not None else None
 
 
 def around_lines(source: bytes, lang: str, first: int, last: int) -> tuple[set[str], set[str]]:
