@@ -213,3 +213,30 @@ def digest(index: Any, tasks: list[str]) -> dict[str, Any]:
             task: [(s.path, s.score) for s in loop.run(index, task).files] for task in tasks
         },
     }
+
+
+# A recorded reranking case for the shop: the task, and Claude's two answers (needs, then
+# the judgement of the candidates) as their JSON text. The task's words ("text message")
+# point the offline scorer at notify/sms.py; logging in lives in auth/sessions.py, which the
+# offline scorer does not find at all. Claude's needs name the auth module, which brings it
+# among the candidates, and its judgement puts it first.
+RECORDED_TASK = "let customers log in with a one-time code sent by text message"
+RECORDED_NEEDS = {
+    "keywords": ["login", "session", "one-time code", "sms"],
+    "identifiers": ["hash_password", "send_sms"],
+    "path_globs": ["auth/*.py"],
+    "questions": ["Where are login sessions created?"],
+}
+RECORDED_RERANK = {
+    "files": [
+        {
+            "path": "auth/sessions.py",
+            "score": 0.92,
+            "reason": "login sessions live here; the one-time code check belongs beside them",
+        },
+        {"path": "notify/sms.py", "score": 0.81, "reason": "send_sms delivers the code"},
+        {"path": "shop/checkout.py", "score": 0.12, "reason": "checkout, not login"},
+        {"path": "shop/pricing.py", "score": 0.05, "reason": "discount codes, not login codes"},
+    ],
+    "missing": [],
+}

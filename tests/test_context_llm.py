@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from context_fixtures import make_shop
+from context_fixtures import RECORDED_NEEDS, RECORDED_RERANK, RECORDED_TASK, make_shop
 from messages_fixtures import KEY, MessagesServer, serve
 
 from gitfleet.context import build_pack, llm
@@ -203,3 +203,18 @@ def test_without_credentials_the_sdk_is_not_even_imported() -> None:
     proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "False"
+
+
+def test_a_recorded_rerank_changes_the_order_as_intended(api: MessagesServer, shop: Path) -> None:
+    offline = [f.path for f in build_pack(shop, RECORDED_TASK, offline=True).files]
+    assert offline[0] == "notify/sms.py" and "auth/sessions.py" not in offline[:3]
+    api.reply_json(RECORDED_NEEDS)
+    api.reply_json(RECORDED_RERANK)
+    result = build_pack(shop, RECORDED_TASK, offline=None)
+    assert result.mode == "llm" and result.warnings == []
+    paths = [f.path for f in result.files]
+    assert paths[:2] == ["auth/sessions.py", "notify/sms.py"]
+    assert paths.index("shop/checkout.py") > 1 and paths.index("shop/pricing.py") > 1
+    # The needs Claude derived reached the offline candidates it was then asked to judge.
+    assert "hash_password" in result.needs["identifiers"]
+    assert "### auth/sessions.py" in api.requests[1]["messages"][0]["content"]

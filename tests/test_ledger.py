@@ -257,3 +257,10 @@ def test_show_finds_short_ids_and_names_seeded_ones_and_release_twice_says_so(
     assert gitfleet(story_repo, "ids", "release", "SP-153").stdout.strip() == "released SP-153"
     again = gitfleet(story_repo, "ids", "release", "SP-153", check=False)
     assert again.returncode == 1 and "SP-153 already released" in again.stderr
+
+
+def test_a_renamed_series_never_reissues_its_ids(story_repo: Path) -> None:
+    assert gitfleet(story_repo, "ids", "allocate", "SP", "-n", "3").stdout.split()[-1] == "SP-154"
+    cfg = story_repo / "gitfleet.toml"
+    cfg.write_text(cfg.read_text().replace("[series.SP]", "[series.articles]"))
+    assert gitfleet(story_repo, "ids", "allocate", "SP").stdout.strip() == "SP-155"

@@ -122,3 +122,35 @@ def test_a_series_the_push_introduces_binds_that_push(fleet: Path, remote: Path)
     assert proc.returncode != 0 and "NOTE-07" in proc.stderr
     assert "was never allocated" in proc.stderr
     assert _tip(remote) == before
+
+
+def test_a_target_renamed_in_the_worktree_does_not_switch_the_gate_off(
+    fleet: Path, remote: Path
+) -> None:
+    a2 = fleet.parent / "a2"
+    cfg = a2 / "gitfleet.toml"
+    cfg.write_text(cfg.read_text().replace('target = "main"', 'target = "elsewhere"'))
+    _article(a2, "SP-777")
+    git(a2, "reset", "-q", "--", "gitfleet.toml")  # the edit stays in the worktree only
+    git(a2, "commit", "-q", "--no-verify", "-m", "unallocated")
+    before = _tip(remote)
+    proc = git(a2, "push", "--no-verify", "origin", "HEAD:main", check=False)
+    assert proc.returncode != 0 and "SP-777" in proc.stderr
+    assert _tip(remote) == before
+
+
+def test_a_config_change_from_an_agents_worktree_is_refused_whatever_the_branch(
+    fleet: Path, remote: Path
+) -> None:
+    a1 = fleet.parent / "a1"
+    git(a1, "switch", "-q", "-c", "scratch")  # not a fleet/ name any more
+    text = (a1 / "gitfleet.toml").read_text()
+    (a1 / "gitfleet.toml").write_text(text + '\n[spawn]\nsetup = "touch pwned"\n')
+    git(a1, "commit", "-q", "--no-verify", "-am", "helpful setup")
+    before = _tip(remote)
+    named = git(a1, "push", "--no-verify", "origin", "HEAD:main", check=False)
+    assert named.returncode != 0 and "changes gitfleet.toml (spawn.setup)" in named.stderr
+    git(a1, "switch", "-q", "--detach")
+    detached = git(a1, "push", "--no-verify", "origin", "HEAD:main", check=False)
+    assert detached.returncode != 0 and "changes gitfleet.toml" in detached.stderr
+    assert _tip(remote) == before

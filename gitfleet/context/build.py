@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from gitfleet.context import history, lexical, loop, pack, repomap, scoring, symbols
 from gitfleet.context import index as index_mod
-from gitfleet.context import lexical, loop, pack, repomap, scoring, symbols
+from gitfleet.context.history import History
 from gitfleet.context.index import Index
 from gitfleet.context.llm import ClaudeRanker, LlmError, connect
 from gitfleet.context.result import DEFAULT_BUDGET, MIN_BUDGET, ContextResult, RankedFile
@@ -49,30 +50,45 @@ class _Texts:
         return pack.skeleton(self(file_id), self.defs(file_id))
 
 
-def _repo_map(index: Index, task: str) -> str:
+def _repo_map(index: Index, task: str, past: History | None) -> str:
     """Paths and top-level symbols, the files most like the task first (big repos get cut)."""
-    first = loop.run(index, task).files[:80]
+    first = loop.run(index, task, history=past).files[:80]
     seen = {s.file_id for s in first}
     order = [s.file_id for s in first] + [i for i in range(len(index)) if i not in seen]
     return repomap.render_map([(index.paths[i], index.top_level(i)) for i in order], MAP_CHARS)
 
 
 def _run_loop(
-    index: Index, task: str, texts: _Texts, offline: bool | None, model: str | None
+    index: Index,
+    task: str,
+    texts: _Texts,
+    offline: bool | None,
+    model: str | None,
+    past: History | None,
 ) -> tuple[loop.LoopResult, ClaudeRanker | None, list[str]]:
     if offline:
-        return loop.run(index, task), None, []
+        return loop.run(index, task, history=past), None, []
     ranker, why = connect(model)
     if ranker is None:
-        return loop.run(index, task), None, [f"{why}; using the offline scorer"]
+        return loop.run(index, task, history=past), None, [f"{why}; using the offline scorer"]
     try:
         result = loop.run(
-            index, task, ranker=ranker, repo_map=_repo_map(index, task), skeleton=texts.skeleton
+            index,
+            task,
+            ranker=ranker,
+            repo_map=_repo_map(index, task, past),
+            skeleton=texts.skeleton,
+            history=past,
         )
     except LlmError as exc:
         warning = f"Claude unavailable: {exc}; using the offline result"
-        return loop.run(index, task), ranker, [warning]
+        return loop.run(index, task, history=past), ranker, [warning]
     return result, ranker, []
+
+
+def _distinctive(query: dict[str, float]) -> list[str]:
+    """The query terms an excerpt looks for: the task's own words, not the guesses."""
+    return [t for t, w in query.items() if w >= 0.5]
 
 
 def build(
@@ -97,11 +113,15 @@ def build(
     tree_id = repomap.resolve_tree(pg, treeish)
     index = index_mod.load_or_build(str(repo.toplevel), tree_id, repo.state_dir)
     texts = _Texts(str(repo.toplevel), index)
-    result, ranker, warnings = _run_loop(index, task, texts, offline, model)
+    commit = repomap.resolve_commit(pg, treeish)
+    past = history.load(str(repo.toplevel), commit, repo.state_dir) if commit else None
+    result, ranker, warnings = _run_loop(index, task, texts, offline, model, past)
+    if index.skipped:
+        warnings.insert(0, index.skipped.warning())
     used_llm = ranker is not None and not warnings
 
     relevant = [s for s in result.files if s.score >= scoring.RELEVANT] or result.files[:3]
-    query = result.needs.weighted_terms(lexical.terms_of_text(task))
+    query = result.needs.weighted_terms(lexical.task_terms(task))
     code = []
     for s in relevant[:CODE_FILES]:
         text = texts(s.file_id)
@@ -112,7 +132,9 @@ def build(
             (
                 s,
                 index.langs[s.file_id],
-                pack.excerpt(text, defs, list(dict.fromkeys([*s.symbols, *wanted]))),
+                pack.excerpt(
+                    text, defs, list(dict.fromkeys([*s.symbols, *wanted])), _distinctive(query)
+                ),
                 pack.skeleton(text, defs),
             )
         )

@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import pickle
 import tempfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from itertools import repeat
 from pathlib import Path
 from typing import Any
@@ -20,11 +20,12 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from gitfleet.context import lexical, repomap, scan
+from gitfleet.context import lexical, readable, repomap, scan
 from gitfleet.context.deftable import Definers, DefTable
 from gitfleet.context.graph import FileGraph
+from gitfleet.context.readable import Skipped
 
-CACHE_VERSION = 9
+CACHE_VERSION = 11
 
 # A name defined in more files than this ("get", "run", "__init__") links nothing useful.
 MAX_DEFINERS = 5
@@ -42,11 +43,14 @@ class Index:
     langs: list[str | None]
     tests: npt.NDArray[np.bool_]
     docs: npt.NDArray[np.bool_]
+    examples: npt.NDArray[np.bool_]
+    code: npt.NDArray[np.bool_]
     defs: DefTable  # file id -> its definitions (line tags)
     content: lexical.Bm25Index
     path_index: lexical.Bm25Index
     definers: Definers  # defined name -> files that define it
     graph: FileGraph
+    skipped: Skipped = field(default_factory=Skipped)  # files of the tree left out, and why
     by_path: dict[str, int] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -104,9 +108,12 @@ def _edges(
 
 def build(repo_path: str, tree_id: str) -> Index:
     """Index the tree ``tree_id`` of the repository at ``repo_path`` (no cache)."""
-    listed = repomap.list_tree(repomap.open_repo(repo_path), tree_id)
+    listed, skipped = readable.readable(
+        repo_path, tree_id, repomap.list_tree(repomap.open_repo(repo_path), tree_id)
+    )
     scanned = scan.scan(repo_path, listed)
     files = [f for f, ok in zip(listed, scanned.kept, strict=True) if ok]
+    skipped = replace(skipped, binary=len(listed) - len(files))
     scanner, terms = scanned.scanner, scanned.terms
     definers = Definers.of(
         [
@@ -124,6 +131,8 @@ def build(repo_path: str, tree_id: str) -> Index:
         langs=[f.lang for f in files],
         tests=np.array([repomap.is_test(p) for p in paths], dtype=np.bool_),
         docs=np.array([repomap.is_doc(p) for p in paths], dtype=np.bool_),
+        examples=np.array([repomap.is_example(p) for p in paths], dtype=np.bool_),
+        code=np.array([repomap.is_code(p) for p in paths], dtype=np.bool_),
         defs=DefTable(scanner.defs),
         content=lexical.Bm25Index.from_counts(
             terms.files.astype(np.int32),
@@ -135,6 +144,7 @@ def build(repo_path: str, tree_id: str) -> Index:
         path_index=lexical.path_index(paths),
         definers=definers,
         graph=FileGraph.from_edges(len(files), srcs, dsts, ws),
+        skipped=skipped,
     )
 
 

@@ -139,6 +139,22 @@ def names_a_file(word: str) -> bool:
     return _FILE_NAME.fullmatch(word) is not None
 
 
+# The verbs a task or a commit message opens with ("Add support for...", "Fix ...") and
+# its filler words ("bug", "issue", "correctly") say
+# what to do, not where: in a task they matched every file that mentions "support".
+_TASK_VERBS_TEXT = """
+add added adds adding fix fixed fixes fixing support supported supporting update updated updating
+remove removed removing allow allowed make made use used using change changed improve
+improved handle handled implement implemented ensure correctly properly new now issue bug
+"""
+TASK_VERBS = frozenset(_normalize(w) for w in _TASK_VERBS_TEXT.split())
+
+
+def task_terms(text: str) -> list[str]:
+    """Terms of a task: ``terms_of_text`` without the task verbs."""
+    return [t for t in terms_of_text(text) if t not in TASK_VERBS]
+
+
 def terms_of_text(text: str) -> list[str]:
     """Terms of free text (a task, a commit message), in order, repeats kept."""
     out: list[str] = []

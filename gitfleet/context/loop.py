@@ -14,6 +14,7 @@ from typing import Protocol
 
 from gitfleet.context import lexical, scoring
 from gitfleet.context import needs as needs_mod
+from gitfleet.context.history import History
 from gitfleet.context.index import Index
 from gitfleet.context.needs import Needs
 from gitfleet.context.scoring import Scored
@@ -136,17 +137,25 @@ def run(
     ranker: Ranker | None = None,
     repo_map: str = "",
     skeleton: Callable[[int], str] | None = None,
+    history: History | None = None,
 ) -> LoopResult:
     """Run up to MAX_CYCLES cycles and return the best context seen across them."""
-    task_terms = lexical.terms_of_text(task)
+    task_terms = lexical.task_terms(task)
     include_tests = needs_mod.wants_tests(task)
     include_docs = needs_mod.wants_docs(task)
+    include_examples = needs_mod.wants_examples(task)
     needs = needs_mod.offline(task)
     if ranker is not None:
         needs = needs.merge(ranker.needs(task, repo_map))
+    votes = (
+        history.votes(needs.weighted_terms(task_terms), index.by_path, len(index))
+        if history is not None
+        else None
+    )
+    defined = scoring.defined_in_task(index, task)
     best: dict[int, Scored] = {}
     prior: dict[int, float] = {}
-    history: list[Cycle] = []
+    seen: list[Cycle] = []
     gaps: list[str] = []
     cycle = 0
     for cycle in range(1, MAX_CYCLES + 1):
@@ -157,8 +166,12 @@ def run(
                 needs,
                 include_tests=include_tests,
                 include_docs=include_docs,
+                include_examples=include_examples,
                 prior=prior,
                 cycle=cycle,
+                history=votes,
+                defined=defined,
+                past=history,
             ),
             cycle,
         )
@@ -174,11 +187,11 @@ def run(
         selection = ranked[:SELECTED]
         gaps = gaps_of(index, needs, selection)
         high = sum(1 for s in selection if s.score >= scoring.HIGH)
-        history.append(Cycle(cycle, {s.path: s.score for s in ranked}, high, list(gaps)))
+        seen.append(Cycle(cycle, {s.path: s.score for s in ranked}, high, list(gaps)))
         if high >= ENOUGH_HIGH and not gaps:
             break
         prior = {s.file_id: s.score for s in ranked[:5]}
         needs = _refine(index, needs, ranked, gaps)
     files = sorted(best.values(), key=lambda s: (-s.score, s.path))
     final_gaps = gaps_of(index, needs, files[:SELECTED])
-    return LoopResult(files, cycle, needs, final_gaps, history)
+    return LoopResult(files, cycle, needs, final_gaps, seen)

@@ -25,6 +25,7 @@ _DOC_WORDS = frozenset(
     {"doc", "docs", "documentation", "readme", "changelog", "guide", "tutorial", "docstring"}
 )
 
+_EXAMPLE_WORDS = frozenset({"example", "examples", "demo", "demos", "sample", "benchmark"})
 
 # A pair of the task's words found run together is the task's words: full weight.
 COMPOUND_WEIGHT = 1.0
@@ -89,6 +90,11 @@ def wants_tests(task: str) -> bool:
     return any(w.lower() in _TEST_WORDS for w in re.findall(r"[A-Za-z]+", task))
 
 
+def wants_examples(task: str) -> bool:
+    """Whether the task is about examples or demos (then they are not down-weighted)."""
+    return any(w.lower() in _EXAMPLE_WORDS for w in re.findall(r"[A-Za-z]+", task))
+
+
 def wants_docs(task: str) -> bool:
     """Whether the task is about documentation (then prose files are not down-weighted)."""
     return any(w.lower() in _DOC_WORDS for w in re.findall(r"[A-Za-z]+", task))
@@ -124,7 +130,7 @@ def offline(task: str) -> Needs:
         if "/" not in m.group(1) and not lexical.names_a_file(m.group(1)):
             identifiers.append(m.group(1))
     ident_terms = {t for i in identifiers for t in lexical.split_identifier(i)}
-    keywords = [t for t in dict.fromkeys(lexical.terms_of_text(bare)) if t not in ident_terms]
+    keywords = [t for t in dict.fromkeys(lexical.task_terms(bare)) if t not in ident_terms]
     questions = [q.strip() for q in re.findall(r"[^.?!\n]*\?", task) if len(q.strip()) > 3]
     return Needs(
         keywords=keywords,

@@ -9,13 +9,16 @@ symbols that matched, or the skeleton alone, or as many of its lines as still fi
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 
+from gitfleet.context import lexical
 from gitfleet.context.scoring import Scored, band
 from gitfleet.context.symbols import Definition
 
 CHARS_PER_TOKEN = 3
 MAX_BODY_LINES = 80
+MATCH_WINDOWS = 4  # places in a file shown for holding the task's words
+MATCH_CONTEXT = 3  # lines shown either side of such a place
 MIN_SECTION_TOKENS = 40
 
 _FENCE_LANG = {
@@ -51,8 +54,33 @@ def skeleton(text: str, defs: Sequence[Definition], *, max_depth: int = 1) -> st
     return "\n".join(out)
 
 
-def excerpt(text: str, defs: Sequence[Definition], symbols: Sequence[str]) -> str:
-    """The skeleton with the bodies of ``symbols`` spelled out."""
+def matching_lines(lines: Sequence[str], terms: Collection[str], skip: set[int]) -> list[int]:
+    """Line numbers (1-based) holding the most distinct query terms, best first, at most
+    MATCH_WINDOWS of them; lines in ``skip`` are already shown."""
+    if not terms:
+        return []
+    scored: list[tuple[int, int]] = []
+    for number, line in enumerate(lines, 1):
+        if number in skip:
+            continue
+        found = set(lexical.terms_of_text(line)) & set(terms)
+        if found:
+            scored.append((-len(found), number))
+    scored.sort()
+    picked: list[int] = []
+    for _, number in scored:
+        if all(abs(number - p) > 2 * MATCH_CONTEXT for p in picked):
+            picked.append(number)
+        if len(picked) == MATCH_WINDOWS:
+            break
+    return picked
+
+
+def excerpt(
+    text: str, defs: Sequence[Definition], symbols: Sequence[str], terms: Collection[str] = ()
+) -> str:
+    """The skeleton with the bodies of ``symbols`` spelled out, and the lines that hold the
+    task's ``terms`` (with a few lines around them) where no matching body shows them."""
     lines = text.splitlines()
     wanted = set(symbols)
     shown: list[tuple[int, int]] = []
@@ -64,16 +92,41 @@ def excerpt(text: str, defs: Sequence[Definition], symbols: Sequence[str]) -> st
         if d.name in wanted and not any(a <= d.line <= b for a, b in shown):
             end = min(d.end_line, d.line + MAX_BODY_LINES - 1, len(lines))
             shown.append((d.line, end))
+    inside = {n for a, b in shown for n in range(a, b + 1)}
+    for number in matching_lines(lines, terms, inside):
+        start, end = max(1, number - MATCH_CONTEXT), min(len(lines), number + MATCH_CONTEXT)
+        shown.append((start, end))
     if not shown:
         return skeleton(text, defs)
+    return _render_spans(lines, defs, _merged(shown))
+
+
+def _merged(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Overlapping or touching spans joined, in line order."""
+    out: list[tuple[int, int]] = []
+    for start, end in sorted(spans):
+        if out and start <= out[-1][1] + 1:
+            out[-1] = (out[-1][0], max(out[-1][1], end))
+        else:
+            out.append((start, end))
+    return out
+
+
+def _render_spans(
+    lines: Sequence[str], defs: Sequence[Definition], shown: list[tuple[int, int]]
+) -> str:
+    """Skeleton lines between the spans, the spans whole, and a mark where a body goes on."""
     out: list[str] = []
     skel = {d.line: d for d in defs if d.depth <= 1}
+    ends = {d.line: d.end_line for d in defs}
     line_no = 1
-    for start, end in sorted(shown):
+    for start, end in shown:
         for ln in sorted(k for k in skel if line_no <= k < start):
             out.append(f"{ln:>5}| {lines[ln - 1].rstrip()}")
+        if out and start > line_no:
+            out.append("     | ...")
         out.extend(f"{k:>5}| {lines[k - 1].rstrip()}" for k in range(start, end + 1))
-        if end < min(d.end_line for d in defs if d.line == start):
+        if end < ends.get(start, end):
             out.append("     | ...")
         line_no = end + 1
     out.extend(f"{ln:>5}| {lines[ln - 1].rstrip()}" for ln in sorted(skel) if ln >= line_no)

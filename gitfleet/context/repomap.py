@@ -85,10 +85,51 @@ _DOC_SUFFIXES = (".md", ".rst", ".txt", ".adoc", ".markdown")
 _DOC_NAMES = frozenset({"readme", "changelog", "changes", "news", "history", "license", "authors"})
 
 
+_DOC_FOLDER = re.compile(r"(^|/)(docs?|documentation|man)/")
+_EXAMPLE_FOLDER = re.compile(r"(^|/)(examples?|demos?|samples?|benchmarks?|benches)/")
+# Source beyond the languages symbols.py parses: still code, never "other".
+_CODE_SUFFIXES = frozenset(
+    [
+        ".c",
+        ".h",
+        ".cc",
+        ".cpp",
+        ".hpp",
+        ".java",
+        ".kt",
+        ".rb",
+        ".php",
+        ".cs",
+        ".swift",
+        ".scala",
+        ".sh",
+        ".bash",
+        ".lua",
+        ".ex",
+        ".pyx",
+    ]
+)
+
+
 def is_doc(path: str) -> bool:
     """Prose (README, docs, changelogs): it mentions everything, so it is rarely the answer."""
     name = path.rsplit("/", 1)[-1].lower()
-    return name.endswith(_DOC_SUFFIXES) or name.split(".", 1)[0] in _DOC_NAMES
+    return (
+        name.endswith(_DOC_SUFFIXES)
+        or name.split(".", 1)[0] in _DOC_NAMES
+        or _DOC_FOLDER.search(path.lower()) is not None
+    )
+
+
+def is_example(path: str) -> bool:
+    """Examples, demos and benchmarks: they use the code a task is about, they rarely hold it."""
+    return _EXAMPLE_FOLDER.search(path.lower()) is not None
+
+
+def is_code(path: str) -> bool:
+    """Source code, as opposed to configuration, data, styles and markup."""
+    suffix = PurePosixPath(path).suffix.lower()
+    return suffix in LANGUAGES or suffix in _CODE_SUFFIXES
 
 
 def language(path: str) -> str | None:
@@ -117,6 +158,17 @@ def resolve_tree(repo: Any, treeish: str) -> str:
 
     obj = repo.revparse_single(treeish)
     return str(obj.peel(pygit2.Tree).id)
+
+
+def resolve_commit(repo: Any, treeish: str) -> str | None:
+    """The commit ``treeish`` names, or None for a bare tree (which has no history)."""
+    import pygit2
+
+    obj = repo.revparse_single(treeish)
+    try:
+        return str(obj.peel(pygit2.Commit).id)
+    except (pygit2.InvalidSpecError, ValueError):
+        return None
 
 
 def list_tree(repo: Any, tree_id: str) -> list[TreeFile]:

@@ -20,16 +20,26 @@ import numpy as np
 import numpy.typing as npt
 
 from gitfleet.context import lexical
+from gitfleet.context.history import History
 from gitfleet.context.index import Index
 from gitfleet.context.needs import Needs, glob_matches
 from gitfleet.context.symbols import Definition
 
 PATH_BOOST = 0.6
 W_LEXICAL, W_COVERAGE, W_GRAPH = 0.45, 0.35, 0.20
+W_HISTORY = 0.3
+W_DEFINES = 0.4
+W_COCHANGE = 0.15
+COCHANGE_SEEDS = 3
+NOTE_FROM = 0.3  # a history or co-change signal this strong (of 1) is named in the reason
+SQUASH_FROM = 0.9
+MIN_DEFINED_NAME = 3  # shorter words ("id", "io") define too much by accident
 NAMED_FLOOR = 0.85
 MAX_NAMED = 5  # a glob or a name matching more files than this names none of them
 TEST_FACTOR = 0.6
-DOC_FACTOR = 0.75
+DOC_FACTOR = 0.5
+EXAMPLE_FACTOR = 0.75
+OTHER_FACTOR = 0.6  # configuration, data, styles: changed with code, rarely the point
 SEEDS = 20  # lexical hits that seed PageRank
 KEEP = 60  # candidates kept per cycle
 SYMBOLS_FOR = 30  # the best of them get their matching symbols (output shows 30 at most)
@@ -78,6 +88,28 @@ def named_files(index: Index, needs: Needs) -> dict[int, str]:
     return named
 
 
+def defined_in_task(index: Index, task: str) -> npt.NDArray[np.float64]:
+    """Per file, the share of the task's defined words it defines (0-1): the file defining
+    ``echo`` for "add an option to echo", whoever else mentions the word. A task naming one
+    defined word lifts its definer fully; prose where many words happen to be defined
+    somewhere ("clean", "status") lifts each definer a little."""
+    out = np.zeros(len(index), dtype=np.float64)
+    words = dict.fromkeys(lexical.IDENT_STR.findall(task))
+    named = 0
+    for word in words:
+        low = word.lower()
+        if len(word) < MIN_DEFINED_NAME or low in lexical.STOPWORDS or low in lexical.TASK_VERBS:
+            continue
+        holders = index.definers.get(word) or index.definers.get(low)
+        # The definers also list files by module name ("termio" for termio.py): the path
+        # index already rewards those, so only a real definition of the word counts here.
+        holders = [f for f in holders if {word, low} & {d.name for d in index.defs[f]}]
+        if 0 < len(holders) <= MAX_NAMED:
+            out[holders] += 1.0 / len(holders)
+            named += 1
+    return out / named if named else out
+
+
 def _idf(index: Index, term: str) -> float:
     df = index.content.doc_freq(term)
     return float(np.log((len(index) + 1) / (df + 0.5))) if df else 0.0
@@ -124,6 +156,7 @@ def _reason(
     graph_led: bool,
     neighbours: list[str],
     is_test: bool,
+    notes: list[str],
 ) -> str:
     bits: list[str] = []
     if fid in named:
@@ -132,9 +165,27 @@ def _reason(
         bits.append("mentions " + ", ".join(present[:5]))
     if graph_led and neighbours:
         bits.append("linked to " + ", ".join(neighbours[:3]))
+    bits.extend(notes)
     if is_test:
         bits.append("test")
     return "; ".join(bits) or "related by the reference graph"
+
+
+def _evidence(
+    fid: int,
+    history: npt.NDArray[np.float64] | None,
+    defined: npt.NDArray[np.float64] | None,
+    cochanged: npt.NDArray[np.float64],
+) -> list[str]:
+    """The signals beyond the words that lifted a file, for its reason."""
+    notes: list[str] = []
+    if history is not None and history[fid] >= NOTE_FROM:
+        notes.append("changed by past commits like this task")
+    if defined is not None and defined[fid] > 0:
+        notes.append("defines a word of the task")
+    if cochanged[fid] >= NOTE_FROM:
+        notes.append("changes together with the top files")
+    return notes
 
 
 def _presence(index: Index, terms: list[str], file_ids: list[int]) -> dict[int, list[str]]:
@@ -148,6 +199,32 @@ def _presence(index: Index, terms: list[str], file_ids: list[int]) -> dict[int, 
     return out
 
 
+def _squash(fused: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+    """Scores on the 0-1 scale, order kept: above SQUASH_FROM they bend towards 1 instead
+    of being clipped there. History and definitions add to a fused score that could already
+    be 1, and clipping made the best files tie (broken by path, not by evidence)."""
+    over = np.maximum(fused - SQUASH_FROM, 0.0)
+    room = 1.0 - SQUASH_FROM
+    bent = SQUASH_FROM + room * (1.0 - np.exp(-over / room))
+    return np.where(fused > SQUASH_FROM, bent, np.maximum(fused, 0.0))
+
+
+def _kind_factors(
+    index: Index, include_tests: bool, include_docs: bool, include_examples: bool
+) -> npt.NDArray[np.float64]:
+    """Per file, how much its kind lowers it: tests, prose, examples and non-code files
+    mention a task's words as often as the code does, but are rarely what it changes."""
+    factor = np.ones(len(index), dtype=np.float64)
+    if not include_tests:
+        factor[index.tests] *= TEST_FACTOR
+    if not include_docs:
+        factor[index.docs] *= DOC_FACTOR
+    if not include_examples:
+        factor[index.examples & ~index.tests] *= EXAMPLE_FACTOR
+    factor[~index.code & ~index.docs] *= OTHER_FACTOR
+    return factor
+
+
 def score_files(
     index: Index,
     task_terms: list[str],
@@ -155,10 +232,15 @@ def score_files(
     *,
     include_tests: bool,
     include_docs: bool = False,
+    include_examples: bool = False,
     prior: Mapping[int, float] | None = None,
     cycle: int = 1,
+    history: npt.NDArray[np.float64] | None = None,
+    defined: npt.NDArray[np.float64] | None = None,
+    past: History | None = None,
 ) -> list[Scored]:
-    """Rank files for one cycle; ``prior`` (file -> score) seeds PageRank from a past cycle."""
+    """Rank files for one cycle; ``prior`` (file -> score) seeds PageRank from a past cycle;
+    ``history`` (0-1 per file) is the vote of past commits like the task."""
     n = len(index)
     if n == 0:
         return []
@@ -179,13 +261,21 @@ def score_files(
     graph = _scaled(index.graph.pagerank(seeds)) if seeds.sum() > 0 else np.zeros(n)
 
     fused = W_LEXICAL * lex + W_COVERAGE * coverage + W_GRAPH * graph
-    for fid in named:
+    if history is not None:
+        fused = fused + W_HISTORY * history
+    if defined is not None:
+        fused = fused + W_DEFINES * defined
+    cochanged = np.zeros(n)
+    if past is not None and W_COCHANGE > 0:
+        # Files changed together with the best candidates: the other half of a change.
+        top = np.argsort(-fused, kind="stable")[:COCHANGE_SEEDS]
+        anchors = {int(i): float(fused[i]) for i in top if fused[i] > 0}
+        cochanged = past.cochange(anchors, index.paths, index.by_path)
+        fused = fused + W_COCHANGE * cochanged
+    fused = fused * _kind_factors(index, include_tests, include_docs, include_examples)
+    for fid in named:  # a file the task names counts whatever its kind
         fused[fid] = max(fused[fid], NAMED_FLOOR + 0.1 * fused[fid])
-    if not include_tests:
-        fused = np.where(index.tests, fused * TEST_FACTOR, fused)
-    if not include_docs:
-        fused = np.where(index.docs, fused * DOC_FACTOR, fused)
-    fused = np.clip(fused, 0.0, 1.0)
+    fused = _squash(fused)
 
     order = [int(i) for i in np.lexsort((np.arange(n), -fused))[:KEEP] if fused[i] > 0]
     by_mass = [t for t, m in sorted(mass.items(), key=lambda kv: (-kv[1], kv[0])) if m > 0]
@@ -198,7 +288,10 @@ def score_files(
         if graph_led and rank < 20:
             near = set(index.graph.neighbours(fid).tolist()) & top5
             neighbours = [index.paths[i] for i in order[:5] if i in near]
-        reason = _reason(fid, present[fid], named, graph_led, neighbours, bool(index.tests[fid]))
+        notes = _evidence(fid, history, defined, cochanged)
+        reason = _reason(
+            fid, present[fid], named, graph_led, neighbours, bool(index.tests[fid]), notes
+        )
         out.append(
             Scored(
                 fid,

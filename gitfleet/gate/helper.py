@@ -46,7 +46,14 @@ from gitfleet.gate import pushargs, relay, trackfix
 from gitfleet.gate.pushargs import Prediction
 from gitfleet.gate.relay import Options, Spec
 from gitfleet.git.rebase import committer_ident
-from gitfleet.git.remote import fetch_tip, load_target_rules, short_ref, target_branch, unrouted
+from gitfleet.git.remote import (
+    fetch_tip,
+    is_remote_name,
+    load_target_rules,
+    short_ref,
+    target_branch,
+    unrouted,
+)
 from gitfleet.git.repo import Repo, discover, refuse_state_override
 from gitfleet.ids import idcheck
 from gitfleet.land import landing
@@ -89,7 +96,7 @@ def _err(text: str) -> None:
 class Helper:
     def __init__(self, repo: Repo, remote: str, url: str, out: TextIO) -> None:
         self.repo, self.remote, self.url, self.out = repo, remote, url, out
-        self.cfg = load_target_rules(repo)
+        self.cfg = load_target_rules(repo, remote if is_remote_name(remote) else None)
         self.target_ref = f"refs/heads/{target_branch(repo, self.cfg)}"
         self.options = Options()
         self.grant: client.Grant | None = None
@@ -428,7 +435,7 @@ class _Batch:
             self.results[dst] = f"cannot resolve {spec.src!r} in {h.repo.toplevel}"
         elif head == tip:
             self.results[dst] = None  # up to date
-        elif dst == h.target_ref and self._refused_by_rules(spec, head, tip):
+        elif dst.startswith("refs/heads/") and self._refused_by_rules(spec, head, tip):
             return
         elif force or tip is None or h._is_ancestor(tip, head):
             if dst == h.target_ref and not force and tip is not None and h.cfg.land_check:
@@ -447,16 +454,24 @@ class _Batch:
             self.results[dst] = "non-fast-forward" if h._have(tip) else "fetch first"
 
     def _refused_by_rules(self, spec: Spec, head: str, tip: str | None) -> bool:
-        """The gate's own id check of a push to the target, under the lease: the hooks only
-        warn early, and ``--no-verify`` skips them. A push that will be rebased is checked
-        by its landing instead, on the tree that lands."""
+        """The gate's own check of a push to a branch, under the lease: the hooks only warn
+        early, and ``--no-verify`` skips them. Every branch, not only the target: the target's
+        name must not be the worktree's to change. A push to the target that will be rebased
+        is checked by its landing instead, on the tree that lands."""
         h = self.h
-        will_land = tip is not None and h.cfg.push_rebase and not h._is_ancestor(tip, head)
+        if tip is not None and not h._have(tip):
+            fetch_tip(h.repo, h.url, spec.dst)  # judged against the remote's real tip
+        will_land = (
+            spec.dst == h.target_ref
+            and tip is not None
+            and h.cfg.push_rebase
+            and not h._is_ancestor(tip, head)
+        )
         if will_land and not (spec.force or h.options.force):
             return False
         found = idcheck.check_push(
             h.repo, h.cfg, tip, head, idcheck.owner_of_ref(h.repo, spec.src),
-            worktree=h.repo.toplevel,
+            worktree=h.repo.toplevel, from_agent=idcheck.agent_side(h.repo),
         )  # fmt: skip
         if not found:
             return False
@@ -486,6 +501,7 @@ class _Batch:
             head, spec.src or head, base=h.forks.get(spec.dst), known_tip=known, follow=False,
             committer=h.committer, push_options=h.options.push_options,
             owner=idcheck.owner_of_ref(h.repo, spec.src), worktree=h.repo.toplevel,
+            from_agent=idcheck.agent_side(h.repo),
         )  # fmt: skip
         result = landing.land_under_lease(h.repo, h.cfg, h.url, spec.dst, h.grant, request)
         if not result.ok:
@@ -510,12 +526,8 @@ class _Batch:
     def _fix_tracking_ref(self, dst: str, pushed: str, landed: str) -> None:
         """Git will write ``pushed`` as the remote-tracking ref: correct it once it has."""
         h = self.h
-        if not dst.startswith("refs/heads/") or not _plain_name(h.remote):
+        if not dst.startswith("refs/heads/") or not is_remote_name(h.remote):
             return  # a push to a URL (no remote name): git writes no tracking ref
         # Only a remote with the standard fetch refspec has this ref; with another one the
         # compare-and-swap finds no `pushed` there (that commit never was on the remote).
         h.fixes.append((f"refs/remotes/{h.remote}/{short_ref(dst)}", pushed, landed))
-
-
-def _plain_name(remote: str) -> bool:
-    return bool(remote) and not any(c in remote for c in ":/\\") and remote not in (".", "..")

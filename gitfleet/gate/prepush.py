@@ -24,7 +24,7 @@ from typing import NamedTuple, TextIO
 from gitfleet.errors import Refusal
 from gitfleet.gate import relay
 from gitfleet.git import ZERO_OID
-from gitfleet.git.remote import ROUTE_PREFIX, load_target_rules
+from gitfleet.git.remote import ROUTE_PREFIX, is_remote_name, load_target_rules
 from gitfleet.git.repo import Repo, discover
 from gitfleet.ids import idcheck
 from gitfleet.queue import client, procs
@@ -56,22 +56,25 @@ def main(args: list[str], stdin: TextIO) -> int:
     url = args[1] if len(args) > 1 else remote
     routed = url.startswith(ROUTE_PREFIX)
     repo = discover(keep_git_env=True)
-    check_ids(repo, updates)
+    check_ids(repo, updates, remote)
     if routed:
         return 0
     gate(repo, remote, url, updates)
     return 0
 
 
-def check_ids(repo: Repo, updates: list[Update]) -> None:
-    cfg = load_target_rules(repo)
+def check_ids(repo: Repo, updates: list[Update], remote: str) -> None:
+    cfg = load_target_rules(repo, remote if is_remote_name(remote) else None)
     found: list[str] = []
     for update in updates:
         if update.deletion:
             continue
         old = update.remote_oid if _have(repo, update.remote_oid) else None
         owner = idcheck.owner_of_ref(repo, update.local_ref)
-        found += idcheck.check_push(repo, cfg, old, update.local_oid, owner, worktree=repo.toplevel)
+        found += idcheck.check_push(
+            repo, cfg, old, update.local_oid, owner, worktree=repo.toplevel,
+            from_agent=idcheck.agent_side(repo),
+        )  # fmt: skip
     if found:
         raise Refusal(
             "push refused: outgoing commits break the id rules (committed with --no-verify?)\n  "

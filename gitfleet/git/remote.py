@@ -22,6 +22,11 @@ def unrouted(url: str) -> str:
     return url.removeprefix(ROUTE_PREFIX)
 
 
+def is_remote_name(remote: str) -> bool:
+    """Whether git named a configured remote (``origin``), not a URL or a path."""
+    return bool(remote) and not any(c in remote for c in ":/\\") and remote not in (".", "..")
+
+
 def short_ref(ref: str) -> str:
     """``refs/heads/x`` as ``x``; any other ref as it is."""
     return ref.removeprefix("refs/heads/")
@@ -78,15 +83,41 @@ def load_committed(root: Path, treeish: str, env: dict[str, str] | None = None) 
     return config.parse(Path(f"{treeish}:{config.CONFIG_NAME}"), proc.stdout)
 
 
-def load_target_rules(repo: Repo) -> Config:
-    """The config as committed on the fleet's target (as last fetched), else the worktree's.
+def load_target_rules(repo: Repo, remote: str | None = None) -> Config:
+    """The rules a push is judged by, read from commits, never from a working tree.
 
-    What a push or a landing is judged by: the pushing worktree's own copy could have been
-    edited to switch a check off.
+    The pushing worktree's own gitfleet.toml could name another target or drop a series;
+    so the target comes from the config committed in the main worktree (the operator's
+    checkout), else the remote's default branch, and the rules are those committed on that
+    target (as last fetched) plus whatever the main worktree's and the remote default
+    branch's committed configs add: more sources only ever add rules.
     """
-    local = config.load(repo.toplevel)
-    branch = target_branch(repo, local)
-    return load_committed(repo.toplevel, f"refs/remotes/{local.remote}/{branch}")
+    operator = _committed(repo, "main-worktree/HEAD")
+    remote = remote or (operator.remote if operator else "origin")
+    target = operator.target if operator and operator.target else None
+    if target is None:
+        head = repo.git("symbolic-ref", "-q", "--short", f"refs/remotes/{remote}/HEAD", check=False)
+        target = head.stdout.strip().split("/", 1)[1] if head.returncode == 0 else "main"
+    on_target = _committed(repo, f"refs/remotes/{remote}/{target}", strict=True)
+    rules = on_target or operator or config.Config(path=None)
+    for extra in (operator, _committed(repo, f"refs/remotes/{remote}/HEAD")):
+        if extra is not None:
+            rules = config.with_additions(rules, extra)
+    return rules._replace(target=target, remote=remote)
+
+
+def _committed(repo: Repo, treeish: str, *, strict: bool = False) -> Config | None:
+    """The config committed in ``treeish``, or None; a broken one is an error when
+    ``strict`` (the target's own rules), else left out (it could only have added rules)."""
+    proc = repo.git("cat-file", "blob", f"{treeish}:{config.CONFIG_NAME}", check=False)
+    if proc.returncode != 0:
+        return None
+    try:
+        return config.parse(Path(f"{treeish}:{config.CONFIG_NAME}"), proc.stdout)
+    except ConfigError:
+        if strict:
+            raise
+        return None
 
 
 def fetch_tip(repo: Repo, url: str, ref: str) -> str | None:

@@ -225,6 +225,13 @@ def _owner_committed(repo: Repo, owner: str | None, claiming: list[Change]) -> b
     return all(theirs.get(c.path) == c.new_oid for c in claiming)
 
 
+def agent_side(repo: Repo) -> bool:
+    """Whether ``repo`` is where an agent works rather than the operator's own checkout: a
+    linked worktree (spawn gives each agent one) or a detached HEAD. A branch name is the
+    worktree's to choose, so it cannot decide this alone."""
+    return repo.git_dir.resolve() != repo.common_dir.resolve() or repo.branch is None
+
+
 def owner_of_ref(repo: Repo, ref: str) -> str:
     """Who pushes ``ref``: the branch it names, else the pushing worktree's branch."""
     if ref.startswith("refs/heads/"):
@@ -241,19 +248,22 @@ def check_push(
     *,
     worktree: Path | None = None,
     allow_config: bool = False,
+    from_agent: bool = False,
 ) -> list[str]:
     """Problems with what ``old..new`` brings to a ref, judged on ``new``'s tree.
 
     ``cfg`` is the target's committed rules; a series or guard that ``new``'s own config
     adds binds the push too. ``old`` is None (or zero) for a new remote ref: then the base
     is where ``new`` leaves what the remote-tracking refs already have. A fleet branch
-    (``owner`` under ``fleet/``) may not change gitfleet.toml unless ``allow_config``.
+    (``owner`` under ``fleet/``), or any push ``from_agent`` (see :func:`agent_side`), may
+    not change gitfleet.toml unless ``allow_config``.
     """
     base = old if old and old != ZERO_OID else _push_base(repo, new)
     rules = config.with_additions(cfg, added_rules(repo, new))
     found = []
-    if owner and owner.startswith(config.FLEET_BRANCH_PREFIX) and not allow_config:
-        found += config_change_problems(repo, base, new, owner)
+    fleet_branch = owner is not None and owner.startswith(config.FLEET_BRANCH_PREFIX)
+    if (fleet_branch or from_agent) and not allow_config:
+        found += config_change_problems(repo, base, new, owner or "a detached HEAD")
     if not rules.series and not rules.guarded:
         return found
     raw = repo.git("diff-tree", "-r", "--raw", "-z", "--no-renames", base, new).stdout

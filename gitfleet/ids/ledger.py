@@ -315,6 +315,12 @@ class Ledger:
             if top is None:
                 top = max(seed(), 0)
                 new.append(Record("seeded", series.name, top, ts=now))
+            # Marks are kept per series name; a series renamed in gitfleet.toml (same prefix)
+            # starts a new mark, so ids the ledger already issued are stepped over, never
+            # issued again.
+            known = history.folded
+            while known.get(series.format(top + 1)) is not None:
+                top += 1
             for number in range(top + 1, top + 1 + count):
                 ident = series.format(number)
                 who = owner(ident) if callable(owner) else owner

@@ -167,6 +167,7 @@ class Request(NamedTuple):
     owner: str | None = None  # whose ids it may claim (None: the branch's)
     worktree: Path | None = None  # where a pushed branch comes from (None: not checked)
     allow_config: bool = False  # a fleet branch may change gitfleet.toml
+    from_agent: bool = False  # pushed from an agent's worktree: may not change gitfleet.toml
 
 
 def land_under_lease(
@@ -183,8 +184,9 @@ def land_under_lease(
     landing.objects = Objects(repo.toplevel, grant.conn)
     landing.follow = r.follow
     landing.push_options = r.push_options
-    landing.owner = r.owner or r.branch
+    landing.owner = r.branch if r.owner is None else r.owner
     landing.worktree, landing.allow_config = r.worktree, r.allow_config
+    landing.from_agent = r.from_agent
     if r.committer:
         landing._committer = refresh_ident(r.committer)
     return landing.run(r.head, r.base, r.max_retries, r.known_tip)
@@ -214,6 +216,7 @@ class _Landing:
         self.owner: str | None = None
         self.worktree: Path | None = None
         self.allow_config = False
+        self.from_agent = False
         self._committer: str | None = None
 
     def result(self, status: str, old: str | None, **kw: Any) -> LandResult:
@@ -317,7 +320,7 @@ class _Landing:
             return refused
         problems = idcheck.check_push(
             self.repo, self.cfg, old, rebased.new_tip, self.owner,
-            worktree=self.worktree, allow_config=self.allow_config,
+            worktree=self.worktree, allow_config=self.allow_config, from_agent=self.from_agent,
         )  # fmt: skip
         if problems:
             return self.result(
