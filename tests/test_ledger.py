@@ -292,3 +292,19 @@ def test_a_lost_or_older_ledger_is_refused_and_recovered_above_its_marks(
     assert "gitfleet ids recover" in lost.stderr
     assert "SP above 154" in gitfleet(story_repo, "ids", "recover").stdout
     assert gitfleet(story_repo, "ids", "allocate", "SP").stdout.strip() == "SP-155"
+
+
+def test_an_earlier_ledgers_torn_tail_is_dropped_and_a_last_record_without_newline_kept(
+    story_repo: Path,
+) -> None:
+    state = story_repo / ".git" / "gitfleet"
+    state.mkdir(parents=True, exist_ok=True)
+    one = Record("allocated", "SP", 152, "SP-152", "main", 1.0).to_json()
+    two = Record("allocated", "SP", 153, "SP-153", "main", 2.0).to_json()
+    (state / "ledger.jsonl").write_text(f"{one}\n{two}")  # the last record lost its newline
+    assert gitfleet(story_repo, "ids", "allocate", "SP").stdout.strip() == "SP-154"
+    (story_repo / ".git" / "gitfleet.marks.json").unlink()
+    for path in state.iterdir():
+        path.unlink()
+    (state / "ledger.jsonl").write_text(f'{one}\n{{"v":1,"op":"allocated","ser')  # torn
+    assert gitfleet(story_repo, "ids", "allocate", "SP").stdout.strip() == "SP-153"

@@ -471,7 +471,7 @@ class _Batch:
             return False
         found = idcheck.check_push(
             h.repo, h.cfg, tip, head, idcheck.owner_of_ref(h.repo, spec.src),
-            worktree=h.repo.toplevel, from_agent=idcheck.agent_side(h.repo),
+            worktree=idcheck.agent_worktree(h.repo), from_agent=idcheck.agent_side(h.repo),
         )  # fmt: skip
         if not found:
             return False
@@ -500,7 +500,7 @@ class _Batch:
         request = landing.Request(
             head, spec.src or head, base=h.forks.get(spec.dst), known_tip=known, follow=False,
             committer=h.committer, push_options=h.options.push_options,
-            owner=idcheck.owner_of_ref(h.repo, spec.src), worktree=h.repo.toplevel,
+            owner=idcheck.owner_of_ref(h.repo, spec.src), worktree=idcheck.agent_worktree(h.repo),
             from_agent=idcheck.agent_side(h.repo),
         )  # fmt: skip
         result = landing.land_under_lease(h.repo, h.cfg, h.url, spec.dst, h.grant, request)

@@ -254,16 +254,24 @@ def _append(db: sqlite3.Connection, new: list[Record]) -> None:
 
 
 def _parse_legacy(path: Path) -> list[Record]:
+    """The records of an earlier gitfleet's ``ledger.jsonl``. A last line without its
+    newline that does not parse is a writer killed mid-write, never acknowledged: dropped,
+    as that gitfleet dropped it. One that parses is a record."""
+    data = path.read_bytes()
+    lines = data.split(b"\n")
     records = []
-    for number, raw in enumerate(path.read_bytes().split(b"\n"), 1):
+    for number, raw in enumerate(lines, 1):
         if not raw.strip():
             continue
         try:
             records.append(Record.from_json(raw.decode("utf-8")))
         except (ValueError, UnicodeDecodeError) as exc:
+            if number == len(lines) and not data.endswith(b"\n"):
+                break  # the torn tail
             raise LedgerError(
                 f"{path}, line {number}, is not a ledger record ({exc}); nothing was imported.\n"
-                "  restore that line (it was edited by hand?), then run the command again"
+                "  restore that line from a backup of the file (it was edited by hand?), then "
+                "run the command again; do not move the file aside: its ids would be issued again"
             ) from None
     return records
 
