@@ -398,11 +398,9 @@ class _Batch:
         """Ids a plain push brought onto the target are landed, as if `gitfleet land` did it."""
         h = self.h
         if not h.cfg.series:
-            return  # no ids to mark: spare the import
+            return  # no ids to mark
         for head, dst, expected in self.plain:
             if dst == h.target_ref and head and self.results.get(dst) is None:
-                from gitfleet.land import landing
-
                 _ids, note = landing.mark_landed_ids(h.repo, h.cfg, expected, head, dst)
                 if note.startswith(" (ledger"):
                     _err(note.strip(" ()"))

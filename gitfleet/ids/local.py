@@ -288,7 +288,8 @@ def _ledger_error(path: Path, exc: BaseException, doing: str) -> LedgerError:
     """A storage failure said plainly: a full disk or a permission is not a bug."""
     text = str(exc)
     name = str(getattr(exc, "sqlite_errorname", ""))
-    if "FULL" in name or getattr(exc, "errno", None) == errno.ENOSPC or _nearly_full(path):
+    full = "FULL" in name or getattr(exc, "errno", None) == errno.ENOSPC
+    if full or ("IOERR" in name and _nearly_full(path)):
         why = "the disk is full; free some space and run the command again"
     elif "READONLY" in name or "readonly" in text or isinstance(exc, PermissionError):
         why = f"permission denied; make {path.parent} writable by you and run the command again"
