@@ -9,6 +9,7 @@ installed is a failure, so a missing install step cannot pass as a skip.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 from pathlib import Path
@@ -88,3 +89,38 @@ def aider_env(url: str) -> dict[str, str]:
         "AIDER_ANALYTICS_DISABLE": "true",
         "AIDER_SHOW_RELEASE_NOTES": "false",
     }
+
+
+def gemini_env(url: str, home: Path) -> dict[str, str]:
+    """Gemini CLI against the scripted generateContent API: an API key chosen as the way to
+    authenticate in ``home``'s settings (the tests' HOME), and the base URL it honours."""
+    (home / ".gemini").mkdir(parents=True, exist_ok=True)
+    (home / ".gemini" / "settings.json").write_text(
+        '{"security": {"auth": {"selectedType": "gemini-api-key"}}}'
+    )
+    return {"GEMINI_API_KEY": "test", "GOOGLE_GEMINI_BASE_URL": url}
+
+
+def opencode_env(url: str, config_home: Path) -> dict[str, str]:
+    """opencode against the scripted chat-completions API: an OpenAI-compatible provider
+    in its config under ``config_home`` (the tests' XDG_CONFIG_HOME)."""
+    folder = config_home / "opencode"
+    folder.mkdir(parents=True, exist_ok=True)
+    provider = {"npm": "@ai-sdk/openai-compatible", "name": "local",
+                "options": {"baseURL": url + "/v1", "apiKey": "sk-test"},
+                "models": {"scripted": {"name": "scripted"}}}  # fmt: skip
+    config = {"provider": {"local": provider}, "model": "local/scripted"}
+    (folder / "opencode.json").write_text(json.dumps(config))
+    return {}
+
+
+def codex_env(url: str, home: Path) -> dict[str, str]:
+    """Codex against the scripted Responses API: a provider of its own in a config.toml
+    under ``home`` (``CODEX_HOME``); the chat-completions wire is gone from codex."""
+    home.mkdir(parents=True, exist_ok=True)
+    (home / "config.toml").write_text(
+        'model = "gpt-5"\nmodel_provider = "local"\ncheck_for_update_on_startup = false\n'
+        f'[model_providers.local]\nname = "local"\nbase_url = "{url}/v1"\n'
+        'wire_api = "responses"\nenv_key = "OPENAI_API_KEY"\n'
+    )
+    return {"CODEX_HOME": str(home), "OPENAI_API_KEY": "sk-test"}

@@ -1,5 +1,6 @@
-"""A scripted model server: the Anthropic Messages API and the OpenAI chat-completions API
-on 127.0.0.1, so the real agent CLIs (Claude Code, Aider) run offline in tests.
+"""A scripted model server: the Anthropic Messages API, the OpenAI chat-completions API,
+OpenAI's Responses API (streamed) and Google's generateContent on 127.0.0.1, so the real
+agent CLIs (Claude Code, Aider, Codex, Gemini CLI, opencode) run offline in tests.
 
 Each request becomes a :class:`Turn`: which API, which model, the first user prompt, the
 tools offered, the tool results and assistant turns so far. A script (a plain function)
@@ -112,6 +113,93 @@ def openai_turn(body: dict[str, Any]) -> Turn:
         last_user=_text(users[-1]["content"]) if users else "",
         body=body,
     )
+
+
+def responses_turn(body: dict[str, Any]) -> Turn:
+    """OpenAI's Responses API (Codex): ``input`` items instead of messages."""
+    items = [i for i in body.get("input", []) if isinstance(i, dict)]
+    users = [i for i in items if i.get("role") == "user"]
+    return Turn(
+        api="responses",
+        model=str(body.get("model", "")),
+        system=str(body.get("instructions") or ""),
+        prompt="\n".join(_text(u.get("content")) for u in users),
+        tools=[str(t.get("name") or t.get("type")) for t in body.get("tools", []) or []],
+        tool_results=[str(i.get("output")) for i in items
+                      if i.get("type") in ("function_call_output", "custom_tool_call_output")],
+        assistant_turns=sum(1 for i in items if i.get("role") == "assistant"),
+        last_user=_text(users[-1].get("content")) if users else "",
+        body=body,
+    )  # fmt: skip
+
+
+def responses_events(reply: Reply, model: str, msg_id: str) -> Iterator[bytes]:
+    """A Responses API stream: created, each output item (added, text delta, done), completed."""
+    output: list[dict[str, Any]] = []
+    if reply.text:
+        output.append({"type": "message", "id": f"{msg_id}_m", "role": "assistant",
+                       "status": "completed",
+                       "content": [{"type": "output_text", "text": reply.text,
+                                    "annotations": []}]})  # fmt: skip
+    for n, call in enumerate(reply.tool_calls):
+        output.append({"type": "function_call", "id": f"{msg_id}_f{n}", "status": "completed",
+                       "call_id": f"{msg_id}_t{n}", "name": call.name,
+                       "arguments": json.dumps(call.input)})  # fmt: skip
+    response = {"id": msg_id, "object": "response", "model": model, "status": "in_progress",
+                "output": []}  # fmt: skip
+    yield sse("response.created", {"type": "response.created", "response": response})
+    for index, item in enumerate(output):
+        yield sse("response.output_item.added", {"type": "response.output_item.added",
+                                                 "output_index": index, "item": item})  # fmt: skip
+        if item["type"] == "message":
+            yield sse("response.output_text.delta", {
+                "type": "response.output_text.delta", "item_id": item["id"],
+                "output_index": index, "content_index": 0, "delta": reply.text})  # fmt: skip
+        yield sse("response.output_item.done", {"type": "response.output_item.done",
+                                                "output_index": index, "item": item})  # fmt: skip
+    usage = {"input_tokens": reply.input_tokens, "output_tokens": reply.output_tokens,
+             "total_tokens": reply.input_tokens + reply.output_tokens,
+             "input_tokens_details": {"cached_tokens": 0},
+             "output_tokens_details": {"reasoning_tokens": 0}}  # fmt: skip
+    done = {**response, "status": "completed", "output": output, "usage": usage}
+    yield sse("response.completed", {"type": "response.completed", "response": done})
+
+
+def gemini_turn(body: dict[str, Any]) -> Turn:
+    """Google's generateContent (Gemini CLI): ``contents`` of parts, functionResponse parts
+    as the tool results."""
+    contents = [c for c in body.get("contents", []) if isinstance(c, dict)]
+
+    def texts(content: dict[str, Any]) -> str:
+        return "\n".join(str(p["text"]) for p in content.get("parts", []) if "text" in p)
+
+    users = [c for c in contents if c.get("role") == "user" and texts(c)]
+    declared = [d for t in body.get("tools", []) or [] for d in t.get("functionDeclarations", [])]
+    return Turn(
+        api="gemini",
+        model=str(body.get("model", "")),
+        system=texts(body.get("systemInstruction") or {}),
+        prompt="\n".join(texts(u) for u in users),
+        tools=[str(d.get("name")) for d in declared],
+        tool_results=[json.dumps(p["functionResponse"].get("response")) for c in contents
+                      for p in c.get("parts", []) if "functionResponse" in p],
+        assistant_turns=sum(1 for c in contents if c.get("role") == "model"),
+        last_user=texts(users[-1]) if users else "",
+        body=body,
+    )  # fmt: skip
+
+
+def gemini_answer(reply: Reply, model: str) -> dict[str, Any]:
+    parts: list[dict[str, Any]] = [{"text": reply.text}] if reply.text else []
+    parts += [{"functionCall": {"name": c.name, "args": c.input}} for c in reply.tool_calls]
+    return {
+        "candidates": [{"content": {"role": "model", "parts": parts}, "finishReason": "STOP",
+                        "index": 0}],
+        "usageMetadata": {"promptTokenCount": reply.input_tokens,
+                          "candidatesTokenCount": reply.output_tokens,
+                          "totalTokenCount": reply.input_tokens + reply.output_tokens},
+        "modelVersion": model,
+    }  # fmt: skip
 
 
 def sse(event: str | None, data: Any) -> bytes:
@@ -228,7 +316,9 @@ class ModelServer:
         self.server.server_close()
 
     def answer(self, api: str, body: dict[str, Any]) -> tuple[Turn, Reply, str]:
-        turn = anthropic_turn(body) if api == "anthropic" else openai_turn(body)
+        reader = {"anthropic": anthropic_turn, "openai": openai_turn,
+                  "responses": responses_turn, "gemini": gemini_turn}  # fmt: skip
+        turn = reader[api](body)
         with self._lock:
             self.turns.append(turn)
             msg_id = f"msg_{next(self._ids):04d}"
@@ -260,6 +350,19 @@ class ModelServer:
                     self._anthropic(body)
                 elif path.endswith("/chat/completions"):
                     self._openai(body)
+                elif ":streamGenerateContent" in path or ":generateContent" in path:
+                    model = path.rsplit("/", 1)[-1].split(":")[0]
+                    turn, reply, _ = outer.answer("gemini", {**body, "model": model})
+                    answer = gemini_answer(reply, model)
+                    if ":stream" in path:
+                        self._stream(iter([sse(None, answer)]))
+                    else:
+                        self._json(answer)
+                elif path.endswith(":countTokens"):
+                    self._json({"totalTokens": 100})
+                elif path.endswith("/responses"):
+                    turn, reply, msg_id = outer.answer("responses", body)
+                    self._stream(responses_events(reply, turn.model, msg_id))
                 else:
                     self._json({"error": {"message": f"no such path {path}"}}, 404)
 

@@ -1,9 +1,7 @@
 """Each preset's argv against the installed CLI's own ``--help``: every flag the preset passes
 exists, every value it picks is one of the CLI's choices, and the prompt has a place.
 
-Codex, Gemini and opencode talk to APIs the scripted server does not speak (Codex's
-Responses API, Google's), so their contract is checked here rather than by a full run;
-Claude Code and Aider are also run for real in test_real_agents.py.
+Every preset's CLI is also run for real, offline, in test_real_agents.py.
 """
 
 from __future__ import annotations

@@ -17,6 +17,8 @@ from pathlib import Path
 
 from conftest import gitfleet
 
+from gitfleet.fleet.display import duration
+
 ESCAPES = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b\][^\x07]*\x07|\x1b.")
 
 # An agent that says what it does, reports usage the way Claude Code's stream-json ends,
@@ -134,3 +136,7 @@ def test_usage_per_agent_and_total_in_json_status_and_report(
     text = gitfleet(story_repo, "report").stdout
     assert "Usage: $0.5000, 2.0k tokens in, 400 out, 6 turns, 3.0s of model time" in text
     assert "$0.2500" in text
+
+
+def test_durations_stay_short() -> None:
+    assert [duration(s) for s in (0.4, 59, 184, 3720)] == ["0s", "59s", "3m04s", "1h02m"]

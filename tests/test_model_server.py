@@ -104,3 +104,42 @@ def test_a_failing_script_answers_500_and_is_recorded() -> None:
             _post(running.url + "/v1/messages", {"model": "m", "messages": []})
         assert caught.value.code == 500
         assert running.errors == ["KeyError: 'no step for this turn'"]
+
+
+def test_responses_stream_for_codex(server: ModelServer) -> None:
+    raw = _post(server.url + "/v1/responses", {
+        "model": "gpt-5", "stream": True, "instructions": "sys",
+        "input": [{"type": "message", "role": "user",
+                   "content": [{"type": "input_text", "text": "go"}]}],
+        "tools": [{"type": "function", "name": "exec_command"}],
+    }).decode()  # fmt: skip
+    events = [json.loads(line[6:]) for line in raw.splitlines() if line.startswith("data: ")]
+    kinds = [e["type"] for e in events]
+    assert kinds[0] == "response.created" and kinds[-1] == "response.completed"
+    done = [e["item"] for e in events if e["type"] == "response.output_item.done"]
+    assert [i["type"] for i in done] == ["message", "function_call"]
+    assert json.loads(done[1]["arguments"]) == {"file_path": "/x/a.md"}
+    assert events[-1]["response"]["usage"]["input_tokens"] == 100
+    turn = server.turns[0]
+    assert (turn.api, turn.prompt, turn.system, turn.tools) == ("responses", "go", "sys",
+                                                                ["exec_command"])  # fmt: skip
+
+
+def test_gemini_generate_content_stream_and_plain(server: ModelServer) -> None:
+    body = {
+        "contents": [{"role": "user", "parts": [{"text": "go"}]}],
+        "systemInstruction": {"parts": [{"text": "sys"}]},
+        "tools": [{"functionDeclarations": [{"name": "write_file"}]}],
+    }
+    url = server.url + "/v1beta/models/gemini-x"
+    raw = _post(url + ":streamGenerateContent?alt=sse", body).decode()
+    (data,) = [json.loads(line[6:]) for line in raw.splitlines() if line.startswith("data: ")]
+    parts = data["candidates"][0]["content"]["parts"]
+    assert parts[1] == {"functionCall": {"name": "Write", "args": {"file_path": "/x/a.md"}}}
+    body["contents"].append({"role": "model", "parts": parts})  # type: ignore[attr-defined]
+    body["contents"].append({"role": "user", "parts": [  # type: ignore[attr-defined]
+        {"functionResponse": {"name": "Write", "response": {"output": "ok"}}}]})  # fmt: skip
+    plain = json.loads(_post(url + ":generateContent", body))
+    assert plain["candidates"][0]["content"]["parts"][0]["text"].startswith("done: go after")
+    assert [t.api for t in server.turns] == ["gemini", "gemini"]
+    assert server.turns[0].model == "gemini-x" and server.turns[0].tools == ["write_file"]

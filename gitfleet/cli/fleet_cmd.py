@@ -11,7 +11,7 @@ from gitfleet import config
 from gitfleet.cli import complete, echo_json
 from gitfleet.errors import Refusal
 from gitfleet.fleet import clean as clean_mod
-from gitfleet.fleet import display, runstate
+from gitfleet.fleet import display, lander, runstate
 from gitfleet.fleet import report as report_mod
 from gitfleet.fleet import spawn as spawn_mod
 from gitfleet.fleet import status as status_mod
@@ -46,7 +46,8 @@ Examples:
 \b
 Placeholders, filled in per argument of --agent-cmd and [agents.NAME] argv:
   {", ".join("{" + p + "}" for p in PLACEHOLDERS)}
-  ({{prompt}} is the whole brief, {{brief}} its path; --task takes {{id}} {{branch}}
+  ({{prompt}} is the whole brief, {{brief}} its path, {{gitdir}} the worktree's git
+  dir, {{commondir}} the repository's; --task takes {{id}} {{branch}}
   {{worktree}} {{run}}). Each agent's environment also has GITFLEET_ID,
   GITFLEET_BRIEF, GITFLEET_BRANCH, GITFLEET_WORKTREE, GITFLEET_RUN, GITFLEET_AGENT.
 """
@@ -139,7 +140,11 @@ def spawn(
         if started:  # show where the interrupted run stands, then exit 130
             _print_report(started[0], as_json, summary=False)
         raise
-    if not _print_report(state, as_json):
+    all_landed = _print_report(state, as_json)
+    hint = lander.pull_hint(repo, cfg, state.target) if state.land and not as_json else None
+    if hint:
+        click.echo(f"gitfleet: {hint}")
+    if not all_landed:
         raise Refusal(
             f"not every agent of run {state.run} landed (see above); inspect with "
             f"`gitfleet logs AGENT`, clean up with `gitfleet clean {state.run}`"

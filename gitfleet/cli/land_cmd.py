@@ -69,7 +69,9 @@ def land(
 
 
 def _describe(result: Any) -> str:
-    lines = [f"{result.branch}: {result.status}: {result.message}"]
+    # "landed feat on main" already says the status: no "landed: landed" (issue 13).
+    said = result.message.startswith(result.status)
+    lines = [f"{result.branch}: " + ("" if said else f"{result.status}: ") + result.message]
     if result.check_output and not result.ok:
         tail = result.check_output.rstrip().splitlines()[-40:]
         lines += ["  check output (last lines):", *(f"    {line}" for line in tail)]

@@ -12,18 +12,24 @@ import os
 import re
 import shlex
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 
 from gitfleet.config import Config
 from gitfleet.errors import UsageError
+from gitfleet.fleet.runstate import AgentState, RunState
 from gitfleet.git import no_git_env
+from gitfleet.git import run as run_git
 
-PLACEHOLDERS = ("prompt", "task", "id", "brief", "worktree", "branch", "run")
+PLACEHOLDERS = (
+    "prompt", "task", "id", "brief", "worktree", "branch", "run", "gitdir", "commondir"
+)  # fmt: skip
 
 # Each CLI's documented headless mode, with the prompt as one argument:
 PRESETS: Mapping[str, tuple[str, ...]] = {
     # Claude Code: `-p/--print` runs non-interactively and exits (docs: "Run Claude Code
     # programmatically"). Headless runs cannot answer permission prompts: accept edits and
-    # allow the git commands the brief asks for, nothing broader. `stream-json` (which needs
+    # allow the git commands the briefs ask for (`git rebase` when a conflict is handed
+    # back), nothing broader. `stream-json` (which needs
     # `--verbose` under `-p`) logs each step as it happens and ends with a `result` line
     # holding cost, tokens, turns and duration (read by gitfleet.fleet.usage).
     "claude": (
@@ -34,23 +40,46 @@ PRESETS: Mapping[str, tuple[str, ...]] = {
         "acceptEdits",
         "--allowedTools",
         "Bash(git add:*),Bash(git commit:*),Bash(git status:*),"
-        "Bash(git diff:*),Bash(git log:*),Bash(git push:*)",
+        "Bash(git diff:*),Bash(git log:*),Bash(git push:*),Bash(git rebase:*)",
         "--output-format",
         "stream-json",
         "--verbose",
     ),
     # Codex CLI: `codex exec PROMPT` is its non-interactive mode; it is read-only by default,
     # `--sandbox workspace-write` lets it edit the worktree (developers.openai.com/codex/
-    # noninteractive).
-    "codex": ("codex", "exec", "--sandbox", "workspace-write", "{prompt}"),
+    # noninteractive). That sandbox keeps git's data read-only: the worktree's own git dir
+    # (its index) and the repository's common dir (objects, refs) must be writable roots,
+    # or no agent can commit (codex 0.169: "index.lock: Read-only file system").
+    "codex": (
+        "codex",
+        "exec",
+        "--sandbox",
+        "workspace-write",
+        "-c",
+        'sandbox_workspace_write.writable_roots=["{gitdir}", "{commondir}"]',
+        "{prompt}",
+    ),
     # Aider: `--message` does one instruction and exits; `--yes-always` answers its
     # confirmations (aider.chat/docs/scripting.html). Aider commits on its own by default.
     # `--no-gitignore`: otherwise it adds `.aider*` to the project's .gitignore and leaves
     # that change uncommitted in every worktree (its own files are SCRATCH below).
     "aider": ("aider", "--yes-always", "--no-gitignore", "--message", "{prompt}"),
     # Gemini CLI: `-p/--prompt` is headless mode; `--approval-mode auto_edit` approves file
-    # edits without a person (geminicli.com/docs/cli/headless).
-    "gemini": ("gemini", "--approval-mode", "auto_edit", "-p", "{prompt}"),
+    # edits without a person (geminicli.com/docs/cli/headless). Seen with gemini 0.61: in a
+    # folder it does not trust it drops back to asking (`--skip-trust`), and headless it
+    # offers no shell tool at all unless commands are allowed: the git the brief asks for.
+    "gemini": (
+        "gemini",
+        "--skip-trust",
+        "--approval-mode",
+        "auto_edit",
+        "--allowed-tools",
+        "run_shell_command(git add),run_shell_command(git commit),"
+        "run_shell_command(git status),run_shell_command(git diff),"
+        "run_shell_command(git log),run_shell_command(git rebase)",
+        "-p",
+        "{prompt}",
+    ),
     # opencode: `opencode run PROMPT` runs one prompt without the TUI and exits.
     "opencode": ("opencode", "run", "{prompt}"),
 }
@@ -121,6 +150,21 @@ def known_presets(cfg: Config) -> list[str]:
     return sorted(set(PRESETS) | set(cfg.agents))
 
 
+def argv_for(template: Sequence[str], run: RunState, agent: AgentState, prompt: str) -> list[str]:
+    """An agent's argv with ``prompt`` as its ``{prompt}``: the first brief, or the brief of
+    a conflict handed back to it (which must reach the agent, not its first task again)."""
+    values = {
+        "prompt": prompt, "task": agent.task, "id": agent.id or "", "brief": agent.brief,
+        "worktree": agent.worktree, "branch": agent.branch, "run": run.run,
+        "commondir": run.commondir,
+    }  # fmt: skip
+    if any("{gitdir}" in arg for arg in template):  # only then is a git call worth it
+        found = run_git(["rev-parse", "--absolute-git-dir"], Path(agent.worktree),
+                        env=no_git_env(), check=False)  # fmt: skip
+        values["gitdir"] = found.stdout.strip()
+    return render_argv(template, values)
+
+
 def env_for(
     run: str, name: str, ident: str | None, brief: str, branch: str, worktree: str,
     ports: Mapping[str, int],
@@ -135,6 +179,9 @@ def env_for(
             "GITFLEET_WORKTREE": worktree,
             "GITFLEET_RUN": run,
             "GITFLEET_AGENT": name,
+            # The worktree is the agent's cwd; PWD must say so too, or a CLI that trusts it
+            # (opencode 1.18 does) works in the checkout spawn was started from.
+            "PWD": worktree,
         }
     )
     env.update({port: str(number) for port, number in ports.items()})

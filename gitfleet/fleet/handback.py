@@ -73,8 +73,12 @@ def hand_back(
             _git(tree, "rebase", "--no-autostash", upstream, check=False)
         files = _conflicted(tree)
         if _in_rebase(tree):
-            _write_brief(repo, state, agent, upstream, before, files)
-            code = _rerun(agent, {**env, "GITFLEET_RESOLVE": "1"}, state.timeout)
+            text = _write_brief(repo, state, agent, upstream, before, files)
+            # The new brief reaches the agent as its {prompt}, as the first one did; an
+            # editor opened by `git rebase --continue` would hang a headless agent.
+            argv = agents.argv_for(state.argv_template, state, agent, text)
+            resolving = {**env, "GITFLEET_RESOLVE": "1", "GIT_EDITOR": "true"}
+            code = _rerun(agent, argv or agent.argv, resolving, state.timeout)
             if code != 0 or _in_rebase(tree):
                 why = f"exit {code}" if code != 0 else "the rebase is still in progress"
                 result = _left(result, agent, f"the agent did not finish it ({why})")
@@ -122,7 +126,7 @@ def _conflicted(tree: Path) -> list[str]:
 
 def _write_brief(
     repo: Repo, state: RunState, agent: AgentState, upstream: str, before: str, files: list[str]
-) -> None:
+) -> str:
     others = [a for a in state.agents if a is not agent and a.landing == "landed"]
     base = repo.git_out("merge-base", upstream, before)
     subjects = repo.git_out("log", "--format=%s", f"{base}..{upstream}").splitlines()
@@ -138,12 +142,15 @@ def _write_brief(
         task=agent.task.strip(),
     )
     brief.write(Path(agent.brief), text)
+    return text
 
 
-def _rerun(agent: AgentState, env: dict[str, str], timeout: float | None) -> int | None:
+def _rerun(
+    agent: AgentState, argv: list[str], env: dict[str, str], timeout: float | None
+) -> int | None:
     """The agent's own command once more, in its worktree; its exit code."""
     ended: list[Event] = []
-    job = Job(agent.name, agent.argv, Path(agent.worktree), env, Path(agent.log), timeout)
+    job = Job(agent.name, argv, Path(agent.worktree), env, Path(agent.log), timeout)
     Supervisor([job], 1, lambda ev: ended.append(ev) if ev.kind != "started" else None).run()
     return ended[-1].code if ended and ended[-1].kind == "exited" else None
 

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 from gitfleet.config import Config
 from gitfleet.errors import GitfleetError
 from gitfleet.fleet.runstate import AgentState, RunState
+from gitfleet.fleet.words import plural
 from gitfleet.git.repo import Repo
 from gitfleet.ids import claims, verbs
 
@@ -37,6 +38,21 @@ def fresh_target(repo: Repo, cfg: Config, target: str) -> str:
         if repo.git("rev-parse", "-q", "--verify", remote_ref, check=False).returncode == 0:
             return remote_ref
     return f"refs/heads/{target}"
+
+
+def pull_hint(repo: Repo, cfg: Config, target: str) -> str | None:
+    """After landing, the local ``target`` is usually behind the remote's: how to catch up
+    (None when it is not behind, or there is no local branch or no remote copy)."""
+    local, tracking = f"refs/heads/{target}", f"refs/remotes/{cfg.remote}/{target}"
+    counts = repo.git("rev-list", "--left-right", "--count", f"{local}...{tracking}", check=False)
+    if counts.returncode != 0:
+        return None
+    ahead, behind = (int(n) for n in counts.stdout.split())
+    if not behind:
+        return None
+    how = "git pull --rebase" if ahead else "git pull --ff-only"
+    return (f"your {target} is {plural(behind, 'commit')} behind {cfg.remote}/{target} after "
+            f"landing; catch up with `{how} {cfg.remote} {target}`")  # fmt: skip
 
 
 def count_commits(repo: Repo, base: str, branch: str) -> int:

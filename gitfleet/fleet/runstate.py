@@ -104,6 +104,8 @@ class RunState:
     land: bool
     timeout: float | None
     agents: list[AgentState] = field(default_factory=list)
+    argv_template: list[str] = field(default_factory=list)  # the agents' argv before filling
+    commondir: str = ""  # the repository's git common dir (the {commondir} placeholder)
     finished: float | None = None
     interrupted: bool = False
     spawn_start: int = 0  # start time of the spawn process (see pid_alive)

@@ -203,6 +203,8 @@ class Spawner:
             land=self.opts.land,
             timeout=self.opts.timeout,
             agents=plan_agents(self.repo, self.cfg, run_id, idents, self.tasks),
+            argv_template=list(self.argv_template),
+            commondir=str(self.repo.common_dir),
         )
         self.store = RunStore(self.repo, state)
         self.store.save()  # from here on, `gitfleet clean` can undo whatever follows
@@ -268,16 +270,7 @@ class Spawner:
                 series=self.series,
             )
             brief.write(Path(agent.brief), text)
-            values = {
-                "prompt": text,
-                "task": agent.task,
-                "id": agent.id or "",
-                "brief": agent.brief,
-                "worktree": agent.worktree,
-                "branch": agent.branch,
-                "run": state.run,
-            }
-            agent.argv = agents.render_argv(self.argv_template, values)
+            agent.argv = agents.argv_for(self.argv_template, state, agent, text)
         except (GitfleetError, OSError) as exc:
             self._not_started(state, agent, f"bootstrap failed: {exc}")
             return False
