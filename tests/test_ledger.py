@@ -308,3 +308,12 @@ def test_an_earlier_ledgers_torn_tail_is_dropped_and_a_last_record_without_newli
         path.unlink()
     (state / "ledger.jsonl").write_text(f'{one}\n{{"v":1,"op":"allocated","ser')  # torn
     assert gitfleet(story_repo, "ids", "allocate", "SP").stdout.strip() == "SP-153"
+
+
+def test_a_width_changed_after_ids_were_issued_is_refused(story_repo: Path) -> None:
+    assert gitfleet(story_repo, "ids", "allocate", "SP").stdout.strip() == "SP-152"
+    cfg = story_repo / "gitfleet.toml"
+    cfg.write_text(cfg.read_text().replace("width = 3", "width = 4"))
+    proc = gitfleet(story_repo, "ids", "allocate", "SP", check=False)
+    assert proc.returncode == 1
+    assert "now writes SP-0152, but the ledger issued SP-152" in proc.stderr
