@@ -197,6 +197,8 @@ def repo_path(pattern: str, where: str) -> str:
     norm = pattern.strip()
     while norm.startswith(("./", "/")):
         norm = norm[2:] if norm.startswith("./") else norm[1:]
+    if norm.endswith("/"):  # a folder, as git reads it: everything under it
+        norm += "**"
     parts = norm.split("/")
     if not norm or ".." in parts or any(p == "." for p in parts):
         raise ConfigError(
@@ -369,11 +371,18 @@ def with_additions(rules: Config, other: Config) -> Config:
     A push is judged by the target's committed rules; a series or guard the push itself
     introduces must bind that push too, or its claims would go unchecked.
     """
-    known = {s.prefix for s in rules.series.values()}
     series = dict(rules.series)
+    by_prefix = {s.prefix: name for name, s in series.items()}
     for name, added in other.series.items():
-        if added.prefix not in known and name not in series:
+        have = by_prefix.get(added.prefix, name if name in series else None)
+        if have is None:
             series[name] = added
+        else:  # the same series: its files claim ids wherever either config says
+            old = series[have]
+            paths = tuple(dict.fromkeys((*old.paths, *added.paths)))
+            series[have] = old._replace(
+                paths=paths, front_matter=old.front_matter or added.front_matter
+            )
     guarded = tuple(dict.fromkeys((*rules.guarded, *other.guarded)))
     return rules._replace(series=MappingProxyType(series), guarded=guarded)
 

@@ -115,7 +115,10 @@ def _shim_python(path: Path) -> str | None:
 
 
 def _routing(repo: Repo) -> Finding:
-    cfg = config.load(repo.toplevel)
+    try:
+        cfg = config.load(repo.toplevel)
+    except ConfigError:
+        cfg = config.Config(path=None)  # reported above; the default remote is checked
     url = run(["config", "--get", f"remote.{cfg.remote}.pushurl"], repo.toplevel, check=False)
     routed = url.stdout.strip().startswith(ROUTE_PREFIX)
     seen = url.stdout.strip() or "not routed"

@@ -238,7 +238,7 @@ def route_pushes(repo: Repo, remote: str, state: dict[str, Any]) -> str | None:
     if not url:
         return None
     current = repo.git("config", "--get-all", f"remote.{remote}.pushurl", check=False)
-    push_urls = current.stdout.split()
+    push_urls = current.stdout.splitlines()
     if len(push_urls) > 1:
         raise UsageError(
             f"remote {remote!r} has {len(push_urls)} push URLs; gitfleet routes one. "

@@ -90,3 +90,13 @@ def test_not_a_repo_bare_and_empty(tmp_path: Path) -> None:
     git(tmp_path, "init", "-q", str(empty))
     proc = gitfleet(empty, "init", check=False)
     assert proc.returncode == 2 and "no commits yet" in proc.stderr
+
+
+def test_a_folder_guard_means_everything_under_it_and_additions_extend_a_series() -> None:
+    from gitfleet.config import Series, repo_path, with_additions
+
+    assert repo_path("scripts/", "--guard") == "scripts/**"
+    base = config.Config(path=None, series={"SP": Series("SP", "SP", 3, ("articles/*.md",))})
+    pushed = config.Config(path=None, series={"SP": Series("SP", "SP", 3, ("notes/*.md",), "id")})
+    merged = with_additions(base, pushed).series["SP"]
+    assert merged.paths == ("articles/*.md", "notes/*.md") and merged.front_matter == "id"

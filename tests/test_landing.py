@@ -32,6 +32,7 @@ from gitfleet.errors import UsageError
 from gitfleet.git.repo import discover
 from gitfleet.ids import verbs
 from gitfleet.land import landing
+from gitfleet.land.result import LandResult
 
 
 @pytest.fixture
@@ -51,7 +52,7 @@ def other(tmp_path: Path, origin: Path) -> Path:
     return clone(str(origin), tmp_path / "other")
 
 
-def land(work: Path, *branches: str, **kw: object) -> list[landing.LandResult]:
+def land(work: Path, *branches: str, **kw: object) -> list[LandResult]:
     repo = discover(work)
     return landing.land(repo, config.load(repo.toplevel), branches, **kw)  # type: ignore[arg-type]
 

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -264,3 +266,54 @@ def test_a_renamed_series_never_reissues_its_ids(story_repo: Path) -> None:
     cfg = story_repo / "gitfleet.toml"
     cfg.write_text(cfg.read_text().replace("[series.SP]", "[series.articles]"))
     assert gitfleet(story_repo, "ids", "allocate", "SP").stdout.strip() == "SP-155"
+
+
+def test_a_lost_or_older_ledger_is_refused_and_recovered_above_its_marks(
+    story_repo: Path, tmp_path: Path
+) -> None:
+    state = story_repo / ".git" / "gitfleet"
+    assert gitfleet(story_repo, "ids", "allocate", "SP").stdout.strip() == "SP-152"
+    old = tmp_path / "old-ledger.sqlite"
+    with sqlite3.connect(state / "ledger.sqlite") as src, sqlite3.connect(old) as dst:
+        src.backup(dst)  # a backup taken now, put back after two more allocations
+    assert gitfleet(story_repo, "ids", "allocate", "SP", "-n", "2").stdout.split() == [
+        "SP-153",
+        "SP-154",
+    ]
+    for extra in ("-wal", "-shm"):
+        Path(f"{state / 'ledger.sqlite'}{extra}").unlink(missing_ok=True)
+    shutil.copyfile(old, state / "ledger.sqlite")  # it would hand out 153 and 154 again
+    rewound = gitfleet(story_repo, "ids", "allocate", "SP", check=False)
+    assert rewound.returncode == 1 and "holds less than it once issued" in rewound.stderr
+    for name in ("ledger.sqlite", "ledger.sqlite-wal", "ledger.sqlite-shm"):
+        (state / name).unlink(missing_ok=True)
+    lost = gitfleet(story_repo, "ids", "allocate", "SP", check=False)
+    assert lost.returncode == 1 and "is missing, but this repository's ledger issued" in lost.stderr
+    assert "gitfleet ids recover" in lost.stderr
+    assert "SP above 154" in gitfleet(story_repo, "ids", "recover").stdout
+    assert gitfleet(story_repo, "ids", "allocate", "SP").stdout.strip() == "SP-155"
+
+
+def test_an_earlier_ledgers_torn_tail_is_dropped_and_a_last_record_without_newline_kept(
+    story_repo: Path,
+) -> None:
+    state = story_repo / ".git" / "gitfleet"
+    state.mkdir(parents=True, exist_ok=True)
+    one = Record("allocated", "SP", 152, "SP-152", "main", 1.0).to_json()
+    two = Record("allocated", "SP", 153, "SP-153", "main", 2.0).to_json()
+    (state / "ledger.jsonl").write_text(f"{one}\n{two}")  # the last record lost its newline
+    assert gitfleet(story_repo, "ids", "allocate", "SP").stdout.strip() == "SP-154"
+    (story_repo / ".git" / "gitfleet.marks.json").unlink()
+    for path in state.iterdir():
+        path.unlink()
+    (state / "ledger.jsonl").write_text(f'{one}\n{{"v":1,"op":"allocated","ser')  # torn
+    assert gitfleet(story_repo, "ids", "allocate", "SP").stdout.strip() == "SP-153"
+
+
+def test_a_width_changed_after_ids_were_issued_is_refused(story_repo: Path) -> None:
+    assert gitfleet(story_repo, "ids", "allocate", "SP").stdout.strip() == "SP-152"
+    cfg = story_repo / "gitfleet.toml"
+    cfg.write_text(cfg.read_text().replace("width = 3", "width = 4"))
+    proc = gitfleet(story_repo, "ids", "allocate", "SP", check=False)
+    assert proc.returncode == 1
+    assert "now writes SP-0152, but the ledger issued SP-152" in proc.stderr

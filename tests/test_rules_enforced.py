@@ -154,3 +154,15 @@ def test_a_config_change_from_an_agents_worktree_is_refused_whatever_the_branch(
     detached = git(a1, "push", "--no-verify", "origin", "HEAD:main", check=False)
     assert detached.returncode != 0 and "changes gitfleet.toml" in detached.stderr
     assert _tip(remote) == before
+
+
+def test_the_operator_merges_an_agents_work_by_hand(fleet: Path) -> None:
+    a1 = fleet.parent / "a1"
+    repo = discover(fleet)
+    [ident] = verbs.allocate(
+        repo, config.load(fleet), "SP", 1, "fleet/a1", note={"worktree": str(a1)}
+    )
+    _article(a1, ident)
+    git(a1, "commit", "-q", "-m", "agent's work")
+    merged = git(fleet, "merge", "-q", "--no-ff", "-m", "merge a1", "fleet/a1", check=False)
+    assert merged.returncode == 0, merged.stderr

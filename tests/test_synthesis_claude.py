@@ -15,6 +15,7 @@ from synthesis_fixtures import commit_files, seed_remote
 from gitfleet import config
 from gitfleet.git.repo import discover
 from gitfleet.land import landing
+from gitfleet.land.result import LandResult
 
 BASE = 'PLUGINS = [\n    "a",\n]\n'
 OURS = 'PLUGINS = [\n    "a",\n    "b",\n]\n'
@@ -27,7 +28,7 @@ def api(monkeypatch: pytest.MonkeyPatch) -> Iterator[MessagesServer]:
     yield from serve(monkeypatch)
 
 
-def land_second(tmp_path: Path, check: str = "") -> tuple[Path, landing.LandResult]:
+def land_second(tmp_path: Path, check: str = "") -> tuple[Path, LandResult]:
     """Two branches insert an item into one Python list: the lines rung must refuse (a
     comma-separated container), so the conflict reaches Claude."""
     remote, work = seed_remote(tmp_path)

@@ -20,9 +20,10 @@ from synthesis_fixtures import (
 from gitfleet import config
 from gitfleet.git.repo import discover
 from gitfleet.land import landing
+from gitfleet.land.result import LandResult
 
 
-def land(work: Path, *branches: str) -> list[landing.LandResult]:
+def land(work: Path, *branches: str) -> list[LandResult]:
     repo = discover(work)
     return landing.land(repo, config.load(repo.toplevel), branches, check="")
 

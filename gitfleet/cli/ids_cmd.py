@@ -61,6 +61,15 @@ def list_(series: str | None, as_json: bool) -> None:
 
 
 @ids.command()
+def recover() -> None:
+    """Start a new local ledger above the marks a lost one left (never reissues an id)."""
+    repo, cfg = _context()
+    marks = ids_api.recover(repo, cfg)
+    above = ", ".join(f"{s} above {n}" for s, n in sorted(marks.items())) or "no series yet"
+    click.echo(f"a new ledger continues {above}")
+
+
+@ids.command()
 def export() -> None:
     """Print every ledger record, oldest first, as JSON lines (a backup, or for tools)."""
     repo, cfg = _context()

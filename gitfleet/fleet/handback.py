@@ -23,7 +23,7 @@ from gitfleet.fleet.supervise import Event, Job, Supervisor
 from gitfleet.git import Completed, no_git_env, run
 from gitfleet.git.repo import Repo
 from gitfleet.land import landing
-from gitfleet.land.landing import CONFLICT, GATE_REFUSED, LandResult
+from gitfleet.land.result import CONFLICT, GATE_REFUSED, LandResult
 from gitfleet.synthesis import gate
 
 BRIEF = """# Resolve the conflict on `{branch}`

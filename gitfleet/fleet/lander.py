@@ -19,7 +19,7 @@ from gitfleet.git.repo import Repo
 from gitfleet.ids import claims, verbs
 
 if TYPE_CHECKING:
-    from gitfleet.land.landing import LandResult
+    from gitfleet.land.result import LandResult
 
 ALREADY = "already-landed"  # every commit is on the target already (the agent pushed itself)
 NO_COMMITS = "no-commits"

@@ -27,7 +27,7 @@ from gitfleet.git import no_git_env
 from gitfleet.git.remote import target_branch
 from gitfleet.git.repo import Repo
 from gitfleet.ids import verbs
-from gitfleet.land.landing import LandResult
+from gitfleet.land.result import LandResult
 
 BRANCH_PREFIX = FLEET_BRANCH_PREFIX
 

@@ -57,6 +57,8 @@ from gitfleet.git.remote import (
 from gitfleet.git.repo import Repo, discover, refuse_state_override
 from gitfleet.ids import idcheck
 from gitfleet.land import landing
+from gitfleet.land.records import mark_landed_ids
+from gitfleet.land.result import LANDED, Request
 from gitfleet.queue import client, procs
 from gitfleet.queue.objects import Missing, Objects
 
@@ -398,12 +400,10 @@ class _Batch:
         """Ids a plain push brought onto the target are landed, as if `gitfleet land` did it."""
         h = self.h
         if not h.cfg.series:
-            return  # no ids to mark: spare the import
+            return  # no ids to mark
         for head, dst, expected in self.plain:
             if dst == h.target_ref and head and self.results.get(dst) is None:
-                from gitfleet.land import landing
-
-                _ids, note = landing.mark_landed_ids(h.repo, h.cfg, expected, head, dst)
+                _ids, note = mark_landed_ids(h.repo, h.cfg, expected, head, dst)
                 if note.startswith(" (ledger"):
                     _err(note.strip(" ()"))
 
@@ -471,7 +471,7 @@ class _Batch:
             return False
         found = idcheck.check_push(
             h.repo, h.cfg, tip, head, idcheck.owner_of_ref(h.repo, spec.src),
-            worktree=h.repo.toplevel, from_agent=idcheck.agent_side(h.repo),
+            worktree=idcheck.agent_worktree(h.repo), from_agent=idcheck.agent_side(h.repo),
         )  # fmt: skip
         if not found:
             return False
@@ -497,10 +497,10 @@ class _Batch:
         # The tip was read under this very lease; when its objects are here (the fork
         # point needed them) the landing starts from it instead of fetching it again.
         known = tip if h._known.get(("have", tip)) is True else None
-        request = landing.Request(
+        request = Request(
             head, spec.src or head, base=h.forks.get(spec.dst), known_tip=known, follow=False,
             committer=h.committer, push_options=h.options.push_options,
-            owner=idcheck.owner_of_ref(h.repo, spec.src), worktree=h.repo.toplevel,
+            owner=idcheck.owner_of_ref(h.repo, spec.src), worktree=idcheck.agent_worktree(h.repo),
             from_agent=idcheck.agent_side(h.repo),
         )  # fmt: skip
         result = landing.land_under_lease(h.repo, h.cfg, h.url, spec.dst, h.grant, request)
@@ -511,7 +511,7 @@ class _Batch:
             return f"{result.status}; nothing was pushed"
         if result.new_tip:
             self.after[spec.dst] = result.new_tip
-        if result.status == landing.LANDED and result.new_tip and result.new_tip != head:
+        if result.status == LANDED and result.new_tip and result.new_tip != head:
             count = len(result.applied)
             onto = result.old_tip or tip  # what it was rebased onto, after any retry
             _err(

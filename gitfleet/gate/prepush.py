@@ -72,7 +72,7 @@ def check_ids(repo: Repo, updates: list[Update], remote: str) -> None:
         old = update.remote_oid if _have(repo, update.remote_oid) else None
         owner = idcheck.owner_of_ref(repo, update.local_ref)
         found += idcheck.check_push(
-            repo, cfg, old, update.local_oid, owner, worktree=repo.toplevel,
+            repo, cfg, old, update.local_oid, owner, worktree=idcheck.agent_worktree(repo),
             from_agent=idcheck.agent_side(repo),
         )  # fmt: skip
     if found:

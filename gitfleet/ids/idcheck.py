@@ -200,7 +200,8 @@ def check_index(repo: Repo, cfg: Config) -> list[str]:
     before_entries = [e for e in index if e.path not in changed]
     before_entries += [Entry(c.path, c.old_oid) for c in changes if c.old_oid != ZERO_OID]
     before = set(claims.claims_of_entries(repo, cfg, claims.candidates(cfg, before_entries)))
-    return problems(repo, cfg, changes, after, before, repo.branch or DETACHED, repo.toplevel)
+    owner = repo.branch or DETACHED
+    return problems(repo, cfg, changes, after, before, owner, agent_worktree(repo))
 
 
 def _owner_committed(repo: Repo, owner: str | None, claiming: list[Change]) -> bool:
@@ -230,6 +231,12 @@ def agent_side(repo: Repo) -> bool:
     linked worktree (spawn gives each agent one) or a detached HEAD. A branch name is the
     worktree's to choose, so it cannot decide this alone."""
     return repo.git_dir.resolve() != repo.common_dir.resolve() or repo.branch is None
+
+
+def agent_worktree(repo: Repo) -> Path | None:
+    """The worktree whose ids are checked for isolation: an agent's, not the operator's
+    main checkout (where merging an agent's work by hand is the operator's to do)."""
+    return repo.toplevel if agent_side(repo) else None
 
 
 def owner_of_ref(repo: Repo, ref: str) -> str:

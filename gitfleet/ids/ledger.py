@@ -263,6 +263,27 @@ class Backend(Protocol):
         ...
 
 
+def _refuse_a_changed_format(series: Series, top: int, history: History) -> None:
+    """The id the ledger issued last must still be written the way the series writes ids:
+    a prefix or width changed afterwards would make old and new ids of one number differ."""
+    if top <= 0 or history.folded.get(series.format(top)) is not None:
+        return
+    issued = next(
+        (
+            r.id
+            for r in reversed(history.records)
+            if r.op == "allocated" and r.series == series.name and r.number == top
+        ),
+        None,
+    )
+    if issued is not None:
+        raise LedgerError(
+            f"series {series.name} now writes {series.format(top)}, but the ledger issued "
+            f"{issued}: its prefix or width changed after ids were issued. Nothing was "
+            f"allocated; set them back in gitfleet.toml (issued ids keep their names)"
+        )
+
+
 class Ledger:
     """The rules of allocation on top of a backend."""
 
@@ -319,6 +340,7 @@ class Ledger:
             # starts a new mark, so ids the ledger already issued are stepped over, never
             # issued again.
             known = history.folded
+            _refuse_a_changed_format(series, top, history)
             while known.get(series.format(top + 1)) is not None:
                 top += 1
             for number in range(top + 1, top + 1 + count):

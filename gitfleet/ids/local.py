@@ -20,12 +20,14 @@ import json
 import os
 import shutil
 import sqlite3
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 from gitfleet.errors import LedgerError
 from gitfleet.ids.ledger import Folded, History, IdState, Record
+from gitfleet.locking import atomic_write
 
 DB_NAME = "ledger.sqlite"
 LEGACY_NAME = "ledger.jsonl"  # the store before SQLite; imported once, then renamed
@@ -66,6 +68,9 @@ class LocalBackend:
     def __init__(self, state_dir: Path) -> None:
         self.state_dir = state_dir
         self.path = state_dir / DB_NAME
+        # Each series' high-water mark, also kept beside the state dir (not in it): a ledger
+        # deleted or restored from an old copy is noticed, never taken for a new one.
+        self.marks_path = state_dir.with_name(state_dir.name + ".marks.json")
 
     # -- the Backend protocol -------------------------------------------------------------
 
@@ -88,11 +93,13 @@ class LocalBackend:
         with self._connect() as db:
             try:
                 db.execute("BEGIN IMMEDIATE")
+                self._refuse_a_rewound_store(_high(db))
                 history = History(
                     lambda: _records(db), lambda: Folded(_States(db), _high(db)), lambda: _high(db)
                 )
                 new = fn(history)
                 _append(db, new)
+                marks = _high(db)
                 db.execute("COMMIT")
             except BaseException as exc:
                 if db.in_transaction:
@@ -100,19 +107,78 @@ class LocalBackend:
                 if isinstance(exc, sqlite3.Error):
                     raise _ledger_error(self.path, exc, "write") from None
                 raise
+            if new:
+                self._save_marks(marks)
             return new
+
+    def _save_marks(self, marks: dict[str, int]) -> None:
+        """Raise the marks beside the state dir (never lower them)."""
+        with contextlib.suppress(OSError):  # the ledger itself holds them too
+            kept = self._marks()
+            for series, number in marks.items():
+                kept[series] = max(kept.get(series, -1), number)
+            atomic_write(self.marks_path, json.dumps(kept, sort_keys=True) + "\n")
+
+    def _marks(self) -> dict[str, int]:
+        try:
+            data = json.loads(self.marks_path.read_text("utf-8"))
+        except (OSError, ValueError):
+            return {}
+        return {str(k): int(v) for k, v in data.items()} if isinstance(data, dict) else {}
+
+    def _refuse_a_lost_store(self) -> None:
+        """Only the first allocation ever creates the store: once ids were issued, a missing
+        or emptied ledger is refused, or the next allocation would hand them out again."""
+        marks = self._marks()
+        if not marks:
+            return
+        issued = ", ".join(f"{s} up to {n}" for s, n in sorted(marks.items()))
+        raise LedgerError(
+            f"the ledger {self.path} is missing, but this repository's ledger issued {issued} "
+            f"({self.marks_path}). Nothing was allocated.\n"
+            f"  restore {DB_NAME} (with {DB_NAME}-wal if there is one) from a backup; if it is "
+            "lost for good, `gitfleet ids recover` starts a new ledger above those marks "
+            "(ids that were allocated and not yet committed are then given up, never reissued)"
+        )
+
+    def _refuse_a_rewound_store(self, high: dict[str, int]) -> None:
+        """A ledger holding less than its marks (an old backup, a copy without its -wal
+        file) would issue the difference again."""
+        short = {s: n for s, n in self._marks().items() if high.get(s, -1) < n}
+        if short:
+            lost = ", ".join(f"{s} up to {n}" for s, n in sorted(short.items()))
+            raise LedgerError(
+                f"the ledger {self.path} holds less than it once issued ({lost}, says "
+                f"{self.marks_path}): it was restored from an older copy, or copied without "
+                f"{DB_NAME}-wal. Nothing was allocated.\n"
+                "  put the newer copy back; if there is none, move it aside and run "
+                "`gitfleet ids recover` to continue above those marks"
+            )
+
+    def recover(self) -> dict[str, int]:
+        """Start a new, empty ledger above the marks kept beside it; returns the marks."""
+        marks = self._marks()
+        if self.path.exists():
+            raise LedgerError(f"{self.path} exists; there is nothing to recover")
+        with self._connect(creating=True) as db:
+            db.execute("BEGIN IMMEDIATE")
+            _append(db, [Record("seeded", s, n, ts=time.time()) for s, n in sorted(marks.items())])
+            db.execute("COMMIT")
+        return marks
 
     # -- opening ----------------------------------------------------------------------------
 
     @contextlib.contextmanager
-    def _connect(self) -> Iterator[sqlite3.Connection]:
-        db = self._open()
+    def _connect(self, creating: bool = False) -> Iterator[sqlite3.Connection]:
+        db = self._open(creating)
         try:
             yield db
         finally:
             db.close()
 
-    def _open(self) -> sqlite3.Connection:
+    def _open(self, creating: bool = False) -> sqlite3.Connection:
+        if not creating and not self.path.exists():
+            self._refuse_a_lost_store()
         try:
             self.state_dir.mkdir(parents=True, exist_ok=True)
             db = sqlite3.connect(self.path, timeout=60, isolation_level=None)
@@ -188,16 +254,24 @@ def _append(db: sqlite3.Connection, new: list[Record]) -> None:
 
 
 def _parse_legacy(path: Path) -> list[Record]:
+    """The records of an earlier gitfleet's ``ledger.jsonl``. A last line without its
+    newline that does not parse is a writer killed mid-write, never acknowledged: dropped,
+    as that gitfleet dropped it. One that parses is a record."""
+    data = path.read_bytes()
+    lines = data.split(b"\n")
     records = []
-    for number, raw in enumerate(path.read_bytes().split(b"\n"), 1):
+    for number, raw in enumerate(lines, 1):
         if not raw.strip():
             continue
         try:
             records.append(Record.from_json(raw.decode("utf-8")))
         except (ValueError, UnicodeDecodeError) as exc:
+            if number == len(lines) and not data.endswith(b"\n"):
+                break  # the torn tail
             raise LedgerError(
                 f"{path}, line {number}, is not a ledger record ({exc}); nothing was imported.\n"
-                "  restore that line (it was edited by hand?), then run the command again"
+                "  restore that line from a backup of the file (it was edited by hand?), then "
+                "run the command again; do not move the file aside: its ids would be issued again"
             ) from None
     return records
 
@@ -214,7 +288,8 @@ def _ledger_error(path: Path, exc: BaseException, doing: str) -> LedgerError:
     """A storage failure said plainly: a full disk or a permission is not a bug."""
     text = str(exc)
     name = str(getattr(exc, "sqlite_errorname", ""))
-    if "FULL" in name or getattr(exc, "errno", None) == errno.ENOSPC or _nearly_full(path):
+    full = "FULL" in name or getattr(exc, "errno", None) == errno.ENOSPC
+    if full or ("IOERR" in name and _nearly_full(path)):
         why = "the disk is full; free some space and run the command again"
     elif "READONLY" in name or "readonly" in text or isinstance(exc, PermissionError):
         why = f"permission denied; make {path.parent} writable by you and run the command again"

@@ -177,3 +177,13 @@ def release(repo: Repo, cfg: Config, ids: Sequence[str], force: bool = False) ->
     if already and len(already) == len(ids):
         raise LedgerError(f"{', '.join(already)} already released; nothing to do")
     return ledger.transition([i for i in ids if i not in already], "released", force=force)
+
+
+def recover(repo: Repo, cfg: Config) -> dict[str, int]:
+    """A new local ledger above the marks a lost one left beside the state dir."""
+    if cfg.ledger_backend == "remote":
+        raise UsageError(
+            "the remote ledger keeps its own history; restore refs/gitfleet/ledger instead "
+            "(`gitfleet ids allocate` names the push that does it)"
+        )
+    return LocalBackend(repo.state_dir).recover()

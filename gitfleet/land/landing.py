@@ -24,18 +24,32 @@ from __future__ import annotations
 import contextlib
 import os
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any
 
 from gitfleet.config import Config
-from gitfleet.errors import GitError, GitfleetError, UsageError
-from gitfleet.git import ZERO_OID, Completed
+from gitfleet.errors import GitError, UsageError
+from gitfleet.git import Completed
 from gitfleet.git.rebase import Conflict, Rebased, rebase_range
 from gitfleet.git.remote import fetch_tip, push_cas, remote_url, short_ref, target_branch
 from gitfleet.git.repo import Repo
-from gitfleet.ids import claims, idcheck, verbs
+from gitfleet.ids import idcheck
 from gitfleet.land import regenerate, scratch
+from gitfleet.land.records import follow_tracking_ref, mark_landed_ids, record
+from gitfleet.land.result import (
+    CHECK_FAILED,
+    CONFLICT,
+    ERROR,
+    GATE_REFUSED,
+    LANDED,
+    LOST_RACE,
+    MAX_RETRIES,
+    UP_TO_DATE,
+    Events,
+    LandResult,
+    Request,
+)
 from gitfleet.queue import client
 from gitfleet.queue.objects import Missing, Objects
 from gitfleet.synthesis import claude, gate
@@ -43,56 +57,6 @@ from gitfleet.synthesis.ladder import IN_MEMORY, REGENERATE, Ladder
 
 if TYPE_CHECKING:
     from gitfleet.queue.client import Grant
-
-MAX_RETRIES = 5  # lost compare-and-swaps before giving up; each one means another landing won
-
-LANDED, UP_TO_DATE, CONFLICT, CHECK_FAILED, GATE_REFUSED, LOST_RACE, ERROR = (
-    "landed",
-    "up-to-date",
-    "conflict",
-    "check-failed",
-    "gate-refused",
-    "lost-race",
-    "error",
-)
-OK_STATUSES = frozenset({LANDED, UP_TO_DATE})
-
-Events = Callable[[str], None]
-
-
-class LandResult(NamedTuple):
-    """What happened to one branch. ``ok`` when it landed or had nothing to land.
-
-    The sequences are lists when set, empty tuples when left out (a NamedTuple's defaults
-    are shared, so they must not be mutable).
-    """
-
-    branch: str
-    status: str
-    old_tip: str | None = None  # the target before (None: the remote had no such ref)
-    new_tip: str | None = None  # the target after (== old_tip when nothing was pushed)
-    applied: Sequence[str] = ()  # the branch's commits replayed
-    skipped: Sequence[str] = ()  # already on the target (same patch)
-    paths: Sequence[str] = ()  # conflicting files
-    check_output: str = ""
-    retries: int = 0  # lost compare-and-swaps that were retried
-    message: str = ""
-    events: Sequence[str] = ()  # one line per retry, in order
-    landed_ids: Sequence[str] = ()  # ledger ids now ``landed``
-    resolved: Sequence[dict[str, str]] = ()  # {"path", "rung"}: conflicts synthesis settled
-    declined: Sequence[dict[str, str]] = ()  # {"path", "reason"}: why a conflict stayed
-    findings: Sequence[str] = ()  # what the landing gate refused
-
-    @property
-    def ok(self) -> bool:
-        return self.status in OK_STATUSES
-
-    def to_dict(self) -> dict[str, Any]:
-        return {name: _plain(value) for name, value in self._asdict().items()}
-
-
-def _plain(value: Any) -> Any:
-    return list(value) if isinstance(value, (list, tuple)) else value
 
 
 def land(
@@ -139,35 +103,6 @@ def land(
             record(repo, url, target_ref, result)
         results.append(result)
     return results
-
-
-class Request(NamedTuple):
-    """What to land, and how: everything :func:`land_under_lease` needs beyond the target.
-
-    ``base``: replay only ``base..head`` (None: every commit of head the target lacks).
-    ``check``: None means ``[land] check``; an empty string runs no check.
-    ``known_tip``: the target's value read under this very lease, its objects already
-    here: the first attempt starts from it instead of fetching (a lost compare-and-swap
-    still fetches). ``follow``: move ``<remote>/<target>`` to what landed (the remote
-    helper leaves that to git and corrects git afterwards). ``committer``: a ``git var
-    GIT_COMMITTER_IDENT`` line learnt earlier (its time is brought up to date).
-    ``push_options``: passed on to the push (``git push -o``).
-    """
-
-    head: str
-    branch: str | None = None
-    base: str | None = None
-    check: str | None = None
-    max_retries: int = MAX_RETRIES
-    on_event: Events | None = None
-    known_tip: str | None = None
-    follow: bool = True
-    committer: str | None = None
-    push_options: Sequence[str] = ()
-    owner: str | None = None  # whose ids it may claim (None: the branch's)
-    worktree: Path | None = None  # where a pushed branch comes from (None: not checked)
-    allow_config: bool = False  # a fleet branch may change gitfleet.toml
-    from_agent: bool = False  # pushed from an agent's worktree: may not change gitfleet.toml
 
 
 def land_under_lease(
@@ -507,49 +442,6 @@ class _Landing:
         )
 
 
-def follow_tracking_ref(
-    repo: Repo, cfg: Config, url: str, target: str, new: str, objects: Objects | None = None
-) -> None:
-    """Move ``<remote>/<target>`` to what we pushed, if it still holds what we last saw."""
-    if repo.git("config", "--get", f"remote.{cfg.remote}.url", check=False).stdout.strip() != url:
-        return
-    tracking = f"refs/remotes/{cfg.remote}/{target}"
-    proc = repo.git("rev-parse", "-q", "--verify", tracking, check=False)
-    seen = proc.stdout.strip() if proc.returncode == 0 else ZERO_OID
-    objects = objects or Objects(repo.toplevel)
-    try:
-        if seen != ZERO_OID and not objects.is_ancestor(seen, new):
-            return  # someone fetched something newer meanwhile: leave their value
-    except GitfleetError:  # an object we cannot read: the landing happened, leave the ref
-        return
-    # compare-and-swap: a fetch between our read and this write wins
-    repo.git("update-ref", "-m", "gitfleet land", tracking, new, seen, check=False)
-
-
-def mark_landed_ids(
-    repo: Repo, cfg: Config, old: str | None, new: str, label: str
-) -> tuple[list[str], str]:
-    """Ids newly claimed on the target become ``landed`` in the ledger.
-
-    Returns the ids and a note for the message; a ledger failure never hides a landing
-    that happened (the push is done), it is reported instead.
-    """
-    if not cfg.series:
-        return [], ""
-
-    try:
-        after = set(claims.claims_in_tree(repo, cfg, new))
-        before = set(claims.claims_in_tree(repo, cfg, old)) if old else set()
-        new_ids = sorted(after - before)
-        if not new_ids:
-            return [], ""
-
-        verbs.mark(repo, cfg, new_ids, "landed", note={"branch": label, "commit": new})
-    except Exception as exc:  # the push happened; say what the ledger missed
-        return [], f" (ledger not updated: {exc}; run `gitfleet ids list` to see it)"
-    return new_ids, f"; {', '.join(new_ids)} landed"
-
-
 def refresh_ident(ident: str) -> str:
     """A ``git var GIT_COMMITTER_IDENT`` line with its time made now, unless the time was
     set on purpose (``GIT_COMMITTER_DATE``): it may have been learnt a while ago."""
@@ -578,20 +470,6 @@ def lease(repo: Repo, url: str, ref: str, label: str) -> Iterator[Grant]:
 
     with client.lease(repo, url, [ref], label=label) as grant:
         yield grant
-
-
-def record(repo: Repo, url: str, ref: str, result: LandResult) -> None:
-    """Tell the queue how the landing went (shown by ``gitfleet queue``)."""
-    summary = {
-        "branch": result.branch,
-        "status": result.status,
-        "old": result.old_tip,
-        "new": result.new_tip,
-        "retries": result.retries,
-        "message": result.message,
-    }
-
-    client.record_result(repo, url, ref, summary)  # best effort: never fails a landing
 
 
 def _resolve(repo: Repo, branch: str) -> str:
