@@ -28,7 +28,7 @@ PROMPT_SLOT = {
 CHOICES = {
     "claude": ["acceptEdits", "stream-json"],
     "codex": ["workspace-write"],
-    "gemini": ["auto_edit"],
+    "gemini": ["auto_edit", "stream-json"],
 }
 
 

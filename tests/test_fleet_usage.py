@@ -57,6 +57,28 @@ def test_claude_run_twice_adds_up(tmp_path: Path) -> None:
     assert found is not None and found.turns == 8 and found.cost_usd == 0.0064
 
 
+GEMINI_LINES = [
+    {"type": "init", "model": "auto"},
+    {"type": "message", "role": "assistant", "content": "Writing.", "delta": True},
+    {"type": "tool_use", "tool_name": "run_shell_command",
+     "parameters": {"command": "git add articles/SP-152.md"}},
+    {"type": "tool_result", "status": "success", "output": ""},
+    {"type": "result", "status": "success",
+     "stats": {"input_tokens": 300, "output_tokens": 60, "duration_ms": 345, "tool_calls": 1}},
+]  # fmt: skip
+
+
+def test_gemini_stream_json(tmp_path: Path) -> None:
+    lines = [json.dumps(e) for e in GEMINI_LINES]
+    log = _log(tmp_path, "\n".join(lines) + "\n")
+    assert usage.from_log(log) == Usage(input_tokens=300, output_tokens=60, duration_s=0.345)
+    assert logtail.latest(log) == "result: success"
+    assert logtail.latest(_log(tmp_path, "\n".join(lines[:4]))) == (
+        "run_shell_command: git add articles/SP-152.md"
+    )
+    assert logtail.latest(_log(tmp_path, "\n".join(lines[:2]))) == "Writing."
+
+
 def test_aider_token_and_cost_lines(tmp_path: Path) -> None:
     found = usage.from_log(_log(tmp_path, AIDER_LOG))
     assert found == Usage(cost_usd=0.0462, input_tokens=14400, output_tokens=1119, turns=2)

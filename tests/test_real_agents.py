@@ -281,6 +281,8 @@ def test_three_gemini_agents_commit_and_land(evening: Path, remote: Path, tmp_pa
     for ident in IDENTS:
         assert git(remote, "show", f"main:articles/{ident}.md").stdout == article_text(ident)
     assert "run_shell_command" in next(t for t in server.turns if t.tools).tools
+    # Usage, from the result line of the preset's stream-json output.
+    assert all(a["usage"]["input_tokens"] > 0 for a in report["agents"]), report["agents"]
 
 
 def opencode_writes_article(turn: Turn) -> Reply:

@@ -77,6 +77,8 @@ PRESETS: Mapping[str, tuple[str, ...]] = {
         "run_shell_command(git add),run_shell_command(git commit),"
         "run_shell_command(git status),run_shell_command(git diff),"
         "run_shell_command(git log),run_shell_command(git rebase)",
+        "--output-format",
+        "stream-json",  # each step as it happens, then tokens and duration (fleet.usage)
         "-p",
         "{prompt}",
     ),

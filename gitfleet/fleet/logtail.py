@@ -1,6 +1,7 @@
 """An agent's latest line of output, for the live table and heartbeats (as claude-squad and
-ccmanager show it): the end of its log, without terminal escapes, and for Claude Code's
-``stream-json`` what the step says (its text, or the tool it runs) instead of raw JSON."""
+ccmanager show it): the end of its log, without terminal escapes, and for Claude Code's or
+Gemini CLI's ``stream-json`` what the step says (its text, or the tool it runs) instead of
+raw JSON."""
 
 from __future__ import annotations
 
@@ -26,6 +27,13 @@ def describe(data: Any) -> str | None:
     if not isinstance(data, dict):
         return None
     kind = data.get("type")
+    if kind == "message" and data.get("role") == "assistant":  # Gemini CLI
+        said = str(data.get("content") or "").strip()
+        return said.splitlines()[-1] if said else None
+    if kind == "tool_use" and "tool_name" in data:  # Gemini CLI
+        return _tool({"name": data["tool_name"], "input": data.get("parameters")})
+    if kind == "result" and isinstance(data.get("stats"), dict):  # Gemini CLI
+        return f"result: {data.get('status', 'done')}"
     if kind == "assistant":
         for block in reversed((data.get("message") or {}).get("content") or []):
             if isinstance(block, dict) and block.get("type") == "tool_use":

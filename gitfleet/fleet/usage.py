@@ -2,6 +2,8 @@
 
 - Claude Code with ``--output-format json`` or ``stream-json`` ends with one JSON object of
   ``"type": "result"``: ``total_cost_usd``, ``usage`` (tokens), ``num_turns``, ``duration_ms``.
+- Gemini CLI with ``--output-format stream-json`` ends with ``"type": "result"`` too, its
+  figures under ``stats``: tokens in and out, ``duration_ms`` (no cost).
 - Aider prints after each model answer ``Tokens: 2.4k sent, 19 received. Cost: $0.0062
   message, $0.0062 session.`` (the cost part only when it knows the model's prices).
 
@@ -84,13 +86,22 @@ def _count(text: str) -> int:
     return round(float(text[:-1]) * 1000) if text.endswith("k") else round(float(text))
 
 
-def from_claude(lines: list[str]) -> Usage | None:
-    """Claude Code's ``result`` objects (json / stream-json output), one per run of it in
-    the log (a conflict handed back runs it again), added up."""
-    return total([_claude_result(line) for line in lines if line.startswith("{")])
+def from_results(lines: list[str]) -> Usage | None:
+    """The ``result`` objects of Claude Code's or Gemini CLI's json output, one per run of
+    the CLI in the log (a conflict handed back runs it again), added up."""
+    return total([_result(line) for line in lines if line.startswith("{")])
 
 
-def _claude_result(line: str) -> Usage | None:
+def _gemini(stats: dict[str, Any]) -> Usage:
+    duration = stats.get("duration_ms")
+    return Usage(
+        input_tokens=int(stats.get("input_tokens") or 0),
+        output_tokens=int(stats.get("output_tokens") or 0),
+        duration_s=float(duration) / 1000 if duration is not None else None,
+    )
+
+
+def _result(line: str) -> Usage | None:
     if '"result"' not in line:
         return None
     try:
@@ -99,6 +110,8 @@ def _claude_result(line: str) -> Usage | None:
         return None
     if not isinstance(data, dict) or data.get("type") != "result":
         return None
+    if isinstance(data.get("stats"), dict):
+        return _gemini(data["stats"])
     used = data.get("usage") or {}
     inputs = sum(
         int(used.get(k) or 0)
@@ -137,7 +150,7 @@ def from_log(path: Path) -> Usage | None:
             text = handle.read().decode("utf-8", "replace")
     except OSError:
         return None
-    return from_claude(text.splitlines()) or from_aider(text)
+    return from_results(text.splitlines()) or from_aider(text)
 
 
 def total(usages: list[Usage | None]) -> Usage | None:
