@@ -154,6 +154,10 @@ class _Landing:
         self.from_agent = False
         self._committer: str | None = None
 
+    def of_rebase(self, status: str, old: str | None, rebased: Rebased, **kw: Any) -> LandResult:
+        """:meth:`result` for an outcome reached after the rebase: its commits named."""
+        return self.result(status, old, applied=rebased.applied, skipped=rebased.skipped, **kw)
+
     def result(self, status: str, old: str | None, **kw: Any) -> LandResult:
         kw.setdefault("new_tip", old)
         return LandResult(
@@ -258,11 +262,10 @@ class _Landing:
             worktree=self.worktree, allow_config=self.allow_config, from_agent=self.from_agent,
         )  # fmt: skip
         if problems:
-            return self.result(
+            return self.of_rebase(
                 ERROR,
                 old,
-                applied=rebased.applied,
-                skipped=rebased.skipped,
+                rebased,
                 message=f"{self.label} breaks gitfleet's rules once on {self.target}; nothing "
                 "was pushed:\n  " + "\n  ".join(problems),
             )
@@ -313,11 +316,10 @@ class _Landing:
         rebuilt = regenerate.rebuild(self.repo, rebased, jobs, refresh_ident(self._committer))
         if isinstance(rebuilt, Rebased):
             return rebuilt
-        return self.result(
+        return self.of_rebase(
             CHECK_FAILED,
             old,
-            applied=rebased.applied,
-            skipped=rebased.skipped,
+            rebased,
             check_output=rebuilt.output,
             message=(
                 f"[land.regenerate] `{rebuilt.command}` failed (exit {rebuilt.returncode}) on "
@@ -333,11 +335,10 @@ class _Landing:
         findings = [str(f) for f in found]
         if not findings:
             return None
-        return self.result(
+        return self.of_rebase(
             GATE_REFUSED,
             old,
-            applied=rebased.applied,
-            skipped=rebased.skipped,
+            rebased,
             resolved=self._resolutions(old, rebased),
             findings=findings,
             message=(
@@ -378,11 +379,10 @@ class _Landing:
                 ),
             )
         if not outcome.passed:
-            return self.result(
+            return self.of_rebase(
                 CHECK_FAILED,
                 old,
-                applied=rebased.applied,
-                skipped=rebased.skipped,
+                rebased,
                 check_output=outcome.output,
                 message=(
                     f"check `{self.command}` failed (exit {outcome.returncode}) on {self.label} "
